@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// The test command's runner: Node's test runner over the compiled test files in dist/.
+// Files run one at a time: kernel tests boot a guest each and share the machine's two cores.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function testFiles(dir) {
+  const found = [];
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) found.push(...testFiles(path));
+    else if (entry.endsWith('.test.js')) found.push(path);
+  }
+  return found.sort();
+}
+
+const only = process.argv.slice(2);
+const files = only.length > 0 ? only : testFiles('dist/src');
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+process.exit(result.status ?? 1);
