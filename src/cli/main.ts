@@ -1,0 +1,28 @@
+/** The `tsplice` command line. Each command group lives in its own file. */
+import { Command } from 'commander';
+import { UserError } from '../errors.js';
+import { addLabCommands } from './lab.js';
+import { addDemoCommand } from './demo.js';
+import { addPeekCommand } from './peek.js';
+
+const program = new Command();
+program
+  .name('tsplice')
+  .description('Rebootless updates for a running Linux kernel')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+addLabCommands(program);
+addDemoCommand(program);
+addPeekCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof UserError) {
+    process.stderr.write(`tsplice: ${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else {
+    throw error;
+  }
+}
