@@ -44,6 +44,10 @@ export interface GuestRunResult {
   lines: string[];
 }
 
+/** Terminal control sequences the guest's shell may print; they are not output. */
+// eslint-disable-next-line no-control-regex
+const TERMINAL_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
 /** Console lines kept to explain a guest that died or hung. */
 const LAST_LINES = 30;
 
@@ -114,7 +118,7 @@ export async function runInGuest(options: GuestRunOptions): Promise<GuestRunResu
     const parts = (pending + chunk.toString('utf8')).split('\n');
     pending = parts.pop() ?? '';
     for (const raw of parts) {
-      const line = raw.replace(/\r$/, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+      const line = raw.replace(/\r$/, '').replace(TERMINAL_ESCAPE, '');
       const at = line.indexOf(marker);
       if (at >= 0) {
         status = Number(line.slice(at + marker.length));

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { parseKallsyms } from './kallsyms.js';
+
+const TEXT = [
+  'ffffffffa1000000 T _stext',
+  'ffffffffa1000100 t helper',
+  'ffffffffa1000180 T do_thing',
+  'ffffffffa1000200 t helper',
+  'ffffffffa2000000 D some_data',
+  'ffffffffc0000000 t helper\t[somemod]',
+].join('\n');
+
+it('keeps every duplicate name with its address and module', () => {
+  const symbols = parseKallsyms(TEXT);
+  assert.deepEqual(symbols.lookup('helper').map((s) => [s.runningAddress, s.module]), [
+    [0xffffffffa1000100n, undefined],
+    [0xffffffffa1000200n, undefined],
+    [0xffffffffc0000000n, 'somemod'],
+  ]);
+  assert.throws(() => symbols.uniqueFunction('helper'), /has 2 functions named helper/);
+  assert.throws(() => symbols.uniqueFunction('nosuch'), /no function named nosuch/);
+});
+
+it('bounds a function by the next text symbol', () => {
+  const symbols = parseKallsyms(TEXT);
+  assert.equal(symbols.extent(symbols.uniqueFunction('do_thing')), 0x80);
+});
+
+it('refuses zeroed addresses (not root) and malformed lines', () => {
+  assert.throws(() => parseKallsyms('0000000000000000 T _stext\n0000000000000000 T x\n'), /run as root/);
+  assert.throws(() => parseKallsyms('garbage line\n', 'k.txt'), /k\.txt: line 1 is not a kallsyms line/);
+});
