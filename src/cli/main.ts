@@ -4,6 +4,7 @@ import { UserError } from '../errors.js';
 import { addLabCommands } from './lab.js';
 import { addDemoCommand } from './demo.js';
 import { addPeekCommand } from './peek.js';
+import { addDiffCommand } from './diff.js';
 
 const program = new Command();
 program
@@ -15,6 +16,7 @@ program
 addLabCommands(program);
 addDemoCommand(program);
 addPeekCommand(program);
+addDiffCommand(program);
 
 try {
   await program.parseAsync(process.argv);

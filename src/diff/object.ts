@@ -1,0 +1,171 @@
+/**
+ * One side (pre or post) of a differencing run: the parsed object with the views the
+ * differ needs — every function and data object as a byte range of its section with the
+ * relocations that fall inside it, and what a relocation target "is" independent of symbol
+ * indices and section numbering.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  parseElf,
+  relocationInfo,
+  SHF_ALLOC,
+  SHF_EXECINSTR,
+  SHF_STRINGS,
+  SHF_WRITE,
+  SHN_UNDEF,
+  SHT_NOBITS,
+  STB_LOCAL,
+  STT_FUNC,
+  STT_OBJECT,
+  STT_SECTION,
+  type ElfFile,
+  type ElfSymbol,
+  type Rela,
+  type Section,
+} from '../elf/index.js';
+import { decodeInstructions, instructionAt, type Instruction } from '../x86/decode.js';
+import { canonicalName } from './names.js';
+
+/** A function or data object: a symbol and the bytes and relocations it covers. */
+export interface ObjectPiece {
+  symbol: ElfSymbol;
+  section: Section;
+  /** Offsets in the section. */
+  start: number;
+  end: number;
+  canonical: string;
+  /** Relocations inside [start, end), in offset order. */
+  relocations: Rela[];
+}
+
+/**
+ * What a relocation points at, described so that a pre and a post description are equal
+ * exactly when the targets are the same thing.
+ */
+export type RelocationTarget =
+  | { kind: 'symbol'; symbol: ElfSymbol; addend: bigint }
+  /** Inside a function or object reached through a section symbol: the piece and the offset in it. */
+  | { kind: 'piece'; piece: ObjectPiece; offset: bigint }
+  /** A string literal in a mergeable string section. */
+  | { kind: 'string'; text: string }
+  /** Anything else in a section: its name and the offset. */
+  | { kind: 'section'; section: string; offset: bigint };
+
+export function isCodeSection(section: Section): boolean {
+  return (section.flags & SHF_EXECINSTR) !== 0n;
+}
+
+export function isWritable(section: Section): boolean {
+  return (section.flags & SHF_WRITE) !== 0n;
+}
+
+export function isAllocated(section: Section): boolean {
+  return (section.flags & SHF_ALLOC) !== 0n;
+}
+
+export class DiffObject {
+  readonly functions: ObjectPiece[] = [];
+  readonly dataObjects: ObjectPiece[] = [];
+  private readonly pieceBySymbol = new Map<number, ObjectPiece>();
+  private readonly piecesBySection = new Map<number, ObjectPiece[]>();
+  private readonly decoded = new Map<number, Instruction[]>();
+
+  constructor(
+    readonly elf: ElfFile,
+    readonly path: string,
+  ) {
+    for (const symbol of elf.symbols) {
+      if (symbol.index === 0 || symbol.shndx === SHN_UNDEF || symbol.shndx >= 0xff00) continue;
+      if (symbol.type !== STT_FUNC && symbol.type !== STT_OBJECT) continue;
+      const section = elf.sections[symbol.shndx];
+      if (!section || !isAllocated(section)) continue;
+      const start = Number(symbol.value);
+      const piece: ObjectPiece = {
+        symbol,
+        section,
+        start,
+        end: start + symbol.size,
+        canonical: canonicalName(symbol.name),
+        relocations: [],
+      };
+      (symbol.type === STT_FUNC ? this.functions : this.dataObjects).push(piece);
+      this.pieceBySymbol.set(symbol.index, piece);
+      const list = this.piecesBySection.get(section.index) ?? [];
+      list.push(piece);
+      this.piecesBySection.set(section.index, list);
+    }
+    for (const [sectionIndex, pieces] of this.piecesBySection) {
+      pieces.sort((a, b) => a.start - b.start);
+      const section = elf.sections[sectionIndex] as Section;
+      const relas = [...elf.relaFor(section)].sort((a, b) => a.offset - b.offset);
+      for (const rela of relas) {
+        for (const piece of pieces) if (rela.offset >= piece.start && rela.offset < piece.end) piece.relocations.push(rela);
+      }
+    }
+  }
+
+  static load(path: string): DiffObject {
+    return new DiffObject(parseElf(readFileSync(path), path), path);
+  }
+
+  pieceOf(symbol: ElfSymbol): ObjectPiece | undefined {
+    return this.pieceBySymbol.get(symbol.index);
+  }
+
+  /** The function or object covering `offset` of a section (the innermost, smallest one). */
+  pieceAt(section: Section, offset: number): ObjectPiece | undefined {
+    let best: ObjectPiece | undefined;
+    for (const piece of this.piecesBySection.get(section.index) ?? []) {
+      const covers = offset >= piece.start && (offset < piece.end || (piece.start === piece.end && offset === piece.start));
+      if (covers && (!best || piece.end - piece.start < best.end - best.start)) best = piece;
+    }
+    return best;
+  }
+
+  bytes(piece: ObjectPiece): Uint8Array {
+    if (piece.section.type === SHT_NOBITS) return new Uint8Array(piece.end - piece.start);
+    return piece.section.data.subarray(piece.start, piece.end);
+  }
+
+  /** The instructions of a function, decoded once. */
+  instructions(piece: ObjectPiece): Instruction[] {
+    let list = this.decoded.get(piece.symbol.index);
+    if (!list) {
+      list = decodeInstructions(this.bytes(piece));
+      this.decoded.set(piece.symbol.index, list);
+    }
+    return list;
+  }
+
+  /**
+   * What a relocation in `piece` points at. For a PC-relative field inside an instruction
+   * the CPU adds the displacement to the end of the instruction, not of the field, so the
+   * place meant in a section is addend + (instruction end - field offset).
+   */
+  target(piece: ObjectPiece, rela: Rela): RelocationTarget {
+    const symbol = this.elf.symbols[rela.symbolIndex] as ElfSymbol;
+    if (symbol.type !== STT_SECTION) return { kind: 'symbol', symbol, addend: rela.addend };
+    const section = this.elf.sections[symbol.shndx] as Section;
+    let offset = rela.addend;
+    if (relocationInfo(rela.type)?.pcRelative && isCodeSection(piece.section)) {
+      const instruction = instructionAt(this.instructions(piece), rela.offset - piece.start);
+      if (instruction) offset += BigInt(instruction.offset + instruction.length - (rela.offset - piece.start));
+    }
+    if ((section.flags & SHF_STRINGS) !== 0n && section.type !== SHT_NOBITS) {
+      return { kind: 'string', text: readString(section.data, Number(offset)) };
+    }
+    const inside = this.pieceAt(section, Number(offset));
+    if (inside) return { kind: 'piece', piece: inside, offset: offset - BigInt(inside.start) };
+    return { kind: 'section', section: section.name, offset };
+  }
+
+  isLocal(piece: ObjectPiece): boolean {
+    return piece.symbol.bind === STB_LOCAL;
+  }
+}
+
+function readString(data: Uint8Array, offset: number): string {
+  let end = offset;
+  while (end < data.length && data[end] !== 0) end++;
+  return Buffer.from(data.subarray(offset, end)).toString('latin1');
+}

@@ -1,0 +1,175 @@
+/**
+ * Pre-post differencing on objects the host gcc compiles at test time, one case per kind of
+ * change an update must handle or refuse.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compilePair } from './fixtures.js';
+import { diffObjects, diffReport, type DiffReport } from './pipeline.js';
+
+function diff(pre: string, post: string): DiffReport {
+  const pair = compilePair(pre, post);
+  return diffReport(diffObjects(pair.pre, pair.post));
+}
+
+const functionsOf = (r: DiffReport): string[] => r.functions.map((f) => `${f.name}:${f.status}`).sort();
+
+const BASE = `
+extern void sink(int);
+extern void report(const char *);
+int limit = 10;
+__attribute__((noinline)) int get_value(int x) { sink(x); return x + 1; }
+__attribute__((noinline)) int untouched(int x) { sink(x * 3); return x - 1; }
+`;
+
+describe('pre-post differencing', () => {
+  it('finds nothing between identical objects', () => {
+    const r = diff(BASE, BASE);
+    assert.deepEqual(r.functions, []);
+    assert.deepEqual(r.refused, []);
+    assert.equal(r.ok, false);
+  });
+
+  it('finds a changed function and only it', () => {
+    const r = diff(BASE, BASE.replace('return x + 1;', 'return x + 2;'));
+    assert.deepEqual(functionsOf(r), ['get_value:changed']);
+    assert.equal(r.ok, true);
+  });
+
+  it('finds a new function and the caller that now calls it', () => {
+    const post = BASE.replace(
+      '__attribute__((noinline)) int get_value(int x) { sink(x); return x + 1; }',
+      '__attribute__((noinline)) int clamp_value(int x) { sink(x); return x > 100 ? 100 : x; }\n__attribute__((noinline)) int get_value(int x) { sink(x); return clamp_value(x) + 1; }',
+    );
+    assert.deepEqual(functionsOf(diff(BASE, post)), ['clamp_value:new', 'get_value:changed']);
+  });
+
+  it('carries a new global and a new string literal as new data', () => {
+    const post = `${BASE}\nint calls_seen = 5;\n__attribute__((noinline)) int counted(void) { report("counted called"); return ++calls_seen; }\n`;
+    const pre = `${BASE}\n__attribute__((noinline)) int counted(void) { report("counted"); return 0; }\n`;
+    const r = diff(pre, post);
+    assert.deepEqual(functionsOf(r), ['counted:changed']);
+    assert.deepEqual(r.data.map((d) => d.name).sort(), ['"counted called"', 'calls_seen']);
+    assert.equal(r.ok, true);
+  });
+
+  it('refuses a changed initial value of existing data, naming it', () => {
+    const r = diff(BASE, BASE.replace('int limit = 10;', 'int limit = 20;'));
+    assert.equal(r.ok, false);
+    assert.equal(r.refused.length, 1);
+    assert.equal(r.refused[0]?.symbol, 'limit');
+    assert.equal(r.refused[0]?.section, '.data.limit');
+    assert.match(r.refused[0]?.reason ?? '', /^changed initial value of existing data/);
+  });
+
+  it('pairs a renumbered static local through the function that uses it', () => {
+    const pre = `${BASE}\n__attribute__((noinline)) int tick(void) { static int count; return ++count; }\n`;
+    const post = `${BASE}\n__attribute__((noinline)) int tock(void) { static int count; return count += 2; }\n__attribute__((noinline)) int tick(void) { static int count; return ++count; }\n`;
+    const pair = compilePair(pre, post);
+    const preLocal = pair.pre.dataObjects.find((p) => p.canonical === 'count.N');
+    const postLocals = pair.post.dataObjects.filter((p) => p.canonical === 'count.N');
+    assert.equal(postLocals.length, 2);
+    const state = diffObjects(pair.pre, pair.post);
+    const r = diffReport(state);
+    // tick keeps its counter (live state); only tock and its own counter are new.
+    assert.deepEqual(functionsOf(r), ['tock:new']);
+    assert.equal(r.data.length, 1);
+    assert.ok(preLocal);
+    const tickCounter = state.correlation.preToPost.get(preLocal);
+    assert.ok(tickCounter && r.data[0]?.name !== tickCounter.symbol.name);
+    assert.deepEqual(r.refused, []);
+  });
+
+  it('follows .isra and .constprop clones and leaves their callers alone', () => {
+    const source = `
+extern void sink(int);
+struct ctx { int a; int b; long pad[8]; };
+static __attribute__((noinline)) int use_b(struct ctx *c) { return c->b * 3 + 1; }
+int caller1(struct ctx *c) { return use_b(c) + 2; }
+int caller2(struct ctx *c) { return use_b(c) + 5; }
+static __attribute__((noinline)) int scale(int x, int k) { sink(x); return x * k + k; }
+int cp1(int x) { return scale(x, 7); }
+int cp2(int x) { return scale(x + 1, 7); }
+`;
+    const pair = compilePair(source, source.replace('c->b * 3 + 1', 'c->b * 3 + 4').replace('x * k + k', 'x * k - k'));
+    assert.ok(pair.pre.functions.some((f) => /^use_b\.isra\.\d+$/.test(f.symbol.name)));
+    assert.ok(pair.pre.functions.some((f) => /^scale\.constprop\.\d+$/.test(f.symbol.name)));
+    const r = diffReport(diffObjects(pair.pre, pair.post));
+    assert.deepEqual(
+      functionsOf(r).map((n) => n.replace(/\.\d+:/, '.N:')),
+      ['scale.constprop.N:changed', 'use_b.isra.N:changed'],
+    );
+  });
+
+  it('treats a .cold part as its own function, and carries it when the hot part moves under it', () => {
+    const source = `
+extern void report(const char *, int);
+extern void __attribute__((cold)) warn_cold(const char *);
+int checked(int x, int y) {
+	if (__builtin_expect(x < 0, 0)) {
+		warn_cold("negative");
+		report("x", x);
+		report("y", y);
+		return -1;
+	}
+	return x * 2 + y;
+}
+`;
+    const coldOnly = diff(source, source.replace('report("y", y);', 'report("y was", y);'));
+    assert.deepEqual(functionsOf(coldOnly), ['checked.cold:changed']);
+    const hot = diff(source, source.replace('return x * 2 + y;', 'return x * 4 + y * 3 + 1;'));
+    assert.deepEqual(functionsOf(hot), ['checked.cold:changed', 'checked:changed']);
+  });
+
+  it('marks the callers of a changed inline helper changed', () => {
+    const source = `
+extern void sink(int);
+static inline int helper(int x) { return x * 5 + 3; }
+int first(int x) { sink(x); return helper(x); }
+int second(int x) { sink(x); return helper(x + 1); }
+int third(int x) { sink(x); return x; }
+`;
+    assert.deepEqual(functionsOf(diff(source, source.replace('x * 5 + 3', 'x * 5 + 4'))), ['first:changed', 'second:changed']);
+  });
+
+  it('calls a shifted __LINE__ no change, and a patch left with none is not ok', () => {
+    const source = `
+extern void __might_sleep(const char *file, int line);
+extern void sink(int);
+int sleepy(int x)
+{
+	__might_sleep(__FILE__, __LINE__);
+	sink(x);
+	return x;
+}
+`;
+    const r = diff(source, source.replace('int sleepy', '\n\n\nint sleepy'));
+    assert.deepEqual(r.functions, []);
+    assert.deepEqual(r.lineNumbersOnly, ['sleepy']);
+    assert.equal(r.ok, false);
+    // A real change next to the shifted line is still a change.
+    const changed = diff(source, source.replace('int sleepy', '\n\n\nint sleepy').replace('return x;', 'return x + 1;'));
+    assert.deepEqual(functionsOf(changed), ['sleepy:changed']);
+  });
+
+  it('compares a __sched function symbol by symbol inside .sched.text', () => {
+    const source = `
+extern void sink(int);
+__attribute__((section(".sched.text"), noinline)) int sched_one(int x) { sink(x); return x + 1; }
+__attribute__((section(".sched.text"), noinline)) int sched_two(int x) { sink(x); return x + 2; }
+`;
+    const r = diff(source, source.replace('return x + 2;', 'return x + 3;'));
+    assert.deepEqual(functionsOf(r), ['sched_two:changed']);
+  });
+
+  it('refuses a changed __init function', () => {
+    const source = `
+extern void sink(int);
+__attribute__((section(".init.text"), noinline)) int setup_thing(int x) { sink(x); return x + 1; }
+`;
+    const r = diff(source, source.replace('x + 1', 'x + 9'));
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.refused.map((x) => [x.symbol, x.section]), [['setup_thing', '.init.text']]);
+    assert.match(r.refused[0]?.reason ?? '', /__init function/);
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * Pre-post differencing of one compilation unit, as a list of named steps in the manner of
+ * kpatch's create-diff-object. Each step reads the state the earlier ones left and adds to
+ * it; `diffObjects` runs them in order. The result says which functions the update carries
+ * (changed and new), which new data it carries, and what makes the pair unsafe (refusals).
+ */
+import { SHT_NOBITS } from '../elf/index.js';
+import { comparePieces } from './compare.js';
+import { correlate, type Correlation } from './correlate.js';
+import { DiffObject, isWritable, type ObjectPiece } from './object.js';
+import { scanSpecialSections, type SpecialEntry } from './special-sections.js';
+
+export interface CarriedFunction {
+  name: string;
+  status: 'changed' | 'new';
+  section: string;
+  /** Why it counts as changed (first difference found). */
+  why?: string;
+  post: ObjectPiece;
+  pre?: ObjectPiece;
+}
+
+export interface NewData {
+  name: string;
+  status: 'new';
+  section: string;
+  post?: ObjectPiece;
+}
+
+export interface Refusal {
+  symbol: string;
+  section: string;
+  reason: string;
+}
+
+export interface DiffState {
+  pre: DiffObject;
+  post: DiffObject;
+  correlation: Correlation;
+  functions: CarriedFunction[];
+  data: NewData[];
+  refused: Refusal[];
+  /** Functions whose only difference is a line number or a renumbered label: left out. */
+  lineNumbersOnly: string[];
+  specialEntries: SpecialEntry[];
+}
+
+export interface DiffStep {
+  name: string;
+  run(state: DiffState): void;
+}
+
+const INIT_SECTION = /^\.(init|meminit|cpuinit|ref)\./;
+
+function isInit(piece: ObjectPiece): boolean {
+  return INIT_SECTION.test(piece.section.name);
+}
+
+/** Step: every post function is compared with its pre version, or is new. */
+const compareFunctions: DiffStep = {
+  name: 'compare functions',
+  run(state) {
+    for (const post of state.post.functions) {
+      const pre = state.correlation.postToPre.get(post);
+      if (!pre) {
+        state.functions.push({ name: post.symbol.name, status: 'new', section: post.section.name, post });
+        continue;
+      }
+      const verdict = comparePieces(state.pre, pre, state.post, post, state.correlation);
+      if (verdict.verdict === 'changed') {
+        state.functions.push({ name: post.symbol.name, status: 'changed', section: post.section.name, why: verdict.why, post, pre });
+      } else if (verdict.verdict === 'line-numbers-only') {
+        state.lineNumbersOnly.push(post.symbol.name);
+      }
+    }
+  },
+};
+
+/**
+ * Step: code that jumps into the middle of a changed function (a `.cold` part jumping back
+ * into its hot part) would land in the old body; it is carried too, until nothing changes.
+ */
+const carryJumpsIntoChangedCode: DiffStep = {
+  name: 'carry code that jumps into changed code',
+  run(state) {
+    let grew = true;
+    while (grew) {
+      grew = false;
+      const carried = new Set(state.functions.map((f) => f.post));
+      for (const post of state.post.functions) {
+        if (carried.has(post)) continue;
+        for (const rela of post.relocations) {
+          const target = state.post.target(post, rela);
+          if (target.kind === 'piece' && target.offset !== 0n && carried.has(target.piece) && target.piece !== post) {
+            state.functions.push({
+              name: post.symbol.name,
+              status: 'changed',
+              section: post.section.name,
+              why: `jumps into changed ${target.piece.symbol.name}`,
+              post,
+              pre: state.correlation.postToPre.get(post),
+            });
+            grew = true;
+            break;
+          }
+        }
+      }
+    }
+  },
+};
+
+/** Step: new data is carried; existing data whose initial value changed is refused. */
+const compareData: DiffStep = {
+  name: 'compare data',
+  run(state) {
+    for (const post of state.post.dataObjects) {
+      const pre = state.correlation.postToPre.get(post);
+      if (!pre) {
+        state.data.push({ name: post.symbol.name, status: 'new', section: post.section.name, post });
+        continue;
+      }
+      if (post.section.type === SHT_NOBITS && pre.section.type === SHT_NOBITS && pre.end - pre.start === post.end - post.start) continue;
+      const verdict = comparePieces(state.pre, pre, state.post, post, state.correlation);
+      if (verdict.verdict !== 'changed') continue;
+      const what = isWritable(post.section) ? 'the running kernel\'s copy is live state' : 'existing code reads the running kernel\'s copy';
+      state.refused.push({
+        symbol: post.symbol.name,
+        section: post.section.name,
+        reason: `changed initial value of existing data (${verdict.why}); ${what}: it needs a hook`,
+      });
+    }
+  },
+};
+
+/** Step: new string literals the carried code uses are new data. */
+const collectNewStrings: DiffStep = {
+  name: 'collect new strings',
+  run(state) {
+    const preStrings = new Set<string>();
+    for (const piece of state.pre.functions) {
+      for (const rela of piece.relocations) {
+        const t = state.pre.target(piece, rela);
+        if (t.kind === 'string') preStrings.add(t.text);
+      }
+    }
+    const seen = new Set<string>();
+    for (const f of state.functions) {
+      for (const rela of f.post.relocations) {
+        const t = state.post.target(f.post, rela);
+        if (t.kind !== 'string' || preStrings.has(t.text) || seen.has(t.text)) continue;
+        seen.add(t.text);
+        const symbol = state.post.elf.symbols[rela.symbolIndex];
+        const section = symbol ? state.post.elf.sections[symbol.shndx]?.name ?? '' : '';
+        state.data.push({ name: JSON.stringify(t.text), status: 'new', section });
+      }
+    }
+  },
+};
+
+/** Step: init code and data ran at boot and are gone; changing them needs a hook. */
+const refuseInitChanges: DiffStep = {
+  name: 'refuse changes to __init code and data',
+  run(state) {
+    state.functions = state.functions.filter((f) => {
+      if (!isInit(f.post)) return true;
+      state.refused.push({
+        symbol: f.name,
+        section: f.section,
+        reason: `${f.status} __init function: init code ran at boot and was freed; the change needs a hook`,
+      });
+      return false;
+    });
+    state.data = state.data.filter((d) => {
+      if (!d.post || !isInit(d.post)) return true;
+      state.refused.push({ symbol: d.name, section: d.section, reason: 'new __initdata: init data was freed after boot' });
+      return false;
+    });
+    for (const r of state.refused) {
+      if (INIT_SECTION.test(r.section) && r.reason.startsWith('changed initial value')) {
+        r.reason = 'changed __initdata: init data was freed after boot; the change needs a hook';
+      }
+    }
+  },
+};
+
+/** Step: the special-section entries of carried code; refuse sections tsplice does not know. */
+const collectSpecialEntries: DiffStep = {
+  name: 'collect special-section entries',
+  run(state) {
+    const carried = new Set(state.functions.map((f) => f.post));
+    const scan = scanSpecialSections(state.post, carried);
+    state.specialEntries = scan.entries;
+    for (const u of scan.unknown) {
+      state.refused.push({
+        symbol: u.owner.symbol.name,
+        section: u.section,
+        reason: `section ${u.section} describes this function and tsplice does not know its layout`,
+      });
+    }
+  },
+};
+
+export const DIFF_STEPS: readonly DiffStep[] = [
+  compareFunctions,
+  carryJumpsIntoChangedCode,
+  compareData,
+  collectNewStrings,
+  refuseInitChanges,
+  collectSpecialEntries,
+];
+
+export function diffObjects(pre: DiffObject, post: DiffObject, steps: readonly DiffStep[] = DIFF_STEPS): DiffState {
+  const state: DiffState = {
+    pre,
+    post,
+    correlation: correlate(pre, post),
+    functions: [],
+    data: [],
+    refused: [],
+    lineNumbersOnly: [],
+    specialEntries: [],
+  };
+  for (const step of steps) step.run(state);
+  return state;
+}
+
+/** The JSON that `tsplice diff --json` prints. */
+export interface DiffReport {
+  ok: boolean;
+  functions: { name: string; status: 'changed' | 'new' }[];
+  data: { name: string; status: 'new' }[];
+  refused: Refusal[];
+  lineNumbersOnly: string[];
+}
+
+export function diffReport(state: DiffState): DiffReport {
+  return {
+    ok: state.refused.length === 0 && state.functions.length > 0,
+    functions: state.functions.map((f) => ({ name: f.name, status: f.status })),
+    data: state.data.map((d) => ({ name: d.name, status: d.status })),
+    refused: state.refused,
+    lineNumbersOnly: state.lineNumbersOnly,
+  };
+}
