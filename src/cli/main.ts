@@ -1,10 +1,12 @@
 /** The `tsplice` command line. Each command group lives in its own file. */
 import { Command } from 'commander';
 import { UserError } from '../errors.js';
+import { FormatError } from '../elf/index.js';
 import { addLabCommands } from './lab.js';
 import { addDemoCommand } from './demo.js';
 import { addPeekCommand } from './peek.js';
 import { addDiffCommand } from './diff.js';
+import { addCreateCommands } from './create.js';
 
 const program = new Command();
 program
@@ -17,13 +19,14 @@ addLabCommands(program);
 addDemoCommand(program);
 addPeekCommand(program);
 addDiffCommand(program);
+addCreateCommands(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof UserError) {
+  if (error instanceof UserError || error instanceof FormatError) {
     process.stderr.write(`tsplice: ${error.message}\n`);
-    process.exitCode = error.exitCode;
+    process.exitCode = error instanceof UserError ? error.exitCode : 1;
   } else {
     throw error;
   }

@@ -5,6 +5,7 @@
  * indices and section numbering.
  */
 import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.js';
 import {
   parseElf,
   relocationInfo,
@@ -105,7 +106,13 @@ export class DiffObject {
   }
 
   static load(path: string): DiffObject {
-    return new DiffObject(parseElf(readFileSync(path), path), path);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      throw new UserError(`Cannot read the object ${path}: ${(e as Error).message}.`);
+    }
+    return new DiffObject(parseElf(bytes, path), path);
   }
 
   pieceOf(symbol: ElfSymbol): ObjectPiece | undefined {

@@ -8,7 +8,7 @@ import { SHT_NOBITS } from '../elf/index.js';
 import { comparePieces } from './compare.js';
 import { correlate, type Correlation } from './correlate.js';
 import { DiffObject, isWritable, type ObjectPiece } from './object.js';
-import { scanSpecialSections, type SpecialEntry } from './special-sections.js';
+import { bugLines, scanSpecialSections, type SpecialEntry } from './special-sections.js';
 
 export interface CarriedFunction {
   name: string;
@@ -60,6 +60,8 @@ function isInit(piece: ObjectPiece): boolean {
 const compareFunctions: DiffStep = {
   name: 'compare functions',
   run(state) {
+    const preLines = bugLines(state.pre);
+    const postLines = bugLines(state.post);
     for (const post of state.post.functions) {
       const pre = state.correlation.postToPre.get(post);
       if (!pre) {
@@ -70,6 +72,9 @@ const compareFunctions: DiffStep = {
       if (verdict.verdict === 'changed') {
         state.functions.push({ name: post.symbol.name, status: 'changed', section: post.section.name, why: verdict.why, post, pre });
       } else if (verdict.verdict === 'line-numbers-only') {
+        state.lineNumbersOnly.push(post.symbol.name);
+      } else if ((preLines.get(pre) ?? []).join() !== (postLines.get(post) ?? []).join()) {
+        // Same code; only the lines recorded for its WARN/BUG sites moved.
         state.lineNumbersOnly.push(post.symbol.name);
       }
     }

@@ -34,7 +34,7 @@ export const SPECIAL_SECTIONS: readonly SpecialSectionLayout[] = [
  * Sections that may point into code but describe nothing the new code needs: debug info,
  * link-time discards, export and initcall tables of the built-in kernel, the printk index.
  */
-const METADATA_SECTION = /^(\.eh_frame|\.debug_|\.rela\.debug_|\.discard|\.note|\.comment|\.BTF|__ksymtab|__kcrctab|\.modinfo|__param|\.initcall|\.con_initcall|\.printk_index|__dyndbg|\.orc_unwind$|\.altinstr_replacement|\.altinstr_aux|\.init\.|\.exit\.|__tracepoints_ptrs|_ftrace_events|\.ref\.data|__patchable_function_entries)/;
+const METADATA_SECTION = /^(\.eh_frame|\.debug_|\.rela\.debug_|\.discard|\.note|\.comment|\.BTF|_*__ksymtab|_*__kcrctab|\.modinfo|__param|\.initcall|\.con_initcall|\.printk_index|__dyndbg|\.orc_unwind$|\.altinstr_replacement|\.altinstr_aux|\.init\.|\.exit\.|__tracepoints_ptrs|_ftrace_events|\.ref\.data|__patchable_function_entries)/;
 
 /** Ordinary data: a pointer from here to a changed function reaches it through its entry jump. */
 const ORDINARY_DATA = /^(\.data|\.rodata|\.bss|\.tbss|\.tdata)/;
@@ -116,4 +116,29 @@ export function scanSpecialSections(object: DiffObject, carried: ReadonlySet<Obj
     }
   }
   return { entries, unknown };
+}
+
+/** Byte offset of `line` in struct bug_entry (disp, file disp, then u16 line, u16 flags). */
+const BUG_ENTRY_LINE = 8;
+
+/**
+ * The source lines of each function's BUG/WARN sites, in table order. A function whose code is
+ * unchanged but whose lines moved (lines inserted above it) differs only here.
+ */
+export function bugLines(object: DiffObject): Map<ObjectPiece, number[]> {
+  const lines = new Map<ObjectPiece, number[]>();
+  const table = object.elf.sectionByName('__bug_table');
+  if (!table) return lines;
+  const entrySize = 12;
+  for (const rela of object.elf.relaFor(table)) {
+    if (rela.offset % entrySize !== 0) continue;
+    const owner = codeTarget(object, rela);
+    if (!owner) continue;
+    const at = rela.offset + BUG_ENTRY_LINE;
+    const line = (table.data[at] ?? 0) | ((table.data[at + 1] ?? 0) << 8);
+    const list = lines.get(owner.piece) ?? [];
+    list.push(line);
+    lines.set(owner.piece, list);
+  }
+  return lines;
 }

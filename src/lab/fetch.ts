@@ -30,6 +30,7 @@ export const HOST_PACKAGES = [
   'rsync',
   'xz-utils',
   'util-linux',
+  'patch',
 ];
 
 /** Where one lab kernel lives once fetched. */

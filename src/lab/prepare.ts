@@ -63,6 +63,24 @@ export function preparedTree(release: string, sourceVersion: string): PreparedTr
   return { ...record, dir: join(base, 'linux') };
 }
 
+/**
+ * A tree prepared by someone else (`create --source DIR`): any kernel tree with a .config
+ * and `make prepare` done. Its make variables come from its .kernelvariables if it has one.
+ */
+export function preparedTreeAt(dir: string): PreparedTree {
+  if (!existsSync(join(dir, '.config')) || !existsSync(join(dir, 'include/generated/autoconf.h'))) {
+    throw new UserError(`${dir} is not a prepared kernel tree: it needs a .config and 'make prepare' done.`);
+  }
+  const release = existsSync(join(dir, 'include/config/kernel.release'))
+    ? readFileSync(join(dir, 'include/config/kernel.release'), 'utf8').trim()
+    : 'unknown';
+  const variablesFile = join(dir, '.kernelvariables');
+  const makeVariables = existsSync(variablesFile)
+    ? makeVariablesFrom(readFileSync(variablesFile, 'utf8'), release)
+    : [`KCFLAGS=${SECTION_KCFLAGS}`];
+  return { release, sourceVersion: 'local', dir, makeVariables };
+}
+
 /** Prints a line every few seconds while make runs, so a long prepare is seen to progress. */
 function makeProgress(log: Log, what: string): (line: string) => void {
   let steps = 0;

@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { variantCommand } from './kbuild.js';
+import { filesInPatch } from './patch.js';
+
+it('points the recorded command at the work folder, word by word', () => {
+  const recorded =
+    'gcc-12 -Wp,-MMD,fs/proc/.version.o.d -nostdinc -I./include -DKBUILD_BASENAME=\'"version"\' -c -o fs/proc/version.o fs/proc/version.c   ; ./tools/objtool/objtool --orc --rethunk   fs/proc/version.o';
+  const command = variantCommand(recorded, 'fs/proc/version.c', '/w/src', '/w/out');
+  assert.equal(
+    command,
+    'gcc-12 -iquote fs/proc -fmacro-prefix-map=/w/src/= -Wp,-MMD,/w/out/fs/proc/.version.o.d -nostdinc -I./include -DKBUILD_BASENAME=\'"version"\' -c -o /w/out/fs/proc/version.o /w/src/fs/proc/version.c   ; ./tools/objtool/objtool --orc --rethunk   /w/out/fs/proc/version.o',
+  );
+});
+
+it('lists the files a unified diff changes', () => {
+  const text = 'intro text\n--- a/fs/x.c\n+++ b/fs/x.c\n@@ -1 +1 @@\n-a\n+b\n--- a/include/y.h\t2020\n+++ b/include/y.h\t2020\n@@ -1 +1 @@\n-a\n+b\n';
+  assert.deepEqual(filesInPatch(text, 'p'), ['fs/x.c', 'include/y.h']);
+  assert.throws(() => filesInPatch('nothing here', 'p.patch'), /p\.patch is not a unified diff/);
+});

@@ -1,0 +1,82 @@
+/**
+ * Compiling one compilation unit of a prepared tree, pre and post, exactly as kbuild does.
+ *
+ * Pre: `make <unit>.o` in the prepared tree, with the tree's recorded variables; kbuild
+ * writes the full command (gcc, then objtool) into `.<unit>.o.cmd`. The object is kept there,
+ * so each pre object is compiled once and shared by every later create.
+ *
+ * Post: that same recorded command, with the source, the object and the dependency file
+ * pointed at a work folder, `-iquote <unit's folder>` so the unit's local headers are found as
+ * before, and `-fmacro-prefix-map` so `__FILE__` reads as it does in the tree. The pristine
+ * tree's sources are never touched.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { UserError } from '../errors.js';
+import { run } from '../lab/exec.js';
+import type { PreparedTree } from '../lab/prepare.js';
+
+/** `fs/proc/version.c` -> `fs/proc/version.o`. */
+export function objectPathOf(unit: string): string {
+  return unit.replace(/\.[cS]$/, '.o');
+}
+
+/** The command kbuild recorded for an object (`cmd_<object> := …`). */
+export function recordedCommand(tree: PreparedTree, object: string): string {
+  const cmdFile = join(tree.dir, dirname(object), `.${basename(object)}.cmd`);
+  if (!existsSync(cmdFile)) throw new UserError(`kbuild recorded no command for ${object} (${cmdFile} is missing).`);
+  const first = readFileSync(cmdFile, 'utf8').split('\n')[0] ?? '';
+  const prefix = `cmd_${object} := `;
+  if (!first.startsWith(prefix)) throw new UserError(`${cmdFile} does not start with '${prefix}'.`);
+  return first.slice(prefix.length);
+}
+
+/** Builds the pre object through kbuild in the prepared tree; returns its path. */
+export async function buildPreObject(tree: PreparedTree, unit: string): Promise<string> {
+  const object = objectPathOf(unit);
+  await run(['make', ...tree.makeVariables, object], { cwd: tree.dir, purpose: `compiling ${unit} (pre) in ${tree.dir}` });
+  const path = join(tree.dir, object);
+  if (!existsSync(path)) throw new UserError(`kbuild did not produce ${path}.`);
+  return path;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Replaces whole shell words equal to `from` (bounded by spaces, `;` or the ends). */
+function replaceWord(command: string, from: string, to: string): string {
+  return command.replace(new RegExp(`(^|[\\s;,=])${escapeRegExp(from)}(?=$|[\\s;])`, 'g'), `$1${to}`);
+}
+
+/**
+ * The recorded command turned to compile `sourceRoot/<unit>` into `outputRoot/<object>`.
+ * Exported for tests: the rewriting is what keeps pre and post comparable.
+ */
+export function variantCommand(recorded: string, unit: string, sourceRoot: string, outputRoot: string): string {
+  const object = objectPathOf(unit);
+  const depFile = join(dirname(object), `.${basename(object)}.d`);
+  let command = recorded;
+  command = replaceWord(command, `-Wp,-MMD,${depFile}`, `-Wp,-MMD,${join(outputRoot, depFile)}`);
+  command = replaceWord(command, object, join(outputRoot, object));
+  command = replaceWord(command, unit, join(sourceRoot, unit));
+  const compiler = /^\s*(\S+)/.exec(command)?.[1] ?? 'gcc';
+  const extra = `-iquote ${dirname(unit)} -fmacro-prefix-map=${sourceRoot}/=`;
+  return command.replace(/^\s*\S+/, `${compiler} ${extra}`);
+}
+
+/** Compiles `sourceRoot/<unit>` with the unit's recorded kbuild command; returns the object path. */
+export async function buildVariantObject(
+  tree: PreparedTree,
+  unit: string,
+  sourceRoot: string,
+  outputRoot: string,
+): Promise<string> {
+  const object = objectPathOf(unit);
+  const command = variantCommand(recordedCommand(tree, object), unit, sourceRoot, outputRoot);
+  mkdirSync(join(outputRoot, dirname(object)), { recursive: true });
+  await run(['sh', '-c', command], { cwd: tree.dir, purpose: `compiling ${unit} (post)` });
+  const path = join(outputRoot, object);
+  if (!existsSync(path)) throw new UserError(`Compiling ${unit} did not produce ${path}.`);
+  return path;
+}

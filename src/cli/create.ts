@@ -1,0 +1,90 @@
+/** `tsplice create` and `tsplice inspect`: making an update from a patch, and reading one. */
+import type { Command } from 'commander';
+import { UserError } from '../errors.js';
+import { createUpdate } from '../build/create.js';
+import { labKernel } from '../lab/fetch.js';
+import { chooseRelease } from '../lab/kernel-choice.js';
+import { prepareTree, preparedTreeAt } from '../lab/prepare.js';
+import { readUpdate, writeUpdate, type UpdatePackage } from '../update/format.js';
+import { printJson, progress } from './output.js';
+
+function summary(update: UpdatePackage): object {
+  return {
+    id: update.id,
+    format: update.format,
+    target: update.target,
+    createdAt: update.createdAt,
+    units: update.units.map((u) => u.unit),
+    functions: update.functions.map((f) => ({
+      name: f.name,
+      status: f.status,
+      unit: f.unit,
+      preSize: f.pre?.size,
+      postSize: f.post.size,
+    })),
+    data: update.data.map((d) => ({ name: d.name, status: d.status, size: d.data?.size })),
+    specialEntries: update.specialEntries.length,
+    lineNumbersOnly: update.lineNumbersOnly,
+  };
+}
+
+export function addCreateCommands(program: Command): void {
+  program
+    .command('create')
+    .description('turn a kernel source patch into a binary update by pre-post differencing')
+    .option('--kernel <release>', 'lab kernel whose prepared tree to use (default: oldest complete 6.1)')
+    .option('--source <dir>', 'a prepared kernel tree (.config and prepare done) instead of the lab\'s')
+    .requiredOption('--patch <file>', 'unified diff against the kernel source (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-o, --output <file>', 'where to write the update (default: <id>.tsplice)')
+    .option('--id <name>', 'the update\'s id (default: from the patch name and contents)')
+    .option('--json', 'print what the update holds as JSON')
+    .action(async (opts: { kernel?: string; source?: string; patch: string[]; output?: string; id?: string; json?: boolean }) => {
+      let tree;
+      let distributionVersion: string | undefined;
+      if (opts.source) {
+        tree = preparedTreeAt(opts.source);
+      } else {
+        const release = await chooseRelease(opts.kernel, progress);
+        const kernel = await labKernel(release, progress);
+        distributionVersion = kernel.version;
+        tree = await prepareTree(release, progress);
+      }
+      const started = Date.now();
+      const { update } = await createUpdate({
+        tree,
+        patches: opts.patch,
+        ...(opts.id ? { id: opts.id } : {}),
+        ...(distributionVersion ? { distributionVersion } : {}),
+        log: progress,
+      });
+      const output = opts.output ?? `${update.id}.tsplice`;
+      writeUpdate(output, update);
+      if (opts.json) printJson({ ...summary(update), output, seconds: (Date.now() - started) / 1000 });
+      else {
+        process.stdout.write(`${output}: update ${update.id} for ${update.target.release}\n`);
+        for (const f of update.functions) process.stdout.write(`  ${f.status.padEnd(7)} ${f.name}  (${f.unit})\n`);
+        for (const d of update.data) process.stdout.write(`  new data ${d.name}\n`);
+      }
+    });
+
+  program
+    .command('inspect')
+    .description('show what an update holds: target kernel, functions, data, sizes')
+    .argument('<file>', 'an update made by tsplice create')
+    .option('--json', 'print JSON')
+    .action((file: string, opts: { json?: boolean }) => {
+      const update = readUpdate(file);
+      if (opts.json) {
+        printJson(summary(update));
+        return;
+      }
+      process.stdout.write(`update ${update.id} (format ${update.format}), made ${update.createdAt}\n`);
+      process.stdout.write(`target: ${update.target.release}${update.target.distributionVersion ? ` (${update.target.distributionVersion})` : ''}, source ${update.target.sourceVersion}\n`);
+      for (const f of update.functions) {
+        process.stdout.write(`  ${f.status.padEnd(7)} ${f.name}  ${f.unit}  ${f.pre ? `${f.pre.size} -> ` : ''}${f.post.size} bytes\n`);
+      }
+      for (const d of update.data) process.stdout.write(`  new data ${d.name}${d.data ? `  ${d.data.size} bytes` : ''}\n`);
+      process.stdout.write(`  ${update.specialEntries.length} special-section entries\n`);
+      if (update.functions.length === 0) throw new UserError(`${file} carries no function.`);
+    });
+}

@@ -1,0 +1,76 @@
+/**
+ * Turning the differ's view (pieces of parsed objects) into the package's view (code bytes
+ * and relocations by name), so that nothing in an update depends on symbol indices.
+ */
+import { relocationName } from '../elf/index.js';
+import type { DiffObject, ObjectPiece } from '../diff/object.js';
+import type { DiffState } from '../diff/pipeline.js';
+import type { UpdateCode, UpdateData, UpdateFunction, UpdateRelocation, UpdateSpecialEntry } from './format.js';
+
+function relocationsOf(object: DiffObject, piece: ObjectPiece): UpdateRelocation[] {
+  return piece.relocations.map((rela) => {
+    const target = object.target(piece, rela);
+    let described: UpdateRelocation['target'];
+    switch (target.kind) {
+      case 'symbol':
+        described = { kind: 'symbol', name: target.symbol.name, addend: String(target.addend), local: target.symbol.bind === 0 };
+        break;
+      case 'piece':
+        described = { kind: 'piece', name: target.piece.symbol.name, offset: String(target.offset) };
+        break;
+      case 'string':
+        described = { kind: 'string', text: target.text };
+        break;
+      case 'section':
+        described = { kind: 'section', section: target.section, offset: String(target.offset) };
+        break;
+    }
+    return { offset: rela.offset - piece.start, type: relocationName(rela.type), target: described };
+  });
+}
+
+export function codeOf(object: DiffObject, piece: ObjectPiece): UpdateCode {
+  return {
+    size: piece.end - piece.start,
+    bytes: Buffer.from(object.bytes(piece)).toString('base64'),
+    relocations: relocationsOf(object, piece),
+  };
+}
+
+export function updatePartsFromDiff(
+  state: DiffState,
+  unit: string,
+): { functions: UpdateFunction[]; data: UpdateData[]; specialEntries: UpdateSpecialEntry[] } {
+  const functions = state.functions.map((f): UpdateFunction => ({
+    name: f.name,
+    status: f.status,
+    unit,
+    section: f.section,
+    ...(f.why ? { why: f.why } : {}),
+    ...(f.pre ? { pre: codeOf(state.pre, f.pre) } : {}),
+    post: codeOf(state.post, f.post),
+  }));
+  const data = state.data.map((d): UpdateData => ({
+    name: d.name,
+    status: d.status,
+    unit,
+    section: d.section,
+    ...(d.post ? { data: codeOf(state.post, d.post) } : {}),
+  }));
+  const specialEntries = state.specialEntries.map((e): UpdateSpecialEntry => ({
+    section: e.section,
+    unit,
+    owner: e.owner.symbol.name,
+    offsetInOwner: String(e.offsetInOwner),
+    bytes: Buffer.from(e.bytes).toString('base64'),
+    relocations: e.relocations.map((r) => {
+      const symbol = state.post.elf.symbols[r.symbolIndex];
+      return {
+        offset: r.offset,
+        type: relocationName(r.type),
+        target: { kind: 'symbol', name: symbol?.name || (symbol ? state.post.elf.sections[symbol.shndx]?.name ?? '' : ''), addend: String(r.addend), local: symbol?.bind === 0 },
+      };
+    }),
+  }));
+  return { functions, data, specialEntries };
+}
