@@ -10,7 +10,7 @@
  * before, and `-fmacro-prefix-map` so `__FILE__` reads as it does in the tree. The pristine
  * tree's sources are never touched.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { run } from '../lab/exec.js';
@@ -31,9 +31,33 @@ export function recordedCommand(tree: PreparedTree, object: string): string {
   return first.slice(prefix.length);
 }
 
-/** Builds the pre object through kbuild in the prepared tree; returns its path. */
+/**
+ * Whether kbuild would leave the object alone: it exists, its recorded command exists, and
+ * no file its .cmd lists as a dependency is newer. Checking this here spares the ~2 s that
+ * even a no-op `make` of one object costs (objtool and prepare checks).
+ */
+export function preObjectUpToDate(tree: PreparedTree, object: string): boolean {
+  const objectPath = join(tree.dir, object);
+  const cmdFile = join(tree.dir, dirname(object), `.${basename(object)}.cmd`);
+  if (!existsSync(objectPath) || !existsSync(cmdFile)) return false;
+  const built = statSync(objectPath).mtimeMs;
+  const text = readFileSync(cmdFile, 'utf8');
+  if (!text.includes(`--function-sections`) && !text.includes('-ffunction-sections')) return false;
+  const deps = /\ndeps_[^\n]*:= \\\n([\s\S]*?)\n\n/.exec(text)?.[1];
+  if (!deps) return false;
+  for (const line of deps.split('\n')) {
+    const file = line.trim().replace(/\s*\\$/, '');
+    if (!file || file.startsWith('$(')) continue;
+    const path = file.startsWith('/') ? file : join(tree.dir, file);
+    if (!existsSync(path) || statSync(path).mtimeMs > built) return false;
+  }
+  return true;
+}
+
+/** Builds the pre object through kbuild in the prepared tree (once); returns its path. */
 export async function buildPreObject(tree: PreparedTree, unit: string): Promise<string> {
   const object = objectPathOf(unit);
+  if (preObjectUpToDate(tree, object)) return join(tree.dir, object);
   await run(['make', ...tree.makeVariables, object], { cwd: tree.dir, purpose: `compiling ${unit} (pre) in ${tree.dir}` });
   const path = join(tree.dir, object);
   if (!existsSync(path)) throw new UserError(`kbuild did not produce ${path}.`);

@@ -4,7 +4,7 @@ import { UserError } from '../errors.js';
 import { createUpdate } from '../build/create.js';
 import { labKernel } from '../lab/fetch.js';
 import { chooseRelease } from '../lab/kernel-choice.js';
-import { prepareTree, preparedTreeAt } from '../lab/prepare.js';
+import { prepareTree, preparedTree, preparedTreeAt } from '../lab/prepare.js';
 import { readUpdate, writeUpdate, type UpdatePackage } from '../update/format.js';
 import { printJson, progress } from './output.js';
 
@@ -47,7 +47,7 @@ export function addCreateCommands(program: Command): void {
         const release = await chooseRelease(opts.kernel, progress);
         const kernel = await labKernel(release, progress);
         distributionVersion = kernel.version;
-        tree = await prepareTree(release, progress);
+        tree = preparedTree(release, kernel.version) ?? (await prepareTree(release, progress));
       }
       const started = Date.now();
       const { update } = await createUpdate({

@@ -172,4 +172,48 @@ __attribute__((section(".init.text"), noinline)) int setup_thing(int x) { sink(x
     assert.deepEqual(r.refused.map((x) => [x.symbol, x.section]), [['setup_thing', '.init.text']]);
     assert.match(r.refused[0]?.reason ?? '', /__init function/);
   });
+
+  it('refuses a struct that gains a member, naming the type and the shifted member', () => {
+    const source = `
+extern void sink(long);
+struct device_like { long id; int flags; long parent; };
+__attribute__((noinline)) long read_parent(struct device_like *d) { sink(d->id); return d->parent; }
+__attribute__((noinline)) long unrelated(long x) { sink(x); return x * 2; }
+`;
+    const post = source.replace('int flags; long parent;', 'int flags; long extra; long parent;').replace('return d->parent;', 'return d->parent + 1;');
+    const r = diff(source, post);
+    assert.equal(r.ok, false);
+    const layout = r.refused.find((x) => x.section === '.debug_info');
+    assert.ok(layout, JSON.stringify(r.refused));
+    assert.equal(layout.symbol, 'struct device_like');
+    assert.match(layout.reason, /member 'parent' offset 16 -> 24/);
+    assert.match(layout.reason, /used by read_parent/);
+  });
+
+  it('refuses an enum that loses an enumerator, naming the type and the shifted constants', () => {
+    const source = `
+extern void sink(int);
+enum hp_state { HP_OFFLINE, HP_PREPARE, HP_PADATA_DEAD, HP_ONLINE };
+__attribute__((noinline)) int is_online(int s) { sink(s); return s == HP_ONLINE; }
+`;
+    const post = source.replace(' HP_PADATA_DEAD,', '');
+    const r = diff(source, post);
+    assert.deepEqual(functionsOf(r), ['is_online:changed']);
+    assert.equal(r.ok, false);
+    assert.equal(r.refused[0]?.symbol, 'enum hp_state');
+    assert.match(r.refused[0]?.reason ?? '', /HP_PADATA_DEAD removed/);
+    assert.match(r.refused[0]?.reason ?? '', /HP_ONLINE value 3 -> 2/);
+  });
+
+  it('accepts a change that leaves layouts alone (a new inline helper)', () => {
+    const source = `
+extern void sink(long);
+struct device_like { long id; int flags; long parent; };
+__attribute__((noinline)) long read_parent(struct device_like *d) { sink(d->id); return d->parent; }
+`;
+    const post = source.replace('__attribute__((noinline)) long read_parent', 'static inline long bump(long v) { return v + 1; }\n__attribute__((noinline)) long read_parent').replace('return d->parent;', 'return bump(d->parent);');
+    const r = diff(source, post);
+    assert.deepEqual(r.refused, []);
+    assert.deepEqual(functionsOf(r), ['read_parent:changed']);
+  });
 });

@@ -8,6 +8,7 @@ import { SHT_NOBITS } from '../elf/index.js';
 import { comparePieces } from './compare.js';
 import { correlate, type Correlation } from './correlate.js';
 import { DiffObject, isWritable, type ObjectPiece } from './object.js';
+import { checkDataLayouts } from './layouts.js';
 import { bugLines, scanSpecialSections, type SpecialEntry } from './special-sections.js';
 
 export interface CarriedFunction {
@@ -212,6 +213,7 @@ export const DIFF_STEPS: readonly DiffStep[] = [
   collectNewStrings,
   refuseInitChanges,
   collectSpecialEntries,
+  checkDataLayouts,
 ];
 
 export function diffObjects(pre: DiffObject, post: DiffObject, steps: readonly DiffStep[] = DIFF_STEPS): DiffState {

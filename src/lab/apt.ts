@@ -120,12 +120,12 @@ export function compareDebianVersions(a: string, b: string): number {
 }
 
 /**
- * A stamp that changes whenever the package lists do (apt-get update rewrites pkgcache.bin):
- * answers derived from the lists can be cached under it.
+ * A stamp that changes whenever the package lists do (apt-get update rewrites the folder
+ * /var/lib/apt/lists): answers derived from the lists can be cached under it.
  */
 export function packageListsStamp(): string {
   try {
-    return String(statSync('/var/cache/apt/pkgcache.bin').mtimeMs);
+    return String(statSync('/var/lib/apt/lists').mtimeMs);
   } catch {
     return 'none';
   }

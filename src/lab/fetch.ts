@@ -188,8 +188,8 @@ export async function fetchKernel(release: string, log: Log): Promise<LabKernel>
     }
     relocateUnpackedKernel(kernel, packages);
     await run(['depmod', '-b', kernel.root, release], { purpose: `indexing the modules of ${release}` });
-    writeFileSync(join(kernelDir, 'packages.json'), `${JSON.stringify(packages, null, 2)}\n`);
     markStepDone(kernelDir, key);
   }
+  writeFileSync(join(kernelDir, 'packages.json'), `${JSON.stringify(packages, null, 2)}\n`);
   return kernel;
 }
