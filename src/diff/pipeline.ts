@@ -44,6 +44,8 @@ export interface DiffState {
   /** Functions whose only difference is a line number or a renumbered label: left out. */
   lineNumbersOnly: string[];
   specialEntries: SpecialEntry[];
+  /** The pre object's entries for the pre versions of carried functions: where run-pre matching must expect boot-time rewrites. */
+  preSpecialEntries: SpecialEntry[];
 }
 
 export interface DiffStep {
@@ -196,6 +198,8 @@ const collectSpecialEntries: DiffStep = {
     const carried = new Set(state.functions.map((f) => f.post));
     const scan = scanSpecialSections(state.post, carried);
     state.specialEntries = scan.entries;
+    const carriedPre = new Set(state.functions.flatMap((f) => (f.pre ? [f.pre] : [])));
+    state.preSpecialEntries = scanSpecialSections(state.pre, carriedPre).entries;
     for (const u of scan.unknown) {
       state.refused.push({
         symbol: u.owner.symbol.name,
@@ -226,6 +230,7 @@ export function diffObjects(pre: DiffObject, post: DiffObject, steps: readonly D
     refused: [],
     lineNumbersOnly: [],
     specialEntries: [],
+    preSpecialEntries: [],
   };
   for (const step of steps) step.run(state);
   return state;

@@ -59,6 +59,8 @@ export interface UpdateData {
 }
 
 export interface UpdateSpecialEntry {
+  /** Whose entry: the post code the update carries, or the pre code that matching looks for. */
+  side: 'pre' | 'post';
   section: string;
   unit: string;
   owner: string;

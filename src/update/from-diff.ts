@@ -5,6 +5,7 @@
 import { relocationName } from '../elf/index.js';
 import type { DiffObject, ObjectPiece } from '../diff/object.js';
 import type { DiffState } from '../diff/pipeline.js';
+import type { SpecialEntry } from '../diff/special-sections.js';
 import type { UpdateCode, UpdateData, UpdateFunction, UpdateRelocation, UpdateSpecialEntry } from './format.js';
 
 function relocationsOf(object: DiffObject, piece: ObjectPiece): UpdateRelocation[] {
@@ -57,20 +58,25 @@ export function updatePartsFromDiff(
     section: d.section,
     ...(d.post ? { data: codeOf(state.post, d.post) } : {}),
   }));
-  const specialEntries = state.specialEntries.map((e): UpdateSpecialEntry => ({
+  const entry = (side: 'pre' | 'post', object: DiffObject, e: SpecialEntry): UpdateSpecialEntry => ({
+    side,
     section: e.section,
     unit,
     owner: e.owner.symbol.name,
     offsetInOwner: String(e.offsetInOwner),
     bytes: Buffer.from(e.bytes).toString('base64'),
     relocations: e.relocations.map((r) => {
-      const symbol = state.post.elf.symbols[r.symbolIndex];
+      const symbol = object.elf.symbols[r.symbolIndex];
       return {
         offset: r.offset,
         type: relocationName(r.type),
-        target: { kind: 'symbol', name: symbol?.name || (symbol ? state.post.elf.sections[symbol.shndx]?.name ?? '' : ''), addend: String(r.addend), local: symbol?.bind === 0 },
+        target: { kind: 'symbol', name: symbol?.name || (symbol ? object.elf.sections[symbol.shndx]?.name ?? '' : ''), addend: String(r.addend), local: symbol?.bind === 0 },
       };
     }),
-  }));
+  });
+  const specialEntries = [
+    ...state.preSpecialEntries.map((e) => entry('pre', state.pre, e)),
+    ...state.specialEntries.map((e) => entry('post', state.post, e)),
+  ];
   return { functions, data, specialEntries };
 }

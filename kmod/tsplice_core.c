@@ -1,0 +1,1557 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * tsplice_core: the in-kernel half of tsplice, rebootless updates in the tradition of Ksplice.
+ *
+ * An update replaces whole functions. For each one the tool stages the running address and
+ * size of the old function, the address and size of the new one (loaded beforehand in an
+ * update module), and the bytes it expects at the old function's entry. `apply` then stops
+ * the machine, checks that no task (threads of every process and each CPU's idle task) has a
+ * word on the live part of its kernel stack that points into any old function, re-checks the
+ * expected bytes, and writes a 5-byte `jmp rel32` to the new function in each old one; `undo`
+ * does the same against the new functions and restores the original bytes. When a task is in
+ * the way the attempt is retried a few times, then abandoned with a named reason and the
+ * kernel left as it was.
+ *
+ * The interface is two root-only files under /proc/tsplice (see docs/core-module.md):
+ *   control  one command per write(2); a read(2) on the same open file returns the result
+ *            (or the reason for the refusal) of the last command written through it;
+ *   status   every update and the last measurement, one record per line.
+ *
+ * Only what must run in the kernel is here: resolving names, parsing and validation stay as
+ * small as the checks that keep the kernel safe, and everything else (finding the functions,
+ * building the update module) belongs to the TypeScript tool.
+ */
+#define pr_fmt(fmt) "tsplice_core: " fmt
+
+#include <linux/capability.h>
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+#include <linux/ctype.h>
+#include <linux/delay.h>
+#include <linux/kallsyms.h>
+#include <linux/kernel.h>
+#include <linux/kprobes.h>
+#include <linux/mm.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/proc_fs.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task_stack.h>
+#include <linux/security.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/stop_machine.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <linux/uaccess.h>
+#include <asm/switch_to.h>
+#include <asm/sync_core.h>
+#include <asm/unaligned.h>
+
+#define TSPLICE_JMP_SIZE	5		/* e9 rel32 */
+#define TSPLICE_FENTRY_SIZE	5		/* the __fentry__ call, a 5-byte nop when not traced */
+#define TSPLICE_MAX_EXPECTED	32		/* bytes of the old function the tool may vouch for */
+#define TSPLICE_MAX_FUNCS	1024
+#define TSPLICE_ID_LEN		64
+#define TSPLICE_MSG_LEN		768
+#define TSPLICE_CMD_MAX		2048
+#define TSPLICE_DEFAULT_TRIES	5
+#define TSPLICE_DEFAULT_RETRY_MS 1000
+
+/*
+ * Every command is refused while the kernel is locked down. 6.1 has no lockdown reason for
+ * live patching; the control file takes raw kernel addresses from user space the way unsafe
+ * module parameters do, and that reason is at the integrity level, so `lockdown=integrity`
+ * and `confidentiality` both refuse it.
+ */
+#define TSPLICE_LOCKDOWN_REASON	LOCKDOWN_MODULE_PARAMETERS
+
+static const u8 tsplice_nop5[TSPLICE_FENTRY_SIZE] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+
+/* Kernel internals that modules may not link against, found by name once at load. */
+static struct {
+	unsigned long (*kallsyms_lookup_name)(const char *name);
+	void *(*text_poke)(void *addr, const void *opcode, size_t len);
+	struct mutex *text_mutex;
+	int (*stop_machine_cpuslocked)(cpu_stop_fn_t fn, void *data, const struct cpumask *cpus);
+	struct module *(*module_text_address)(unsigned long addr);
+	int (*kernel_text_address)(unsigned long addr);
+	struct task_struct *(*idle_task)(int cpu);
+	struct task_struct * __percpu *idle_threads;
+	unsigned long (*ftrace_location)(unsigned long ip);
+	int (*jump_label_text_reserved)(void *start, void *end);
+	int (*static_call_text_reserved)(void *start, void *end);
+} ks;
+
+enum tsplice_state { TS_STAGED, TS_APPLIED, TS_REVERTED };
+
+static const char *const tsplice_state_names[] = {
+	[TS_STAGED] = "staged",
+	[TS_APPLIED] = "applied",
+	[TS_REVERTED] = "reverted",
+};
+
+/* One function of an update: where it is patched, with what, and what it held before. */
+struct tsplice_func {
+	char name[KSYM_NAME_LEN];
+	char new_name[KSYM_NAME_LEN];
+	char old_owner[MODULE_NAME_LEN];	/* "" for vmlinux */
+	char new_owner[MODULE_NAME_LEN];
+	unsigned long old_addr, old_size;
+	unsigned long new_addr, new_size;
+	bool fentry;				/* starts with the __fentry__ site */
+	unsigned int site;			/* offset of the jmp: 5 after the fentry nop, else 0 */
+	unsigned int expected_len;
+	u8 expected[TSPLICE_MAX_EXPECTED];	/* from the entry; ftrace owns bytes 0-4 if fentry */
+	u8 orig[TSPLICE_JMP_SIZE];		/* bytes at the site before apply */
+	u8 jmp[TSPLICE_JMP_SIZE];		/* e9 rel32 to new_addr */
+	struct module *old_mod, *new_mod;	/* references held while applied */
+};
+
+struct tsplice_update {
+	struct list_head list;
+	char id[TSPLICE_ID_LEN];
+	enum tsplice_state state;
+	struct tsplice_func *funcs;
+	unsigned int nfuncs;
+	time64_t applied_at;			/* wall clock seconds of the last apply, 0 if none */
+	unsigned int attempts;			/* stop_machine runs of the last apply or undo */
+	u64 pause_ns, call_ns, wait_ns;		/* of the last successful or last tried switch */
+	unsigned int tasks;			/* tasks checked in that switch */
+	char error[TSPLICE_MSG_LEN];		/* why the last command on it failed, "" if none */
+};
+
+/* What one stop_machine run does. */
+enum tsplice_op { TS_OP_MEASURE, TS_OP_SCAN, TS_OP_APPLY, TS_OP_UNDO };
+
+/* Code no task may be inside: [start, end), excluding a word equal to start. */
+struct tsplice_range {
+	unsigned long start, end;
+	unsigned int func;
+	bool new_code;
+};
+
+/* Shared by the CPUs of one stop_machine run, and its results. */
+struct tsplice_switch {
+	enum tsplice_op op;
+	struct tsplice_update *u;
+	struct tsplice_range *ranges;
+	unsigned int nranges;
+	unsigned long lo, span;			/* [lo, lo + span) covers every range */
+	unsigned long *cpu_sp;			/* stack pointer of each CPU's stopper, at entry */
+	struct task_struct **cpu_task;		/* ... the stopper itself */
+	u64 *cpu_entry_ns;			/* ... and when it entered the callback */
+	atomic_t entered;
+	int done;
+	unsigned int cpus;
+	/* results */
+	int result;
+	u64 pause_ns, call_ns;
+	u64 wait_ns;				/* first CPU's entry to the leader's: arrival skew */
+	unsigned int tasks, odd_sp;
+	pid_t busy_pid;
+	char busy_comm[TASK_COMM_LEN];
+	unsigned long busy_word;
+	int busy_range;
+	bool busy_saved_ip;
+	int bad_func;
+	u8 bad_bytes[TSPLICE_MAX_EXPECTED];
+};
+
+struct tsplice_measure {
+	bool valid;
+	char kind[8];
+	char id[TSPLICE_ID_LEN];
+	int result;
+	unsigned int tasks, cpus;
+	u64 pause_ns, call_ns, wait_ns;
+};
+
+/* Per open control file: the result of the last command written through it. */
+struct tsplice_fd {
+	char msg[TSPLICE_MSG_LEN];
+};
+
+static DEFINE_MUTEX(tsplice_mutex);		/* serializes commands and status */
+static LIST_HEAD(tsplice_updates);
+static unsigned int tsplice_applied;		/* updates applied; each pins this module */
+static struct tsplice_measure tsplice_last_measure;
+static struct proc_dir_entry *tsplice_dir;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Names                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * kallsyms_lookup_name() itself is not exported since 5.7; a kprobe registered on it by name
+ * resolves its address (kprobes look names up inside the kernel). The probe is removed at
+ * once: it only serves to read kp.addr.
+ */
+static int tsplice_find_kallsyms_lookup_name(void)
+{
+	struct kprobe kp = { .symbol_name = "kallsyms_lookup_name" };
+	int ret = register_kprobe(&kp);
+
+	if (ret < 0)
+		return ret;
+	ks.kallsyms_lookup_name = (void *)kp.addr;
+	unregister_kprobe(&kp);
+	return ks.kallsyms_lookup_name ? 0 : -ENOENT;
+}
+
+/* One kernel symbol by name, at load; a missing required one is named in dmesg. */
+static unsigned long tsplice_lookup(const char *name, bool required)
+{
+	unsigned long addr = ks.kallsyms_lookup_name(name);
+
+	if (!addr && required)
+		pr_err("cannot load: the kernel has no symbol %s\n", name);
+	return addr;
+}
+
+/*
+ * Resolves every internal at load, so that no command can fail half-way for a missing one.
+ * Called from module init only.
+ */
+static int tsplice_resolve(void)
+{
+	int ret = tsplice_find_kallsyms_lookup_name();
+
+	if (ret) {
+		pr_err("cannot load: kallsyms_lookup_name not found through a kprobe (%d)\n", ret);
+		return ret;
+	}
+	ks.text_poke = (void *)tsplice_lookup("text_poke", true);
+	ks.text_mutex = (void *)tsplice_lookup("text_mutex", true);
+	ks.stop_machine_cpuslocked = (void *)tsplice_lookup("stop_machine_cpuslocked", true);
+	ks.module_text_address = (void *)tsplice_lookup("__module_text_address", true);
+	ks.kernel_text_address = (void *)tsplice_lookup("kernel_text_address", true);
+	ks.jump_label_text_reserved = (void *)tsplice_lookup("jump_label_text_reserved", true);
+	ks.static_call_text_reserved = (void *)tsplice_lookup("static_call_text_reserved", false);
+	ks.ftrace_location = (void *)tsplice_lookup("ftrace_location", false);
+	/* The scheduler's own record of each CPU's idle task; smpboot's copy as a fallback. */
+	ks.idle_task = (void *)tsplice_lookup("idle_task", false);
+	if (!ks.idle_task)
+		ks.idle_threads = (void __percpu *)tsplice_lookup("idle_threads", false);
+	if (!ks.text_poke || !ks.text_mutex || !ks.stop_machine_cpuslocked ||
+	    !ks.module_text_address || !ks.kernel_text_address || !ks.jump_label_text_reserved)
+		return -ENOENT;
+	if (!ks.idle_task && !ks.idle_threads) {
+		pr_err("cannot load: neither idle_task nor idle_threads found: idle tasks could not be checked\n");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/*
+ * A CPU's idle task (pid 0, "swapper/N"), which is on no task list: the scheduler's
+ * rq->idle through idle_task(), or smpboot's per-CPU idle_threads when that is missing.
+ */
+static struct task_struct *tsplice_idle_task(int cpu)
+{
+	if (ks.idle_task)
+		return ks.idle_task(cpu);
+	return *per_cpu_ptr(ks.idle_threads, cpu);
+}
+
+/* What kallsyms says is at an address: sprint_symbol's "name+0xoff/0xsize [module]". */
+struct tsplice_sym {
+	char buf[KSYM_SYMBOL_LEN];
+	const char *name;
+	const char *module;			/* NULL for vmlinux */
+	unsigned long offset, extent;
+};
+
+/*
+ * Splits sprint_symbol()'s text for @addr; -ENOENT when no symbol covers it. Used to check
+ * that staged addresses are function entries of the named size, before any stop.
+ */
+static int tsplice_symbol_at(unsigned long addr, struct tsplice_sym *s)
+{
+	char *plus, *slash, *mod;
+
+	sprint_symbol(s->buf, addr);
+	s->module = NULL;
+	mod = strstr(s->buf, " [");
+	if (mod) {
+		*mod = '\0';
+		s->module = mod + 2;
+		mod = strchr(s->module, ']');
+		if (mod)
+			*mod = '\0';
+	}
+	plus = strrchr(s->buf, '+');
+	if (!plus)
+		return -ENOENT;		/* no symbol: sprint_symbol printed the bare address */
+	*plus = '\0';
+	slash = strchr(plus + 1, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	if (kstrtoul(plus + 1, 0, &s->offset) || kstrtoul(slash + 1, 0, &s->extent))
+		return -ENOENT;
+	s->name = s->buf;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Validation: everything that can be decided before the machine is stopped                */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * Checks that [addr, addr+size) is one function's code, from its entry, in vmlinux or in one
+ * loaded module (not this one), and names its owner. Used when staging and again before each
+ * apply: a module unloaded and another loaded at the same place must not be patched blindly.
+ * @fname: the function being replaced, for messages; @is_new: checking its new code.
+ * @want: the symbol name expected at @addr, or NULL to learn it into @name_out.
+ */
+static int tsplice_check_code(const char *fname, bool is_new, unsigned long addr, unsigned long size,
+			      const char *want, char *name_out, char *owner_out, char *msg)
+{
+	const char *what = is_new ? " (new code)" : "";
+	struct tsplice_sym *s;
+	struct module *first, *last;
+	char first_name[MODULE_NAME_LEN] = "", last_name[MODULE_NAME_LEN] = "";
+	bool self = false;
+	int ret = -EINVAL;
+
+	s = kmalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	if (size == 0 || addr + size < addr) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: size %lu is not valid", fname, what, size);
+		goto out;
+	}
+	if (tsplice_symbol_at(addr, s)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: no symbol at 0x%lx", fname, what, addr);
+		goto out;
+	}
+	if (want && strcmp(s->name, want)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: 0x%lx is %s+0x%lx, not %s", fname, what, addr,
+			 s->name, s->offset, want);
+		goto out;
+	}
+	if (s->offset != 0) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: 0x%lx is %s+0x%lx, not the entry of a function",
+			 fname, what, addr, s->name, s->offset);
+		goto out;
+	}
+	if (size > s->extent) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: size %lu exceeds the %lu bytes to the next symbol",
+			 fname, what, size, s->extent);
+		goto out;
+	}
+	if (!ks.kernel_text_address(addr) || !ks.kernel_text_address(addr + size - 1)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: 0x%lx+%lu is not kernel or module text", fname,
+			 what, addr, size);
+		goto out;
+	}
+	preempt_disable();
+	first = ks.module_text_address(addr);
+	last = ks.module_text_address(addr + size - 1);
+	if (first)
+		strscpy(first_name, first->name, sizeof(first_name));
+	if (last)
+		strscpy(last_name, last->name, sizeof(last_name));
+	self = first == THIS_MODULE;
+	preempt_enable();
+	if (first != last) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: 0x%lx+%lu spans %s and %s", fname, what, addr,
+			 size, first ? first_name : "vmlinux", last ? last_name : "vmlinux");
+		goto out;
+	}
+	if (self) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: is in tsplice_core itself", fname, what);
+		goto out;
+	}
+	if (s->module && !first) {
+		/* bpf programs and ftrace trampolines: text, but owned by no module. */
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: belongs to [%s], which is not a module", fname,
+			 what, s->module);
+		goto out;
+	}
+	if (name_out)
+		strscpy(name_out, s->name, KSYM_NAME_LEN);
+	strscpy(owner_out, first_name, MODULE_NAME_LEN);
+	ret = 0;
+out:
+	kfree(s);
+	return ret;
+}
+
+/*
+ * Compares the running bytes of the old function with the expected ones; the five bytes of
+ * the __fentry__ site belong to ftrace (a nop, or a call while the function is traced) and
+ * are not compared. Used when staging and before stopping the machine; the same test runs
+ * again inside the stopped machine, where it cannot race.
+ */
+static int tsplice_check_bytes(const struct tsplice_func *f, char *msg)
+{
+	u8 running[TSPLICE_MAX_EXPECTED];
+	unsigned int i, skip = f->fentry ? TSPLICE_FENTRY_SIZE : 0;
+
+	if (copy_from_kernel_nofault(running, (void *)f->old_addr, f->expected_len)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: cannot read its bytes at 0x%lx", f->name, f->old_addr);
+		return -EFAULT;
+	}
+	for (i = skip; i < f->expected_len; i++) {
+		if (running[i] != f->expected[i]) {
+			snprintf(msg, TSPLICE_MSG_LEN,
+				 "%s: running bytes differ from the expected ones at +%u: running %*phN, expected %*phN",
+				 f->name, i, f->expected_len, running, f->expected_len, f->expected);
+			return -EILSEQ;
+		}
+	}
+	return 0;
+}
+
+/* The update with this id, or NULL. Called with tsplice_mutex held, like all list walks. */
+static struct tsplice_update *tsplice_find(const char *id)
+{
+	struct tsplice_update *u;
+
+	list_for_each_entry(u, &tsplice_updates, list)
+		if (!strcmp(u->id, id))
+			return u;
+	return NULL;
+}
+
+/* The applied update, other than @self, that patches @old_addr, if any. */
+static struct tsplice_update *tsplice_patched_by(unsigned long old_addr, struct tsplice_update *self)
+{
+	struct tsplice_update *u;
+	unsigned int i;
+
+	list_for_each_entry(u, &tsplice_updates, list) {
+		if (u == self || u->state != TS_APPLIED)
+			continue;
+		for (i = 0; i < u->nfuncs; i++)
+			if (u->funcs[i].old_addr == old_addr)
+				return u;
+	}
+	return NULL;
+}
+
+/* Ids are printed in status records and dmesg lines: keep them one plain word. */
+static bool tsplice_valid_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n >= TSPLICE_ID_LEN)
+		return false;
+	for (; *id; id++)
+		if (!isalnum(*id) && !strchr("_.:-", *id))
+			return false;
+	return true;
+}
+
+/*
+ * `stage ID NAME OLD OLD_SIZE NEW NEW_SIZE EXPECTED_HEX`: adds one function to update ID,
+ * creating the update. Everything about the function is checked here, long before any
+ * machine stop: the symbol at OLD is NAME at offset 0 and OLD_SIZE fits before the next
+ * symbol; NEW is the entry of a function in module (or vmlinux) text; the patch site is
+ * after the __fentry__ nop when ftrace knows one at the entry, at the entry otherwise; the
+ * function is long enough for the jmp; the jmp reaches; no jump label or static call site
+ * overlaps it; and the running bytes equal EXPECTED_HEX (the bytes from the entry, at least
+ * through the patch site).
+ */
+static int tsplice_stage(char **argv, char *msg)
+{
+	const char *id = argv[1], *name = argv[2];
+	unsigned long old_addr, old_size, new_addr, new_size;
+	struct tsplice_update *u, *other;
+	struct tsplice_func *f = NULL, *grown;
+	size_t hexlen = strlen(argv[7]);
+	bool created = false;
+	long rel;
+	unsigned int i;
+	int ret;
+
+	if (!tsplice_valid_id(id)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "stage: '%s' is not a valid update id ([A-Za-z0-9_.:-], 1-63)", id);
+		return -EINVAL;
+	}
+	if (strlen(name) >= KSYM_NAME_LEN || kstrtoul(argv[3], 0, &old_addr) ||
+	    kstrtoul(argv[4], 0, &old_size) || kstrtoul(argv[5], 0, &new_addr) ||
+	    kstrtoul(argv[6], 0, &new_size)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "stage %s %s: addresses and sizes must be numbers", id, name);
+		return -EINVAL;
+	}
+	u = tsplice_find(id);
+	if (u && u->state != TS_STAGED) {
+		snprintf(msg, TSPLICE_MSG_LEN, "stage %s %s: update %s is %s; stage into a new id", id,
+			 name, id, tsplice_state_names[u->state]);
+		return -EBUSY;
+	}
+	if (u && u->nfuncs >= TSPLICE_MAX_FUNCS) {
+		snprintf(msg, TSPLICE_MSG_LEN, "stage %s %s: at most %d functions per update", id, name,
+			 TSPLICE_MAX_FUNCS);
+		return -E2BIG;
+	}
+	if (u) {
+		for (i = 0; i < u->nfuncs; i++) {
+			if (u->funcs[i].old_addr == old_addr) {
+				snprintf(msg, TSPLICE_MSG_LEN, "stage %s %s: already staged in %s", id, name, id);
+				return -EEXIST;
+			}
+		}
+	}
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	strscpy(f->name, name, sizeof(f->name));
+	f->old_addr = old_addr;
+	f->old_size = old_size;
+	f->new_addr = new_addr;
+	f->new_size = new_size;
+
+	ret = tsplice_check_code(name, false, old_addr, old_size, name, NULL, f->old_owner, msg);
+	if (ret)
+		goto fail;
+	ret = tsplice_check_code(name, true, new_addr, new_size, NULL, f->new_name, f->new_owner, msg);
+	if (ret)
+		goto fail;
+	if (old_addr < new_addr + new_size && new_addr < old_addr + old_size) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: the new code overlaps the old function", name);
+		ret = -EINVAL;
+		goto fail;
+	}
+
+	/* The patch site: after the fentry nop that ftrace owns, or the entry (notrace). */
+	if (ks.ftrace_location) {
+		unsigned long loc = ks.ftrace_location(old_addr);
+
+		if (loc && loc != old_addr) {
+			snprintf(msg, TSPLICE_MSG_LEN,
+				 "%s: its __fentry__ site is at +%lu, not at the entry; not supported",
+				 name, loc - old_addr);
+			ret = -EINVAL;
+			goto fail;
+		}
+		f->fentry = loc == old_addr;
+	} else {
+		u8 first[TSPLICE_FENTRY_SIZE];
+
+		f->fentry = !copy_from_kernel_nofault(first, (void *)old_addr, sizeof(first)) &&
+			    !memcmp(first, tsplice_nop5, sizeof(first));
+	}
+	f->site = f->fentry ? TSPLICE_FENTRY_SIZE : 0;
+	if (old_size < f->site + TSPLICE_JMP_SIZE) {
+		snprintf(msg, TSPLICE_MSG_LEN,
+			 "%s is too short to patch: %lu bytes, needs %u (%s%d-byte jmp)", name, old_size,
+			 f->site + TSPLICE_JMP_SIZE, f->fentry ? "5-byte __fentry__ nop + " : "",
+			 TSPLICE_JMP_SIZE);
+		ret = -EINVAL;
+		goto fail;
+	}
+	rel = (long)new_addr - (long)(old_addr + f->site + TSPLICE_JMP_SIZE);
+	if (rel != (long)(s32)rel) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: the new code at 0x%lx is out of reach of a jmp rel32",
+			 name, new_addr);
+		ret = -ERANGE;
+		goto fail;
+	}
+	f->jmp[0] = 0xe9;
+	put_unaligned_le32((u32)(s32)rel, &f->jmp[1]);
+	if (ks.jump_label_text_reserved((void *)(old_addr + f->site),
+					(void *)(old_addr + f->site + TSPLICE_JMP_SIZE - 1)) ||
+	    (ks.static_call_text_reserved &&
+	     ks.static_call_text_reserved((void *)(old_addr + f->site),
+					  (void *)(old_addr + f->site + TSPLICE_JMP_SIZE - 1)))) {
+		snprintf(msg, TSPLICE_MSG_LEN,
+			 "%s: a jump label or static call site overlaps the patch site at +%u", name, f->site);
+		ret = -EBUSY;
+		goto fail;
+	}
+
+	/* The expected bytes, from the entry, at least through the patch site. */
+	if (hexlen % 2 || hexlen / 2 < f->site + TSPLICE_JMP_SIZE ||
+	    hexlen / 2 > min_t(unsigned long, TSPLICE_MAX_EXPECTED, old_size) ||
+	    hex2bin(f->expected, argv[7], hexlen / 2)) {
+		snprintf(msg, TSPLICE_MSG_LEN,
+			 "%s: expected bytes must be hex, %u to %lu bytes from the entry", name,
+			 f->site + TSPLICE_JMP_SIZE, min_t(unsigned long, TSPLICE_MAX_EXPECTED, old_size));
+		ret = -EINVAL;
+		goto fail;
+	}
+	f->expected_len = hexlen / 2;
+	other = tsplice_patched_by(old_addr, NULL);
+	if (other) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: already replaced by applied update %s", name, other->id);
+		ret = -EBUSY;
+		goto fail;
+	}
+	ret = tsplice_check_bytes(f, msg);
+	if (ret)
+		goto fail;
+	memcpy(f->orig, f->expected + f->site, TSPLICE_JMP_SIZE);
+
+	if (!u) {
+		u = kzalloc(sizeof(*u), GFP_KERNEL);
+		if (!u) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		strscpy(u->id, id, sizeof(u->id));
+		u->state = TS_STAGED;
+		list_add_tail(&u->list, &tsplice_updates);
+		created = true;
+	}
+	grown = kvmalloc_array(u->nfuncs + 1, sizeof(*grown), GFP_KERNEL);
+	if (!grown) {
+		if (created) {
+			list_del(&u->list);
+			kfree(u);
+			u = NULL;
+		}
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (u->nfuncs)
+		memcpy(grown, u->funcs, u->nfuncs * sizeof(*grown));
+	memcpy(&grown[u->nfuncs], f, sizeof(*f));
+	kvfree(u->funcs);
+	u->funcs = grown;
+	u->nfuncs++;
+	u->error[0] = '\0';
+	snprintf(msg, TSPLICE_MSG_LEN, "ok: staged %s in %s: jmp at +%u to %s%s%s%s", name, id, f->site,
+		 f->new_name, f->new_owner[0] ? " [" : "", f->new_owner, f->new_owner[0] ? "]" : "");
+	kfree(f);
+	return 0;
+fail:
+	if (u)
+		strscpy(u->error, msg, sizeof(u->error));
+	pr_err("stage %s refused: %s\n", id, msg);
+	kfree(f);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The stopped machine                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/* sort() order for ranges: by start address, for the binary search of the scan. */
+static int tsplice_range_cmp(const void *a, const void *b)
+{
+	const struct tsplice_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Prepares a run: the sorted ranges to check (the old functions for apply and for a scan of
+ * a staged update; the new functions and the old ones for undo), their overall bound, and
+ * room for each CPU's stack pointer. All allocation happens here, before the stop.
+ */
+static struct tsplice_switch *tsplice_switch_new(enum tsplice_op op, struct tsplice_update *u)
+{
+	struct tsplice_switch *sw = kzalloc(sizeof(*sw), GFP_KERNEL);
+	unsigned int i, n = 0;
+	unsigned long hi = 0;
+
+	if (!sw)
+		return NULL;
+	sw->op = op;
+	sw->u = u;
+	sw->busy_range = -1;
+	sw->bad_func = -1;
+	sw->cpu_sp = kcalloc(nr_cpu_ids, sizeof(*sw->cpu_sp), GFP_KERNEL);
+	sw->cpu_task = kcalloc(nr_cpu_ids, sizeof(*sw->cpu_task), GFP_KERNEL);
+	sw->cpu_entry_ns = kcalloc(nr_cpu_ids, sizeof(*sw->cpu_entry_ns), GFP_KERNEL);
+	if (u)
+		sw->ranges = kvmalloc_array(2 * u->nfuncs, sizeof(*sw->ranges), GFP_KERNEL);
+	if (!sw->cpu_sp || !sw->cpu_task || !sw->cpu_entry_ns || (u && !sw->ranges))
+		goto nomem;
+	for (i = 0; u && i < u->nfuncs; i++) {
+		struct tsplice_func *f = &u->funcs[i];
+
+		sw->ranges[n++] = (struct tsplice_range){ f->old_addr, f->old_addr + f->old_size, i, false };
+		if (op == TS_OP_UNDO || (op == TS_OP_SCAN && u->state == TS_APPLIED))
+			sw->ranges[n++] = (struct tsplice_range){ f->new_addr, f->new_addr + f->new_size, i, true };
+	}
+	sw->nranges = n;
+	if (n) {
+		sort(sw->ranges, n, sizeof(*sw->ranges), tsplice_range_cmp, NULL);
+		for (i = 0; i < n; i++)
+			hi = max(hi, sw->ranges[i].end);
+		sw->lo = sw->ranges[0].start;
+		sw->span = hi - sw->lo;
+	}
+	return sw;
+nomem:
+	kfree(sw->cpu_sp);
+	kfree(sw->cpu_task);
+	kfree(sw->cpu_entry_ns);
+	kvfree(sw->ranges);
+	kfree(sw);
+	return NULL;
+}
+
+/* Frees a run's state once the machine runs again; NULL is allowed. */
+static void tsplice_switch_free(struct tsplice_switch *sw)
+{
+	if (!sw)
+		return;
+	kfree(sw->cpu_sp);
+	kfree(sw->cpu_task);
+	kfree(sw->cpu_entry_ns);
+	kvfree(sw->ranges);
+	kfree(sw);
+}
+
+/*
+ * The range a stack word points into, or -1. Callers have already done the one-compare
+ * bound test; this binary search runs only for the rare words inside [lo, lo + span).
+ * A word equal to a range's start is no return address (nothing calls into the bytes before
+ * a function's entry), and a task stopped exactly there will execute the new bytes whole.
+ */
+static int tsplice_range_of(const struct tsplice_switch *sw, unsigned long w)
+{
+	unsigned int lo = 0, hi = sw->nranges;
+	const struct tsplice_range *r;
+
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+
+		if (sw->ranges[mid].start <= w)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return -1;
+	r = &sw->ranges[lo - 1];
+	return (w < r->end && w != r->start) ? (int)(lo - 1) : -1;
+}
+
+/*
+ * The fast path of the scan, for every stack word: one subtraction and compare against the
+ * overall bound, and only inside it the binary search. On a hit, records the task and the
+ * word for the abort message (formatted after the machine runs again).
+ */
+static bool tsplice_busy_word(struct tsplice_switch *sw, struct task_struct *t, unsigned long w,
+			      bool saved_ip)
+{
+	int r;
+
+	if (w - sw->lo >= sw->span)
+		return false;
+	r = tsplice_range_of(sw, w);
+	if (r < 0)
+		return false;
+	sw->busy_pid = t->pid;
+	memcpy(sw->busy_comm, t->comm, sizeof(sw->busy_comm));
+	sw->busy_comm[sizeof(sw->busy_comm) - 1] = '\0';
+	sw->busy_word = w;
+	sw->busy_range = r;
+	sw->busy_saved_ip = saved_ip;
+	return true;
+}
+
+/*
+ * Whether a task may be inside the checked code: its saved instruction pointer (the return
+ * address of its last switch, for tasks not running), then every word of the live part of
+ * its kernel stack, from its stack pointer to the top. The stack pointer is the one saved at
+ * its last switch (thread.sp) for a task not running; the CPUs' running tasks are their
+ * stopper threads, which recorded their own on entry. Interrupt and exception frames of a
+ * preempted task sit on this stack too (pt_regs), so their instruction pointers are scanned.
+ * A task whose stack is already released (dead) is skipped: it never runs again.
+ */
+static bool tsplice_task_busy(struct tsplice_switch *sw, struct task_struct *t)
+{
+	unsigned long *base, *top, *p, sp;
+	unsigned int cpu;
+	bool running;
+
+#ifdef CONFIG_THREAD_INFO_IN_TASK
+	if (!refcount_read(&t->stack_refcount))
+		return false;
+#endif
+	base = task_stack_page(t);
+	if (!base)
+		return false;
+	top = (unsigned long *)((char *)base + THREAD_SIZE);
+	cpu = task_cpu(t);
+	running = cpu < nr_cpu_ids && sw->cpu_task[cpu] == t;
+	sp = running ? sw->cpu_sp[cpu] : t->thread.sp;
+	if (sp < (unsigned long)base || sp >= (unsigned long)top) {
+		/* Not expected; scan the whole stack rather than trust it. */
+		sw->odd_sp++;
+		sp = (unsigned long)base;
+		running = true;
+	}
+	p = (unsigned long *)ALIGN_DOWN(sp, sizeof(long));
+	sw->tasks++;
+	if (!running && (unsigned long)(p + sizeof(struct inactive_task_frame) / sizeof(long)) <=
+			(unsigned long)top) {
+		const struct inactive_task_frame *frame = (const void *)p;
+
+		if (tsplice_busy_word(sw, t, READ_ONCE_NOCHECK(frame->ret_addr), true))
+			return true;
+	}
+	for (; p < top; p++)
+		if (tsplice_busy_word(sw, t, READ_ONCE_NOCHECK(*p), false))
+			return true;
+	return false;
+}
+
+/*
+ * Every task: all threads of all processes, then each online CPU's idle task, which is on
+ * no task list. Runs on the leading CPU with every other CPU spinning, so no task can run,
+ * fork or exit meanwhile; the RCU read section only documents the list walk.
+ */
+static noinline bool tsplice_scan_tasks(struct tsplice_switch *sw)
+{
+	struct task_struct *g, *t;
+	unsigned int cpu;
+	bool busy = false;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t) {
+		if (tsplice_task_busy(sw, t)) {
+			busy = true;
+			goto out;
+		}
+	}
+	for_each_online_cpu(cpu) {
+		t = tsplice_idle_task(cpu);
+		if (t && tsplice_task_busy(sw, t)) {
+			busy = true;
+			goto out;
+		}
+	}
+out:
+	rcu_read_unlock();
+	return busy;
+}
+
+/* Inside the stopped machine: the bytes around each site are still what was checked. */
+static noinline int tsplice_recheck_bytes(struct tsplice_switch *sw)
+{
+	struct tsplice_update *u = sw->u;
+	unsigned int i, j;
+
+	for (i = 0; i < u->nfuncs; i++) {
+		struct tsplice_func *f = &u->funcs[i];
+		const u8 *code = (const u8 *)f->old_addr;
+		unsigned int skip = f->fentry ? TSPLICE_FENTRY_SIZE : 0;
+
+		for (j = skip; j < f->expected_len; j++) {
+			u8 want = f->expected[j];
+
+			if (sw->op == TS_OP_UNDO && j >= f->site && j < f->site + TSPLICE_JMP_SIZE)
+				want = f->jmp[j - f->site];
+			if (code[j] != want) {
+				sw->bad_func = i;
+				memcpy(sw->bad_bytes, code, f->expected_len);
+				return -EILSEQ;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Inside the stopped machine, after the scan and the byte re-check passed: the jmp (apply)
+ * or the original bytes (undo) at each site, through text_poke (a temporary writable
+ * mapping: CR0.WP cannot be cleared on this kernel, CR pinning restores it).
+ */
+static noinline void tsplice_write_sites(struct tsplice_switch *sw)
+{
+	struct tsplice_update *u = sw->u;
+	unsigned int i;
+
+	for (i = 0; i < u->nfuncs; i++) {
+		struct tsplice_func *f = &u->funcs[i];
+
+		ks.text_poke((void *)(f->old_addr + f->site),
+			     sw->op == TS_OP_APPLY ? f->jmp : f->orig, TSPLICE_JMP_SIZE);
+	}
+}
+
+/*
+ * The stop_machine callback, run on every online CPU with interrupts off. Each CPU records
+ * its stopper's stack pointer and its entry time, then counts itself in. The last CPU to
+ * arrive leads (as arm64's text patching does): every other CPU is already spinning here,
+ * so it checks the tasks, re-checks the bytes and writes at once; the others spin until it
+ * is done and then serialize (sync_core) so that none executes a stale copy of the patched
+ * bytes. The pause is measured on the leader from its entry to its exit; how long the first
+ * CPU had been spinning before the leader arrived (host scheduling, mostly) is wait_ns.
+ */
+static int tsplice_stop_fn(void *data)
+{
+	struct tsplice_switch *sw = data;
+	unsigned int cpu = smp_processor_id(), i;
+	u64 t0 = ktime_get_ns(), first = t0;
+	int ret = 0;
+
+	sw->cpu_sp[cpu] = current_stack_pointer;
+	sw->cpu_task[cpu] = current;
+	sw->cpu_entry_ns[cpu] = t0;
+	/* Fully ordered: the leader sees every store made before each CPU's increment. */
+	if (atomic_inc_return(&sw->entered) != sw->cpus) {
+		while (!smp_load_acquire(&sw->done))
+			cpu_relax();
+		sync_core();
+		return 0;
+	}
+	for (i = 0; i < nr_cpu_ids; i++)
+		if (sw->cpu_task[i] && sw->cpu_entry_ns[i] < first)
+			first = sw->cpu_entry_ns[i];
+	sw->wait_ns = t0 - first;
+	if (sw->op != TS_OP_MEASURE && tsplice_scan_tasks(sw))
+		ret = -EBUSY;
+	if (!ret && (sw->op == TS_OP_APPLY || sw->op == TS_OP_UNDO)) {
+		ret = tsplice_recheck_bytes(sw);
+		if (!ret)
+			tsplice_write_sites(sw);
+	}
+	sw->result = ret;
+	sw->pause_ns = ktime_get_ns() - t0;
+	smp_store_release(&sw->done, 1);
+	return ret;
+}
+
+/*
+ * One stop_machine run. Lock order as kprobes and ftrace use it: CPU hotplug read lock, then
+ * text_mutex (so ftrace, kprobes, jump labels and static calls do not write text meanwhile),
+ * then stop_machine_cpuslocked on all online CPUs. The caller's view of the whole call is
+ * recorded beside the leader's pause.
+ */
+static int tsplice_run(struct tsplice_switch *sw)
+{
+	u64 t0;
+	int ret;
+
+	atomic_set(&sw->entered, 0);
+	sw->done = 0;
+	sw->tasks = 0;
+	sw->odd_sp = 0;
+	sw->wait_ns = 0;
+	sw->result = 0;
+	sw->busy_range = -1;
+	sw->bad_func = -1;
+	memset(sw->cpu_task, 0, nr_cpu_ids * sizeof(*sw->cpu_task));
+	cpus_read_lock();
+	mutex_lock(ks.text_mutex);
+	sw->cpus = num_online_cpus();
+	t0 = ktime_get_ns();
+	ret = ks.stop_machine_cpuslocked(tsplice_stop_fn, sw, cpu_online_mask);
+	sw->call_ns = ktime_get_ns() - t0;
+	mutex_unlock(ks.text_mutex);
+	cpus_read_unlock();
+	if (ret && !sw->result)
+		sw->result = ret;	/* the machine was not stopped: nothing ran */
+	return sw->result;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Commands                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+/* "busy: function F, task PID (COMM): SYMBOL+OFF/SIZE [MOD] is on its stack", after the run. */
+static void tsplice_busy_message(struct tsplice_switch *sw, char *buf, size_t len)
+{
+	const struct tsplice_range *r = &sw->ranges[sw->busy_range];
+	const struct tsplice_func *f = &sw->u->funcs[r->func];
+
+	snprintf(buf, len, "busy: function %s, task %d (%s): %pS %s%s", f->name, sw->busy_pid,
+		 sw->busy_comm, (void *)sw->busy_word,
+		 sw->busy_saved_ip ? "is its saved instruction pointer" : "is on its stack",
+		 r->new_code ? " (the new code)" : "");
+}
+
+/* Drops the module references of an update: after undo, or when apply gives up. */
+static void tsplice_put_modules(struct tsplice_update *u)
+{
+	unsigned int i;
+
+	for (i = 0; i < u->nfuncs; i++) {
+		if (u->funcs[i].old_mod)
+			module_put(u->funcs[i].old_mod);
+		if (u->funcs[i].new_mod)
+			module_put(u->funcs[i].new_mod);
+		u->funcs[i].old_mod = NULL;
+		u->funcs[i].new_mod = NULL;
+	}
+}
+
+/* A reference on the module owning @addr, which must still be the one named @owner. */
+static int tsplice_get_module(unsigned long addr, const char *owner, struct module **out)
+{
+	struct module *mod;
+	int ret = 0;
+
+	*out = NULL;
+	preempt_disable();
+	mod = ks.module_text_address(addr);
+	if (!owner[0])
+		ret = mod ? -ESTALE : 0;
+	else if (!mod || strcmp(mod->name, owner))
+		ret = -ESTALE;
+	else if (!try_module_get(mod))
+		ret = -EBUSY;
+	else
+		*out = mod;
+	preempt_enable();
+	return ret;
+}
+
+/*
+ * Pins the modules an applied update depends on: the one holding each new function (it must
+ * stay as long as a jmp leads there) and the one holding each old function (undo writes
+ * there). Unloading either then fails with EBUSY until undo.
+ */
+static int tsplice_get_modules(struct tsplice_update *u, char *msg)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < u->nfuncs; i++) {
+		struct tsplice_func *f = &u->funcs[i];
+
+		ret = tsplice_get_module(f->old_addr, f->old_owner, &f->old_mod);
+		if (ret) {
+			snprintf(msg, TSPLICE_MSG_LEN, "%s: its module %s is %s", f->name,
+				 f->old_owner[0] ? f->old_owner : "vmlinux",
+				 ret == -EBUSY ? "going away" : "no longer loaded there");
+			tsplice_put_modules(u);
+			return ret;
+		}
+		ret = tsplice_get_module(f->new_addr, f->new_owner, &f->new_mod);
+		if (ret) {
+			snprintf(msg, TSPLICE_MSG_LEN, "%s: the module %s of its new code is %s", f->name,
+				 f->new_owner[0] ? f->new_owner : "vmlinux",
+				 ret == -EBUSY ? "going away" : "no longer loaded there");
+			tsplice_put_modules(u);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Keeps a run's figures in the update, for status, whether it succeeded or not. */
+static void tsplice_record(struct tsplice_update *u, struct tsplice_switch *sw, unsigned int attempts)
+{
+	u->attempts = attempts;
+	u->pause_ns = sw->pause_ns;
+	u->call_ns = sw->call_ns;
+	u->wait_ns = sw->wait_ns;
+	u->tasks = sw->tasks;
+}
+
+/*
+ * The retry loop shared by apply and undo: a busy machine is retried @tries times, @retry_ms
+ * apart, sleeping interruptibly so that a killed tool ends the wait; any other failure
+ * (bytes changed underneath) ends it at once.
+ */
+static int tsplice_switch_with_retries(struct tsplice_switch *sw, struct tsplice_update *u,
+				       unsigned int tries, unsigned int retry_ms, char *msg)
+{
+	unsigned int attempt;
+	int ret;
+
+	for (attempt = 1;; attempt++) {
+		ret = tsplice_run(sw);
+		tsplice_record(u, sw, attempt);
+		if (ret != -EBUSY || attempt >= tries)
+			break;
+		if (msleep_interruptible(retry_ms) || signal_pending(current)) {
+			snprintf(msg, TSPLICE_MSG_LEN, "interrupted by a signal after %u attempt(s)", attempt);
+			return -EINTR;
+		}
+	}
+	if (ret == -EBUSY) {
+		char busy[TSPLICE_MSG_LEN / 2];
+
+		tsplice_busy_message(sw, busy, sizeof(busy));
+		snprintf(msg, TSPLICE_MSG_LEN, "%s; gave up after %u attempt(s) %u ms apart", busy,
+			 attempt, retry_ms);
+	} else if (ret == -EILSEQ) {
+		const struct tsplice_func *f = &u->funcs[sw->bad_func];
+
+		snprintf(msg, TSPLICE_MSG_LEN,
+			 "bytes changed: function %s now holds %*phN at its entry, not what was %s",
+			 f->name, f->expected_len, sw->bad_bytes,
+			 sw->op == TS_OP_APPLY ? "staged" : "written by apply");
+	}
+	return ret;
+}
+
+/* Turns "reason" into "apply ID aborted: reason", the form every abort is reported in. */
+static void tsplice_prefix(char *msg, const char *cmd, const char *id)
+{
+	char *why = kstrdup(msg, GFP_KERNEL);
+
+	snprintf(msg, TSPLICE_MSG_LEN, "%s %s aborted: %s", cmd, id, why ?: "");
+	kfree(why);
+}
+
+/*
+ * `apply ID [TRIES [RETRY_MS]]`. Order of checks: state; for each function, not already
+ * replaced by another applied update, the old and new symbols and owners as staged, the
+ * running bytes as expected; module references; then stop_machine runs (scan, byte
+ * re-check, write) until one succeeds or the tries are spent. Any failure leaves the kernel
+ * as it was and the update staged, with the reason in status and dmesg.
+ */
+static int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg)
+{
+	struct tsplice_switch *sw = NULL;
+	struct tsplice_update *other;
+	unsigned int i;
+	int ret;
+
+	if (u->state == TS_APPLIED) {
+		snprintf(msg, TSPLICE_MSG_LEN, "apply %s: already applied", u->id);
+		return -EALREADY;
+	}
+	/* Before the stop: the same checks as staging, so that failures here are cheap. */
+	for (i = 0; i < u->nfuncs; i++) {
+		struct tsplice_func *f = &u->funcs[i];
+		char owner[MODULE_NAME_LEN];
+
+		other = tsplice_patched_by(f->old_addr, u);
+		if (other) {
+			snprintf(msg, TSPLICE_MSG_LEN, "%s: already replaced by applied update %s", f->name,
+				 other->id);
+			ret = -EBUSY;
+			goto fail;
+		}
+		ret = tsplice_check_code(f->name, false, f->old_addr, f->old_size, f->name, NULL, owner, msg);
+		if (!ret && strcmp(owner, f->old_owner)) {
+			snprintf(msg, TSPLICE_MSG_LEN, "%s: now in %s, staged in %s", f->name,
+				 owner[0] ? owner : "vmlinux", f->old_owner[0] ? f->old_owner : "vmlinux");
+			ret = -ESTALE;
+		}
+		if (!ret)
+			ret = tsplice_check_code(f->name, true, f->new_addr, f->new_size, f->new_name, NULL,
+						 owner, msg);
+		if (!ret && strcmp(owner, f->new_owner)) {
+			snprintf(msg, TSPLICE_MSG_LEN, "%s: its new code moved from %s to %s", f->name,
+				 f->new_owner[0] ? f->new_owner : "vmlinux", owner[0] ? owner : "vmlinux");
+			ret = -ESTALE;
+		}
+		if (!ret)
+			ret = tsplice_check_bytes(f, msg);
+		if (ret)
+			goto fail;
+	}
+	ret = tsplice_get_modules(u, msg);
+	if (ret)
+		goto fail;
+	sw = tsplice_switch_new(TS_OP_APPLY, u);
+	if (!sw) {
+		tsplice_put_modules(u);
+		ret = -ENOMEM;
+		snprintf(msg, TSPLICE_MSG_LEN, "out of memory");
+		goto fail;
+	}
+	ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
+	if (ret) {
+		tsplice_put_modules(u);
+		goto fail;
+	}
+	u->state = TS_APPLIED;
+	u->applied_at = ktime_get_real_seconds();
+	u->error[0] = '\0';
+	if (tsplice_applied++ == 0)
+		__module_get(THIS_MODULE);
+	snprintf(msg, TSPLICE_MSG_LEN,
+		 "ok: applied %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked",
+		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks);
+	pr_info("%s\n", msg);
+	tsplice_switch_free(sw);
+	return 0;
+fail:
+	tsplice_prefix(msg, "apply", u->id);
+	strscpy(u->error, msg, sizeof(u->error));
+	pr_err("%s\n", msg);
+	tsplice_switch_free(sw);
+	return ret;
+}
+
+/*
+ * `undo ID [TRIES [RETRY_MS]]`: the same machine stop, checking that no task is inside a new
+ * function or an old one and that each site still holds our jmp, then restoring the
+ * original bytes. The module references held since apply keep both sides in place, so no
+ * symbol needs re-checking.
+ */
+static int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg)
+{
+	struct tsplice_switch *sw;
+	int ret;
+
+	if (u->state != TS_APPLIED) {
+		snprintf(msg, TSPLICE_MSG_LEN, "undo %s: not applied (%s)", u->id, tsplice_state_names[u->state]);
+		return -EINVAL;
+	}
+	sw = tsplice_switch_new(TS_OP_UNDO, u);
+	if (!sw) {
+		snprintf(msg, TSPLICE_MSG_LEN, "undo %s: out of memory", u->id);
+		return -ENOMEM;
+	}
+	ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
+	if (ret) {
+		tsplice_prefix(msg, "undo", u->id);
+		strscpy(u->error, msg, sizeof(u->error));
+		pr_err("%s\n", msg);
+		tsplice_switch_free(sw);
+		return ret;
+	}
+	u->state = TS_REVERTED;
+	u->error[0] = '\0';
+	snprintf(msg, TSPLICE_MSG_LEN,
+		 "ok: undid %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked",
+		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks);
+	pr_info("%s\n", msg);
+	tsplice_switch_free(sw);
+	/*
+	 * A task preempted exactly at a new function's entry (a word the scan lets pass) may
+	 * still run it: wait until every task has passed a voluntary switch before the new
+	 * code's module may go.
+	 */
+	synchronize_rcu_tasks();
+	tsplice_put_modules(u);
+	if (--tsplice_applied == 0)
+		module_put(THIS_MODULE);
+	return 0;
+}
+
+/*
+ * `measure` runs the same callback with no check and no write: the cost of stopping the
+ * machine alone. `measure ID` adds the task check against ID's ranges (the ones apply, or
+ * undo if applied, would check) and writes nothing: the cost of the stack check.
+ */
+static int tsplice_measure(struct tsplice_update *u, char *msg)
+{
+	struct tsplice_switch *sw = tsplice_switch_new(u ? TS_OP_SCAN : TS_OP_MEASURE, u);
+	struct tsplice_measure *m = &tsplice_last_measure;
+	int ret;
+
+	if (!sw)
+		return -ENOMEM;
+	ret = tsplice_run(sw);
+	m->valid = true;
+	strscpy(m->kind, u ? "scan" : "empty", sizeof(m->kind));
+	strscpy(m->id, u ? u->id : "-", sizeof(m->id));
+	m->result = ret;
+	m->tasks = sw->tasks;
+	m->cpus = sw->cpus;
+	m->pause_ns = sw->pause_ns;
+	m->call_ns = sw->call_ns;
+	m->wait_ns = sw->wait_ns;
+	if (ret == -EBUSY) {
+		char busy[TSPLICE_MSG_LEN / 2];
+
+		tsplice_busy_message(sw, busy, sizeof(busy));
+		snprintf(msg, TSPLICE_MSG_LEN, "ok: measure %s: pause %llu ns, stop_machine %llu ns, %u tasks checked; %s",
+			 m->kind, m->pause_ns, m->call_ns, m->tasks, busy);
+	} else {
+		snprintf(msg, TSPLICE_MSG_LEN, "ok: measure %s: pause %llu ns, stop_machine %llu ns, %u tasks checked",
+			 m->kind, m->pause_ns, m->call_ns, m->tasks);
+	}
+	pr_debug("%s\n", msg);
+	tsplice_switch_free(sw);
+	return 0;
+}
+
+/* `drop ID`: forgets a staged or reverted update; an applied one must be undone first. */
+static int tsplice_drop(struct tsplice_update *u, char *msg)
+{
+	if (u->state == TS_APPLIED) {
+		snprintf(msg, TSPLICE_MSG_LEN, "drop %s: applied; undo it first", u->id);
+		return -EBUSY;
+	}
+	list_del(&u->list);
+	snprintf(msg, TSPLICE_MSG_LEN, "ok: dropped %s", u->id);
+	kvfree(u->funcs);
+	kfree(u);
+	return 0;
+}
+
+/* The optional TRIES and RETRY_MS of apply and undo, with the defaults 5 and 1000 ms. */
+static int tsplice_parse_tries(int argc, char **argv, unsigned int *tries, unsigned int *retry_ms,
+			       char *msg)
+{
+	*tries = TSPLICE_DEFAULT_TRIES;
+	*retry_ms = TSPLICE_DEFAULT_RETRY_MS;
+	if ((argc > 2 && (kstrtouint(argv[2], 0, tries) || *tries < 1 || *tries > 1000)) ||
+	    (argc > 3 && (kstrtouint(argv[3], 0, retry_ms) || *retry_ms > 60000)) || argc > 4) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: usage: %s ID [TRIES 1-1000 [RETRY_MS 0-60000]]",
+			 argv[0], argv[0]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Runs one command line; @msg receives the result ("ok: ...") or the reason for refusing. */
+static int tsplice_command(int argc, char **argv, char *msg)
+{
+	struct tsplice_update *u = NULL;
+	unsigned int tries, retry_ms;
+	int ret;
+
+	if (argc == 0) {
+		snprintf(msg, TSPLICE_MSG_LEN, "empty command");
+		return -EINVAL;
+	}
+	if (!strcmp(argv[0], "stage")) {
+		if (argc != 8) {
+			snprintf(msg, TSPLICE_MSG_LEN,
+				 "stage: usage: stage ID NAME OLD_ADDR OLD_SIZE NEW_ADDR NEW_SIZE EXPECTED_HEX");
+			return -EINVAL;
+		}
+		return tsplice_stage(argv, msg);
+	}
+	if (!strcmp(argv[0], "measure") && argc == 1)
+		return tsplice_measure(NULL, msg);
+	if (strcmp(argv[0], "apply") && strcmp(argv[0], "undo") && strcmp(argv[0], "measure") &&
+	    strcmp(argv[0], "drop")) {
+		snprintf(msg, TSPLICE_MSG_LEN, "unknown command '%s' (stage, apply, undo, drop, measure)", argv[0]);
+		return -EINVAL;
+	}
+	if (argc < 2 || !(u = tsplice_find(argv[1]))) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: no update %s", argv[0], argc < 2 ? "given" : argv[1]);
+		return -ENOENT;
+	}
+	if (!strcmp(argv[0], "drop"))
+		return argc == 2 ? tsplice_drop(u, msg) : -EINVAL;
+	if (!strcmp(argv[0], "measure"))
+		return argc == 2 ? tsplice_measure(u, msg) : -EINVAL;
+	ret = tsplice_parse_tries(argc, argv, &tries, &retry_ms, msg);
+	if (ret)
+		return ret;
+	if (!u->nfuncs) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s %s: no function staged", argv[0], u->id);
+		return -EINVAL;
+	}
+	if (!strcmp(argv[0], "apply"))
+		return tsplice_apply(u, tries, retry_ms, msg);
+	return tsplice_undo(u, tries, retry_ms, msg);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* /proc/tsplice                                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Asked at load, before every command, and shown in status: lockdown can start at runtime. */
+static bool tsplice_locked_down(void)
+{
+	return security_locked_down(TSPLICE_LOCKDOWN_REASON) != 0;
+}
+
+/* Root only (the file is 0600 too): each opener gets its own result buffer. */
+static int tsplice_control_open(struct inode *inode, struct file *file)
+{
+	struct tsplice_fd *fd;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	fd = kzalloc(sizeof(*fd), GFP_KERNEL);
+	if (!fd)
+		return -ENOMEM;
+	file->private_data = fd;
+	return 0;
+}
+
+/* Frees the opener's result buffer. */
+static int tsplice_control_release(struct inode *inode, struct file *file)
+{
+	kfree(file->private_data);
+	return 0;
+}
+
+/* One command per write; the return is the write's length or the command's errno. */
+static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf, size_t len, loff_t *ppos)
+{
+	struct tsplice_fd *fd = file->private_data;
+	char *buf, **argv, *msg;
+	int argc, ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (len == 0 || len > TSPLICE_CMD_MAX)
+		return -EINVAL;
+	buf = memdup_user_nul(ubuf, len);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	msg = kzalloc(TSPLICE_MSG_LEN, GFP_KERNEL);
+	argv = argv_split(GFP_KERNEL, strim(buf), &argc);
+	if (!msg || !argv) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = mutex_lock_killable(&tsplice_mutex);
+	if (ret)
+		goto out;
+	if (tsplice_locked_down()) {
+		snprintf(msg, TSPLICE_MSG_LEN, "refused: the kernel is locked down");
+		pr_err("%s: %s\n", argc ? argv[0] : "command", msg);
+		ret = -EPERM;
+	} else {
+		ret = tsplice_command(argc, argv, msg);
+		if (ret && !msg[0])
+			snprintf(msg, TSPLICE_MSG_LEN, "%s failed (%d)", argc ? argv[0] : "command", ret);
+	}
+	strscpy(fd->msg, msg, sizeof(fd->msg));
+	mutex_unlock(&tsplice_mutex);
+out:
+	if (argv)
+		argv_free(argv);
+	kfree(msg);
+	kfree(buf);
+	return ret ? ret : len;
+}
+
+/* The result of the last command written through this open file. */
+static ssize_t tsplice_control_read(struct file *file, char __user *ubuf, size_t len, loff_t *ppos)
+{
+	struct tsplice_fd *fd = file->private_data;
+	char *copy;
+	ssize_t ret;
+	size_t n;
+
+	copy = kmalloc(TSPLICE_MSG_LEN + 1, GFP_KERNEL);
+	if (!copy)
+		return -ENOMEM;
+	mutex_lock(&tsplice_mutex);
+	strscpy(copy, fd->msg, TSPLICE_MSG_LEN);
+	mutex_unlock(&tsplice_mutex);
+	n = strlen(copy);
+	if (n)
+		copy[n++] = '\n';
+	ret = simple_read_from_buffer(ubuf, len, ppos, copy, n);
+	kfree(copy);
+	return ret;
+}
+
+/* An error is the rest of its status line: "-" for none, newlines flattened. */
+static void tsplice_show_error(struct seq_file *m, const char *error)
+{
+	const char *p;
+
+	if (!error[0]) {
+		seq_puts(m, "-");
+		return;
+	}
+	for (p = error; *p; p++)
+		seq_putc(m, *p == '\n' ? ' ' : *p);
+}
+
+/*
+ * The status, one record per line (see docs/core-module.md):
+ *   tsplice-core 1 applied=N lockdown=yes|no
+ *   measure kind=empty|scan id=ID|- result=ok|busy|error tasks=N cpus=N pause_ns=N call_ns=N wait_ns=N
+ *   update ID state=S functions=N attempts=N applied_at=SECONDS pause_ns=N call_ns=N wait_ns=N tasks=N error=TEXT|-
+ *   function ID NAME old=0x.. old_size=N new=0x.. new_size=N new_name=NAME site=N fentry=0|1 owner=M|- new_owner=M|-
+ */
+static int tsplice_status_show(struct seq_file *m, void *v)
+{
+	const struct tsplice_measure *me = &tsplice_last_measure;
+	struct tsplice_update *u;
+	unsigned int i;
+	int ret = mutex_lock_killable(&tsplice_mutex);
+
+	if (ret)
+		return ret;
+	seq_printf(m, "tsplice-core 1 applied=%u lockdown=%s\n", tsplice_applied,
+		   tsplice_locked_down() ? "yes" : "no");
+	if (me->valid)
+		seq_printf(m, "measure kind=%s id=%s result=%s tasks=%u cpus=%u pause_ns=%llu call_ns=%llu wait_ns=%llu\n",
+			   me->kind, me->id, me->result == 0 ? "ok" : me->result == -EBUSY ? "busy" : "error",
+			   me->tasks, me->cpus, me->pause_ns, me->call_ns, me->wait_ns);
+	list_for_each_entry(u, &tsplice_updates, list) {
+		seq_printf(m, "update %s state=%s functions=%u attempts=%u applied_at=%lld pause_ns=%llu call_ns=%llu wait_ns=%llu tasks=%u error=",
+			   u->id, tsplice_state_names[u->state], u->nfuncs, u->attempts,
+			   (long long)u->applied_at, u->pause_ns, u->call_ns, u->wait_ns, u->tasks);
+		tsplice_show_error(m, u->error);
+		seq_putc(m, '\n');
+		for (i = 0; i < u->nfuncs; i++) {
+			const struct tsplice_func *f = &u->funcs[i];
+
+			seq_printf(m, "function %s %s old=0x%lx old_size=%lu new=0x%lx new_size=%lu new_name=%s site=%u fentry=%d owner=%s new_owner=%s\n",
+				   u->id, f->name, f->old_addr, f->old_size, f->new_addr, f->new_size,
+				   f->new_name, f->site, f->fentry, f->old_owner[0] ? f->old_owner : "-",
+				   f->new_owner[0] ? f->new_owner : "-");
+		}
+	}
+	mutex_unlock(&tsplice_mutex);
+	return 0;
+}
+
+/* Root only: the status holds kernel addresses. */
+static int tsplice_status_open(struct inode *inode, struct file *file)
+{
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return single_open(file, tsplice_status_show, NULL);
+}
+
+static const struct proc_ops tsplice_control_ops = {
+	.proc_open = tsplice_control_open,
+	.proc_read = tsplice_control_read,
+	.proc_write = tsplice_control_write,
+	.proc_lseek = default_llseek,
+	.proc_release = tsplice_control_release,
+};
+
+static const struct proc_ops tsplice_status_ops = {
+	.proc_open = tsplice_status_open,
+	.proc_read = seq_read,
+	.proc_lseek = seq_lseek,
+	.proc_release = single_release,
+};
+
+/*
+ * Load: refuse on a locked-down kernel, resolve the internals, then create /proc/tsplice.
+ * Nothing is patched at load.
+ */
+static int __init tsplice_init(void)
+{
+	int ret;
+
+	if (tsplice_locked_down()) {
+		pr_err("cannot load: the kernel is locked down\n");
+		return -EPERM;
+	}
+	ret = tsplice_resolve();
+	if (ret)
+		return ret;
+	tsplice_dir = proc_mkdir_mode("tsplice", 0700, NULL);
+	if (!tsplice_dir)
+		return -ENOMEM;
+	if (!proc_create("control", 0600, tsplice_dir, &tsplice_control_ops) ||
+	    !proc_create("status", 0600, tsplice_dir, &tsplice_status_ops)) {
+		remove_proc_subtree("tsplice", NULL);
+		return -ENOMEM;
+	}
+	pr_info("loaded: /proc/tsplice/control and /proc/tsplice/status; idle tasks through %s\n",
+		ks.idle_task ? "idle_task()" : "idle_threads");
+	return 0;
+}
+
+/*
+ * Unload: only possible with no update applied (each applied update holds a reference on
+ * this module). Staged and reverted updates are forgotten.
+ */
+static void __exit tsplice_exit(void)
+{
+	struct tsplice_update *u, *next;
+
+	remove_proc_subtree("tsplice", NULL);
+	list_for_each_entry_safe(u, next, &tsplice_updates, list) {
+		list_del(&u->list);
+		kvfree(u->funcs);
+		kfree(u);
+	}
+	pr_info("unloaded\n");
+}
+
+module_init(tsplice_init);
+module_exit(tsplice_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("tsplice: apply and undo function replacements in the running kernel");
