@@ -22,6 +22,8 @@ export interface UpdateRelocation {
   offset: number;
   /** psABI name, e.g. R_X86_64_PLT32. */
   type: string;
+  /** r_addend as the object has it (decimal). The target below says what it means. */
+  addend: string;
   /** The target: a symbol by name, a string literal, or a place in a named object or section. */
   target:
     | { kind: 'symbol'; name: string; addend: string; local: boolean }

@@ -26,7 +26,7 @@ function relocationsOf(object: DiffObject, piece: ObjectPiece): UpdateRelocation
         described = { kind: 'section', section: target.section, offset: String(target.offset) };
         break;
     }
-    return { offset: rela.offset - piece.start, type: relocationName(rela.type), target: described };
+    return { offset: rela.offset - piece.start, type: relocationName(rela.type), addend: String(rela.addend), target: described };
   });
 }
 
@@ -70,6 +70,7 @@ export function updatePartsFromDiff(
       return {
         offset: r.offset,
         type: relocationName(r.type),
+        addend: String(r.addend),
         target: { kind: 'symbol', name: symbol?.name || (symbol ? object.elf.sections[symbol.shndx]?.name ?? '' : ''), addend: String(r.addend), local: symbol?.bind === 0 },
       };
     }),

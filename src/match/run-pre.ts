@@ -1,0 +1,240 @@
+/**
+ * Run-pre matching: prove that the running kernel holds, at some address, exactly the pre code
+ * of each function an update replaces, and learn from the running bytes where every symbol
+ * that code refers to lives — static functions and variables, duplicate names and compiler
+ * clones included — with no debug information and no System.map.
+ *
+ * Bytes must be equal except at relocation fields (where the running bytes tell the target,
+ * checked against /proc/kallsyms where the name is there) and at the sites the kernel rewrote
+ * at boot (ftrace, return thunks, alternatives, paravirt, static calls, jump labels), where
+ * only the forms that rewrite can produce are accepted.
+ */
+import { UserError } from '../errors.js';
+import type { UpdateFunction, UpdatePackage, UpdateRelocation } from '../update/format.js';
+import { decodeInstructions, instructionAt } from '../x86/decode.js';
+import { isText, type KernelSymbol, type KernelSymbols } from './kallsyms.js';
+import { acceptsRunningForm, rewriteSites, type RewriteSite } from './sites.js';
+
+/** Reads running kernel memory (kcore in production; a buffer in tests). */
+export interface KernelMemory {
+  read(address: bigint, length: number): Uint8Array;
+}
+
+export interface LearnedSymbol {
+  name: string;
+  address: bigint;
+  /** Where it was learned: function and offset. */
+  from: string;
+}
+
+export interface MatchedFunction {
+  name: string;
+  unit: string;
+  runningAddress: bigint;
+  size: number;
+  /** The __fentry__ site holds a call: ftrace is tracing the function now. */
+  traced: boolean;
+}
+
+export interface MatchResult {
+  functions: MatchedFunction[];
+  /** Symbol name -> running address, for every target the pre code names. */
+  learned: Map<string, LearnedSymbol>;
+}
+
+export interface Mismatch {
+  function: string;
+  candidate: bigint;
+  offset: number;
+  expected: string;
+  running: string;
+  reason: string;
+}
+
+export class MatchError extends UserError {
+  constructor(readonly mismatch: Mismatch) {
+    super(
+      `The running kernel does not match the update: ${mismatch.function} at 0x${mismatch.candidate.toString(16)}+0x${mismatch.offset.toString(16)}: ${mismatch.reason} (expected ${mismatch.expected}, running ${mismatch.running}).`,
+    );
+  }
+}
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+
+const FIELD_SIZE: Record<string, number> = {
+  R_X86_64_PC32: 4,
+  R_X86_64_PLT32: 4,
+  R_X86_64_32: 4,
+  R_X86_64_32S: 4,
+  R_X86_64_64: 8,
+  R_X86_64_PC64: 8,
+  R_X86_64_GOTPCREL: 4,
+  R_X86_64_GOTPCRELX: 4,
+  R_X86_64_REX_GOTPCRELX: 4,
+};
+
+function readField(bytes: Uint8Array, at: number, type: string): bigint {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (type) {
+    case 'R_X86_64_64':
+    case 'R_X86_64_PC64':
+      return view.getBigUint64(at, true);
+    case 'R_X86_64_32':
+      return BigInt(view.getUint32(at, true));
+    default:
+      return BigInt(view.getInt32(at, true));
+  }
+}
+
+function isPcRelative(type: string): boolean {
+  return type.includes('PC') || type.includes('PLT') || type.includes('GOTPCREL');
+}
+
+function readCString(memory: KernelMemory, address: bigint, max: number): string | undefined {
+  try {
+    const bytes = memory.read(address, max);
+    const end = bytes.indexOf(0);
+    return Buffer.from(bytes.subarray(0, end < 0 ? max : end)).toString('latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+type Outcome = { ok: true; learned: LearnedSymbol[]; traced: boolean } | { ok: false; mismatch: Mismatch };
+
+/** Matches one function's pre code against the running bytes at one candidate address. */
+export function matchAt(
+  fn: UpdateFunction,
+  sites: readonly RewriteSite[],
+  address: bigint,
+  running: Uint8Array,
+  symbols: KernelSymbols,
+  memory: KernelMemory,
+): Outcome {
+  const pre = Buffer.from(fn.pre?.bytes ?? '', 'base64');
+  const relocations = new Map<number, UpdateRelocation>((fn.pre?.relocations ?? []).map((r) => [r.offset, r]));
+  const instructions = decodeInstructions(pre);
+  const learned: LearnedSymbol[] = [];
+  let traced = false;
+  const fail = (offset: number, length: number, reason: string): Outcome => ({
+    ok: false,
+    mismatch: {
+      function: fn.name,
+      candidate: address,
+      offset,
+      expected: hex(pre.subarray(offset, offset + Math.max(length, 1))),
+      running: hex(running.subarray(offset, offset + Math.max(length, 1))),
+      reason,
+    },
+  });
+  let siteIndex = 0;
+  for (let i = 0; i < pre.length; ) {
+    while (siteIndex < sites.length && (sites[siteIndex] as RewriteSite).offset < i) siteIndex++;
+    const site = sites[siteIndex];
+    if (site && site.offset === i) {
+      const runningForm = running.subarray(i, i + site.length);
+      if (!acceptsRunningForm(site, pre.subarray(i, i + site.length), runningForm)) {
+        return fail(i, site.length, `the ${site.kind} site holds bytes that boot-time patching cannot produce`);
+      }
+      if (site.kind === 'fentry' && runningForm[0] === 0xe8) traced = true;
+      i += site.length;
+      continue;
+    }
+    const rela = relocations.get(i);
+    if (rela) {
+      const size = FIELD_SIZE[rela.type];
+      if (!size) return fail(i, 4, `relocation type ${rela.type} is not understood by matching`);
+      const value = readField(running, i, rela.type);
+      const addend = BigInt(rela.addend);
+      let meant: bigint;
+      let symbolAddress: bigint;
+      if (isPcRelative(rela.type)) {
+        const place = address + BigInt(i);
+        const instruction = instructionAt(instructions, i);
+        const instructionEnd = instruction ? instruction.offset + instruction.length : i + size;
+        symbolAddress = BigInt.asUintN(64, place + value - addend);
+        meant = BigInt.asUintN(64, address + BigInt(instructionEnd) + value);
+      } else {
+        symbolAddress = BigInt.asUintN(64, value - addend);
+        meant = BigInt.asUintN(64, value);
+      }
+      const from = `${fn.name}+0x${i.toString(16)}`;
+      const target = rela.target;
+      if (target.kind === 'symbol') {
+        const named = symbols.lookup(target.name).filter((s) => s.module === undefined);
+        if (named.length > 0 && !named.some((s) => s.runningAddress === symbolAddress)) {
+          return fail(i, size, `the code refers to 0x${symbolAddress.toString(16)}, and /proc/kallsyms has ${target.name} at 0x${(named[0] as KernelSymbol).runningAddress.toString(16)}`);
+        }
+        learned.push({ name: target.name, address: symbolAddress, from });
+      } else if (target.kind === 'string') {
+        const text = readCString(memory, meant, target.text.length + 1);
+        if (text !== target.text) {
+          return fail(i, size, `the string the code refers to is ${JSON.stringify(text ?? '(unreadable)')}, not ${JSON.stringify(target.text)}`);
+        }
+      } else if (target.kind === 'piece') {
+        const pieceAddress = meant - BigInt(target.offset);
+        const named = symbols.lookup(target.name).filter((s) => s.module === undefined);
+        if (named.length > 0 && !named.some((s) => s.runningAddress === pieceAddress)) {
+          return fail(i, size, `the code refers to 0x${pieceAddress.toString(16)}+${target.offset}, and /proc/kallsyms has no ${target.name} there`);
+        }
+        learned.push({ name: target.name, address: pieceAddress, from });
+      }
+      i += size;
+      continue;
+    }
+    if (pre[i] !== running[i]) return fail(i, 8, 'the bytes differ');
+    i++;
+  }
+  return { ok: true, learned, traced };
+}
+
+/** Checks that the update was made for the running kernel, in one sentence if not. */
+export function checkTarget(update: UpdatePackage, procVersion: string): void {
+  const release = /^Linux version (\S+)/.exec(procVersion)?.[1];
+  if (release !== update.target.release) {
+    throw new UserError(`The update ${update.id} is for ${update.target.release}, but the running kernel is ${release ?? 'unknown'}.`);
+  }
+  const version = update.target.distributionVersion;
+  if (version && !procVersion.includes(` ${version} `)) {
+    throw new UserError(`The update ${update.id} is for ${update.target.release} ${version}, but the running kernel's banner does not name ${version}: ${procVersion.trim()}`);
+  }
+}
+
+/** Matches every changed function of an update; throws MatchError with the first mismatch. */
+export function matchUpdate(update: UpdatePackage, symbols: KernelSymbols, memory: KernelMemory): MatchResult {
+  const functions: MatchedFunction[] = [];
+  const learned = new Map<string, LearnedSymbol>();
+  for (const fn of update.functions) {
+    if (!fn.pre) continue;
+    const candidates = symbols.lookup(fn.name).filter((s) => isText(s) && s.module === undefined);
+    if (candidates.length === 0) {
+      throw new UserError(`The running kernel has no function ${fn.name} (from ${fn.unit}) in /proc/kallsyms: the update is not for this kernel.`);
+    }
+    const sites = rewriteSites(fn, update.specialEntries);
+    const matches: { candidate: KernelSymbol; outcome: Outcome & { ok: true } }[] = [];
+    let firstMismatch: Mismatch | undefined;
+    for (const candidate of candidates) {
+      const running = memory.read(candidate.runningAddress, fn.pre.size);
+      const outcome = matchAt(fn, sites, candidate.runningAddress, running, symbols, memory);
+      if (outcome.ok) matches.push({ candidate, outcome });
+      else firstMismatch ??= outcome.mismatch;
+    }
+    if (matches.length === 0) throw new MatchError(firstMismatch as Mismatch);
+    if (matches.length > 1) {
+      throw new UserError(
+        `${fn.name} matches ${matches.length} functions of the running kernel (${matches.map((m) => `0x${m.candidate.runningAddress.toString(16)}`).join(', ')}); tsplice cannot tell which one the patch means.`,
+      );
+    }
+    const match = matches[0] as { candidate: KernelSymbol; outcome: Outcome & { ok: true } };
+    functions.push({ name: fn.name, unit: fn.unit, runningAddress: match.candidate.runningAddress, size: fn.pre.size, traced: match.outcome.traced });
+    learned.set(fn.name, { name: fn.name, address: match.candidate.runningAddress, from: 'kallsyms' });
+    for (const l of match.outcome.learned) {
+      const known = learned.get(l.name);
+      if (known && known.address !== l.address) {
+        throw new UserError(`${l.name} is at 0x${known.address.toString(16)} according to ${known.from} but at 0x${l.address.toString(16)} according to ${l.from}; tsplice cannot tell which one the patch means.`);
+      }
+      if (!known) learned.set(l.name, l);
+    }
+  }
+  return { functions, learned };
+}
