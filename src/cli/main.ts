@@ -7,6 +7,7 @@ import { addDemoCommand } from './demo.js';
 import { addPeekCommand } from './peek.js';
 import { addDiffCommand } from './diff.js';
 import { addCreateCommands } from './create.js';
+import { addMatchCommand } from './match.js';
 
 const program = new Command();
 program
@@ -20,6 +21,7 @@ addDemoCommand(program);
 addPeekCommand(program);
 addDiffCommand(program);
 addCreateCommands(program);
+addMatchCommand(program);
 
 try {
   await program.parseAsync(process.argv);

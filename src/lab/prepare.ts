@@ -71,6 +71,9 @@ export function preparedTreeAt(dir: string): PreparedTree {
   if (!existsSync(join(dir, '.config')) || !existsSync(join(dir, 'include/generated/autoconf.h'))) {
     throw new UserError(`${dir} is not a prepared kernel tree: it needs a .config and 'make prepare' done.`);
   }
+  // A lab tree records what it was prepared for beside it.
+  const record = join(dir, '..', 'tree.json');
+  if (existsSync(record)) return { ...(JSON.parse(readFileSync(record, 'utf8')) as TreeRecord), dir };
   const release = existsSync(join(dir, 'include/config/kernel.release'))
     ? readFileSync(join(dir, 'include/config/kernel.release'), 'utf8').trim()
     : 'unknown';
