@@ -17,6 +17,9 @@ import { DiffObject } from '../diff/object.js';
 import { diffObjects, type DiffState } from '../diff/pipeline.js';
 import { UPDATE_FORMAT_VERSION, type UpdatePackage } from '../update/format.js';
 import { updatePartsFromDiff } from '../update/from-diff.js';
+import { buildPayload } from '../update/payload.js';
+import { buildUpdateModule } from '../update/module.js';
+import { coreModuleFor } from '../update/core-module-build.js';
 import { buildStatus, readAutoConf } from './config.js';
 import { buildPreObject, buildVariantObject, objectPathOf } from './kbuild.js';
 import { applyPatchesToCopies } from './patch.js';
@@ -27,6 +30,8 @@ export interface CreateOptions {
   id?: string;
   /** The distribution version of the target kernel (Debian's, for lab kernels). */
   distributionVersion?: string;
+  /** Headers of the target kernel (kbuild's external-module tree): with them, the update carries its modules. */
+  headersDir?: string;
   log: Log;
 }
 
@@ -106,6 +111,13 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       lineNumbersOnly: units.flatMap((u) => u.state.lineNumbersOnly),
       postObjects: units.map((u) => ({ unit: u.unit, bytes: readFileSync(u.state.post.path).toString('base64') })),
     };
+    if (options.headersDir) {
+      log(`Building the update module and the core module for ${tree.release}...`);
+      const payload = buildPayload(units);
+      const module = await buildUpdateModule(options.headersDir, update.id, payload);
+      update.module = { name: module.name, bytes: module.bytes.toString('base64'), externals: payload.externals };
+      update.coreModule = (await coreModuleFor(tree.release, options.headersDir)).toString('base64');
+    }
     return { update, units };
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -41,12 +41,14 @@ export function addCreateCommands(program: Command): void {
     .action(async (opts: { kernel?: string; source?: string; patch: string[]; output?: string; id?: string; json?: boolean }) => {
       let tree;
       let distributionVersion: string | undefined;
+      let headersDir: string | undefined;
       if (opts.source) {
         tree = preparedTreeAt(opts.source);
       } else {
         const release = await chooseRelease(opts.kernel, progress);
         const kernel = await labKernel(release, progress);
         distributionVersion = kernel.version;
+        headersDir = kernel.headersDir;
         tree = preparedTree(release, kernel.version) ?? (await prepareTree(release, progress));
       }
       const started = Date.now();
@@ -55,6 +57,7 @@ export function addCreateCommands(program: Command): void {
         patches: opts.patch,
         ...(opts.id ? { id: opts.id } : {}),
         ...(distributionVersion ? { distributionVersion } : {}),
+        ...(headersDir ? { headersDir } : {}),
         log: progress,
       });
       const output = opts.output ?? `${update.id}.tsplice`;

@@ -8,6 +8,7 @@ import { addPeekCommand } from './peek.js';
 import { addDiffCommand } from './diff.js';
 import { addCreateCommands } from './create.js';
 import { addMatchCommand } from './match.js';
+import { addApplyCommands } from './apply.js';
 
 const program = new Command();
 program
@@ -22,6 +23,7 @@ addPeekCommand(program);
 addDiffCommand(program);
 addCreateCommands(program);
 addMatchCommand(program);
+addApplyCommands(program);
 
 try {
   await program.parseAsync(process.argv);

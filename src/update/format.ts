@@ -90,8 +90,20 @@ export interface UpdatePackage {
   data: UpdateData[];
   specialEntries: UpdateSpecialEntry[];
   lineNumbersOnly: string[];
-  /** The whole post object of each unit (base64), from which apply builds the update module. */
+  /** The whole post object of each unit (base64), for inspection and rebuilding. */
   postObjects: { unit: string; bytes: string }[];
+  /**
+   * The kernel module that carries the new code, built for the target kernel; apply gives each
+   * external reference its running address, then loads it. Absent when create had no headers.
+   */
+  module?: {
+    name: string;
+    /** base64 of the .ko */
+    bytes: string;
+    externals: { symbol: string; name: string; unit: string; local: boolean }[];
+  };
+  /** The core module (kmod/) built for the target kernel (base64 of the .ko). */
+  coreModule?: string;
 }
 
 export function serializeUpdate(update: UpdatePackage): Buffer {

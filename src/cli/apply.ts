@@ -1,0 +1,104 @@
+/** `tsplice apply`, `undo`, `list`, `show`: updates in the running kernel (root). */
+import type { Command } from 'commander';
+import { UserError } from '../errors.js';
+import { applyUpdate, undoUpdate } from '../kernel/apply.js';
+import { CoreModule } from '../kernel/core-module.js';
+import type { CoreUpdate, RetryOptions } from '../kernel/core-status.js';
+import { readUpdate } from '../update/format.js';
+import { printJson } from './output.js';
+
+interface RetryFlags {
+  tries?: string;
+  retryMs?: string;
+  json?: boolean;
+}
+
+function retryOptions(opts: RetryFlags): RetryOptions {
+  return {
+    ...(opts.tries !== undefined ? { tries: Number(opts.tries) } : {}),
+    ...(opts.retryMs !== undefined ? { retryMs: Number(opts.retryMs) } : {}),
+  };
+}
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+function describe(u: CoreUpdate): string {
+  const lines = [
+    `${u.id}  ${u.state}${u.appliedAt ? `  applied ${u.appliedAt.toISOString()}` : ''}  attempts ${u.attempts}  pause ${u.pauseNs} ns  tasks ${u.tasks}`,
+  ];
+  for (const f of u.functions) lines.push(`  ${f.name}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})`);
+  if (u.error) lines.push(`  last error: ${u.error}`);
+  return lines.join('\n');
+}
+
+async function updates(): Promise<CoreUpdate[]> {
+  if (!CoreModule.isLoaded()) return [];
+  return (await new CoreModule().status()).updates;
+}
+
+export function addApplyCommands(program: Command): void {
+  program
+    .command('apply')
+    .description('apply an update to the running kernel (root): match, load, switch under stop_machine')
+    .argument('<file>', 'an update made by tsplice create')
+    .option('--tries <n>', 'stop_machine attempts while a task is inside the code (default 5)')
+    .option('--retry-ms <ms>', 'milliseconds between attempts (default 1000)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, opts: RetryFlags) => {
+      const update = readUpdate(file);
+      const result = await applyUpdate(update, retryOptions(opts));
+      if (opts.json) {
+        printJson({
+          id: result.id,
+          module: result.module,
+          functions: result.functions,
+          attempts: result.core.attempts,
+          pauseNs: result.core.pauseNs,
+          stopMachineNs: result.core.callNs,
+          tasks: result.core.tasks,
+          matchMs: result.matchMs,
+          stageMs: result.stageMs,
+        });
+        return;
+      }
+      process.stdout.write(`applied ${result.id}: ${result.functions.length} function(s), ${result.core.attempts} attempt(s), pause ${result.core.pauseNs} ns (${result.core.tasks} tasks checked)\n`);
+      for (const f of result.functions) process.stdout.write(`  ${f.name}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)}\n`);
+      process.stdout.write(`  matching ${result.matchMs.toFixed(0)} ms, loading and staging ${result.stageMs.toFixed(0)} ms\n`);
+    });
+
+  program
+    .command('undo')
+    .description('undo an applied update (root): switch back under stop_machine, unload its module')
+    .argument('<id>', 'the update id (see tsplice list)')
+    .option('--tries <n>', 'stop_machine attempts while a task is inside the new code (default 5)')
+    .option('--retry-ms <ms>', 'milliseconds between attempts (default 1000)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: RetryFlags) => {
+      const result = await undoUpdate(id, retryOptions(opts));
+      if (opts.json) printJson({ id, attempts: result.attempts, pauseNs: result.pauseNs, tasks: result.tasks });
+      else process.stdout.write(`undone ${id}: ${result.attempts} attempt(s), pause ${result.pauseNs} ns\n`);
+    });
+
+  program
+    .command('list')
+    .description('the updates the running kernel holds (the kernel is the source of truth)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const list = await updates();
+      if (opts.json) printJson(list);
+      else if (list.length === 0) process.stdout.write('no updates\n');
+      else for (const u of list) process.stdout.write(`${describe(u)}\n`);
+    });
+
+  program
+    .command('show')
+    .description('one update the running kernel holds')
+    .argument('<id>', 'the update id')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const found = (await updates()).find((u) => u.id === id);
+      if (!found) throw new UserError(`The kernel has no update ${id}.`);
+      if (opts.json) printJson(found);
+      else process.stdout.write(`${describe(found)}\n`);
+    });
+}

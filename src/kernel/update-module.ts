@@ -1,0 +1,47 @@
+/**
+ * Preparing an update's module for the running kernel: each external reference of the new
+ * code becomes an absolute symbol at its running address — learned by run-pre matching, or
+ * taken from /proc/kallsyms when the name is there once — so the module loader needs no
+ * export for it. A reference that can be resolved neither way refuses the apply, by name.
+ */
+import { parseElf, modelFromElf, writeElf, SHN_ABS, SHN_UNDEF } from '../elf/index.js';
+import { UserError } from '../errors.js';
+import type { KernelSymbols } from '../match/kallsyms.js';
+import type { LearnedSymbol } from '../match/run-pre.js';
+import type { UpdatePackage } from '../update/format.js';
+
+export interface ResolvedModule {
+  bytes: Uint8Array;
+  /** External symbol -> running address given to it. */
+  resolved: Map<string, bigint>;
+}
+
+export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>): ResolvedModule {
+  const module = update.module;
+  if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`);
+  const elf = parseElf(Buffer.from(module.bytes, 'base64'), `${module.name}.ko`);
+  const model = modelFromElf(elf);
+  const externals = new Map(module.externals.map((e) => [e.symbol, e]));
+  const resolved = new Map<string, bigint>();
+  for (const symbol of model.symbols) {
+    if (symbol.section !== SHN_UNDEF || symbol.name === '') continue;
+    const external = externals.get(symbol.name);
+    const name = external?.name ?? symbol.name;
+    let address = learned.get(name)?.address;
+    if (address === undefined) {
+      const candidates = symbols.lookup(name).filter((s) => s.module === undefined);
+      if (candidates.length === 1) address = candidates[0]?.runningAddress;
+      else if (candidates.length > 1) {
+        throw new UserError(
+          `The new code refers to ${name}${external?.local ? ` (a static of ${external.unit})` : ''}, which the running kernel has ${candidates.length} times, and matching did not tell which one.`,
+        );
+      } else {
+        throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`);
+      }
+    }
+    symbol.section = SHN_ABS;
+    symbol.value = address as bigint;
+    resolved.set(symbol.name, address as bigint);
+  }
+  return { bytes: writeElf(model), resolved };
+}

@@ -1,0 +1,234 @@
+/**
+ * The payload of an update module: a relocatable object holding the post code of every carried
+ * function, the new data, and the special-section entries of that code, cut out of the post
+ * objects. kbuild links it with a small stub into the update's kernel module, so the kernel's
+ * module loader gives the new code exception tables, ORC unwinding, kallsyms names, ftrace
+ * sites and boot-time patching (alternatives, paravirt, retpolines, return thunks) as its own.
+ *
+ * Every reference the new code makes to something the update does not carry (an unchanged
+ * static function, a global variable, an exported function) becomes an undefined symbol;
+ * `apply` gives each one its running address (learned by run-pre matching, or from
+ * /proc/kallsyms) before loading the module.
+ */
+import {
+  SHF_ALLOC,
+  SHF_EXECINSTR,
+  SHF_STRINGS,
+  SHF_WRITE,
+  SHN_UNDEF,
+  SHT_NOBITS,
+  SHT_PROGBITS,
+  STB_GLOBAL,
+  STB_LOCAL,
+  STT_FUNC,
+  STT_NOTYPE,
+  STT_SECTION,
+  STV_DEFAULT,
+  type ElfSymbol,
+  type ModelRela,
+  type ModelSection,
+  type ModelSymbol,
+  type ObjectModel,
+  type Rela,
+  type Section,
+} from '../elf/index.js';
+import { UserError } from '../errors.js';
+import type { DiffObject, ObjectPiece } from '../diff/object.js';
+import type { DiffState } from '../diff/pipeline.js';
+import { SPECIAL_SECTIONS, type SpecialEntry } from '../diff/special-sections.js';
+
+/** An undefined symbol of the payload and what it stands for, for apply to resolve. */
+export interface ExternalReference {
+  /** The name in the module's symbol table. */
+  symbol: string;
+  /** The name in the running kernel (kallsyms, or learned by matching). */
+  name: string;
+  unit: string;
+  /** A static of the unit: its name may occur more than once in the kernel. */
+  local: boolean;
+}
+
+export interface Payload {
+  model: ObjectModel;
+  externals: ExternalReference[];
+}
+
+/** Sections copied whole when carried code refers to them: constant, and shared by their users. */
+function copiedWhole(section: Section): boolean {
+  return (
+    ((section.flags & SHF_STRINGS) !== 0n && (section.flags & SHF_WRITE) === 0n) ||
+    section.name === '.altinstr_replacement' ||
+    section.name === '.altinstr_aux'
+  );
+}
+
+class PayloadBuilder {
+  readonly sections: ModelSection[] = [];
+  readonly symbols: ModelSymbol[] = [];
+  readonly externals = new Map<string, ExternalReference>();
+  private readonly externalSymbols = new Map<string, ModelSymbol>();
+  /** Per unit: carried piece -> its section and symbol in the payload. */
+  private readonly placed = new Map<ObjectPiece, { section: ModelSection; symbol: ModelSymbol }>();
+  private readonly wholeSections = new Map<string, { section: ModelSection; symbol: ModelSymbol }>();
+
+  constructor(private readonly unitSlug: (unit: string) => string) {}
+
+  private sectionSymbol(section: ModelSection): ModelSymbol {
+    const symbol: ModelSymbol = { name: '', value: 0n, size: 0, bind: STB_LOCAL, type: STT_SECTION, visibility: STV_DEFAULT, section };
+    this.symbols.push(symbol);
+    return symbol;
+  }
+
+  /** Places a function or data object in a section of its own. */
+  place(object: DiffObject, piece: ObjectPiece, unit: string): void {
+    const isCode = (piece.section.flags & SHF_EXECINSTR) !== 0n;
+    const prefix = isCode ? '.text' : piece.section.type === SHT_NOBITS ? '.bss' : (piece.section.flags & SHF_WRITE) !== 0n ? '.data' : '.rodata';
+    const size = piece.end - piece.start;
+    const section: ModelSection = {
+      name: `${prefix}.tsplice.${this.unitSlug(unit)}.${piece.symbol.name}`,
+      type: piece.section.type,
+      flags: piece.section.flags & (SHF_ALLOC | SHF_WRITE | SHF_EXECINSTR),
+      addralign: Math.max(1, piece.section.addralign),
+      ...(piece.section.type === SHT_NOBITS ? { size } : { data: object.bytes(piece).slice() }),
+      relocations: [],
+    };
+    this.sections.push(section);
+    const symbol: ModelSymbol = {
+      name: piece.symbol.name,
+      value: 0n,
+      size,
+      bind: piece.symbol.bind === STB_LOCAL ? STB_LOCAL : STB_GLOBAL,
+      type: piece.symbol.type,
+      visibility: STV_DEFAULT,
+      section,
+    };
+    this.symbols.push(symbol);
+    this.placed.set(piece, { section, symbol });
+  }
+
+  private external(name: string, unit: string, local: boolean): ModelSymbol {
+    const symbolName = local ? `${name}.tsplice.${this.unitSlug(unit)}` : name;
+    let symbol = this.externalSymbols.get(symbolName);
+    if (!symbol) {
+      symbol = { name: symbolName, value: 0n, size: 0, bind: STB_GLOBAL, type: STT_NOTYPE, visibility: STV_DEFAULT, section: SHN_UNDEF };
+      this.externalSymbols.set(symbolName, symbol);
+      this.symbols.push(symbol);
+      this.externals.set(symbolName, { symbol: symbolName, name, unit, local });
+    }
+    return symbol;
+  }
+
+  private whole(object: DiffObject, section: Section, unit: string): { section: ModelSection; symbol: ModelSymbol } {
+    const key = `${unit}\0${section.name}`;
+    let placed = this.wholeSections.get(key);
+    if (!placed) {
+      const copy: ModelSection = {
+        name: section.name === '.altinstr_replacement' || section.name === '.altinstr_aux' ? section.name : `${section.name}.tsplice.${this.unitSlug(unit)}`,
+        type: section.type,
+        flags: section.flags,
+        addralign: Math.max(1, section.addralign),
+        entsize: section.entsize,
+        data: section.data.slice(),
+        relocations: [],
+      };
+      this.sections.push(copy);
+      placed = { section: copy, symbol: this.sectionSymbol(copy) };
+      this.wholeSections.set(key, placed);
+      copy.relocations = object.elf.relaFor(section).map((r) => this.relocation(object, r, 0, unit, undefined));
+    }
+    return placed;
+  }
+
+  /**
+   * A post-object relocation re-aimed for the payload, at `offset - base` of its new section.
+   * `inPiece` is the code or data it belongs to (for reading instruction boundaries).
+   */
+  relocation(object: DiffObject, rela: Rela, base: number, unit: string, inPiece: ObjectPiece | undefined): ModelRela {
+    const symbol = object.elf.symbols[rela.symbolIndex] as ElfSymbol;
+    const offset = rela.offset - base;
+    if (symbol.type !== STT_SECTION) {
+      const piece = object.pieceOf(symbol);
+      const placed = piece ? this.placed.get(piece) : undefined;
+      if (placed) return { offset, type: rela.type, symbol: placed.symbol, addend: rela.addend };
+      if (symbol.shndx === SHN_UNDEF) return { offset, type: rela.type, symbol: this.external(symbol.name, unit, false), addend: rela.addend };
+      return { offset, type: rela.type, symbol: this.external(symbol.name, unit, symbol.bind === STB_LOCAL), addend: rela.addend };
+    }
+    const section = object.elf.sections[symbol.shndx] as Section;
+    if (copiedWhole(section)) return { offset, type: rela.type, symbol: this.whole(object, section, unit).symbol, addend: rela.addend };
+    // A section symbol plus an addend: find the function or object meant, and refer to it.
+    const meant = inPiece ? object.target(inPiece, rela) : undefined;
+    const place = meant?.kind === 'piece' ? meant.piece : object.pieceAt(section, Number(rela.addend));
+    if (!place) {
+      throw new UserError(`The new code refers to unnamed data at ${section.name}+${rela.addend} in ${unit}, which tsplice cannot resolve in the running kernel.`);
+    }
+    const addend = rela.addend - BigInt(place.start);
+    const placed = this.placed.get(place);
+    if (placed) return { offset, type: rela.type, symbol: placed.symbol, addend };
+    return { offset, type: rela.type, symbol: this.external(place.symbol.name, unit, place.symbol.bind === STB_LOCAL), addend };
+  }
+
+  /** Fills in the relocations of every placed piece (after all are placed, so they can refer to each other). */
+  relocatePieces(object: DiffObject, unit: string, pieces: readonly ObjectPiece[]): void {
+    for (const piece of pieces) {
+      const placed = this.placed.get(piece);
+      if (!placed) continue;
+      placed.section.relocations = piece.relocations.map((r) => this.relocation(object, r, piece.start, unit, piece));
+    }
+  }
+
+  /** The special-section entries of the carried code, one payload section per kind. */
+  addSpecialEntries(object: DiffObject, unit: string, entries: readonly SpecialEntry[]): void {
+    const layouts = new Map(SPECIAL_SECTIONS.map((l) => [l.name, l]));
+    const orcUnwind = object.elf.sectionByName('.orc_unwind');
+    const bySection = new Map<string, SpecialEntry[]>();
+    for (const e of entries) bySection.set(e.section, [...(bySection.get(e.section) ?? []), e]);
+    for (const [name, list] of bySection) {
+      const layout = layouts.get(name);
+      const original = object.elf.sectionByName(name);
+      if (!layout || !original) continue;
+      const section = this.specialSection(name, original);
+      const data: number[] = [...(section.data ?? [])];
+      const startIndex = data.length / layout.entrySize;
+      list.forEach((entry, k) => {
+        data.push(...entry.bytes);
+        const base = entry.index * layout.entrySize - (startIndex + k) * layout.entrySize;
+        const originalRelas = object.elf.relaFor(original).filter((r) => Math.floor(r.offset / layout.entrySize) === entry.index);
+        for (const r of originalRelas) section.relocations?.push(this.relocation(object, r, base, unit, undefined));
+      });
+      section.data = Uint8Array.from(data);
+      if (name === '.orc_unwind_ip' && orcUnwind) {
+        // .orc_unwind is the parallel array: entry i describes .orc_unwind_ip entry i.
+        const unwind = this.specialSection('.orc_unwind', orcUnwind);
+        const unwindData = [...(unwind.data ?? [])];
+        for (const entry of list) unwindData.push(...orcUnwind.data.subarray(entry.index * 6, entry.index * 6 + 6));
+        unwind.data = Uint8Array.from(unwindData);
+      }
+    }
+  }
+
+  private specialSection(name: string, original: Section): ModelSection {
+    let section = this.sections.find((s) => s.name === name);
+    if (!section) {
+      section = { name, type: SHT_PROGBITS, flags: original.flags, addralign: Math.max(1, original.addralign), entsize: original.entsize, data: new Uint8Array(), relocations: [] };
+      this.sections.push(section);
+    }
+    return section;
+  }
+}
+
+/** Builds the payload object for the carried code of every unit. */
+export function buildPayload(units: readonly { unit: string; state: DiffState }[]): Payload {
+  const slugs = new Map(units.map((u, i) => [u.unit, `u${i}`]));
+  const builder = new PayloadBuilder((unit) => slugs.get(unit) ?? 'u');
+  for (const { unit, state } of units) {
+    for (const f of state.functions) builder.place(state.post, f.post, unit);
+    for (const d of state.data) if (d.post) builder.place(state.post, d.post, unit);
+  }
+  for (const { unit, state } of units) {
+    builder.relocatePieces(state.post, unit, [...state.functions.map((f) => f.post), ...state.data.flatMap((d) => (d.post ? [d.post] : []))]);
+    builder.addSpecialEntries(state.post, unit, state.specialEntries);
+  }
+  const functions = builder.symbols.filter((s) => s.type === STT_FUNC).length;
+  if (functions === 0) throw new UserError('The update carries no function to put in a module.');
+  return { model: { sections: builder.sections, symbols: builder.symbols }, externals: [...builder.externals.values()] };
+}
