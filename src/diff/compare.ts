@@ -10,6 +10,7 @@
  */
 import { relocationInfo, SHN_UNDEF, type Rela } from '../elf/index.js';
 import type { Correlation } from './correlate.js';
+import { canonicalName } from './names.js';
 import type { DiffObject, ObjectPiece, RelocationTarget } from './object.js';
 
 export type Verdict = { verdict: 'same' } | { verdict: 'line-numbers-only' } | { verdict: 'changed'; why: string };
@@ -46,7 +47,7 @@ function sameTarget(a: RelocationTarget, b: RelocationTarget, correlation: Corre
     return correlation.preToPost.get(a.piece) === b.piece && a.offset === b.offset ? 'same' : 'different';
   }
   if (a.kind === 'section' && b.kind === 'section') {
-    return a.section === b.section && a.offset === b.offset ? 'same' : 'different';
+    return canonicalName(a.section) === canonicalName(b.section) && a.offset === b.offset ? 'same' : 'different';
   }
   if (a.kind === 'symbol' && b.kind === 'symbol') {
     if (a.addend !== b.addend) return 'different';

@@ -119,14 +119,19 @@ export class DiffObject {
     return this.pieceBySymbol.get(symbol.index);
   }
 
-  /** The function or object covering `offset` of a section (the innermost, smallest one). */
+  /**
+   * The function or object covering `offset` of a section (the innermost, smallest one); else
+   * one that ends exactly there, since loops compare against a pointer one past an array.
+   */
   pieceAt(section: Section, offset: number): ObjectPiece | undefined {
     let best: ObjectPiece | undefined;
+    let endingHere: ObjectPiece | undefined;
     for (const piece of this.piecesBySection.get(section.index) ?? []) {
       const covers = offset >= piece.start && (offset < piece.end || (piece.start === piece.end && offset === piece.start));
       if (covers && (!best || piece.end - piece.start < best.end - best.start)) best = piece;
+      if (offset === piece.end) endingHere = piece;
     }
-    return best;
+    return best ?? endingHere;
   }
 
   bytes(piece: ObjectPiece): Uint8Array {

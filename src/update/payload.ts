@@ -79,6 +79,13 @@ class PayloadBuilder {
     return symbol;
   }
 
+  /** Post pieces -> the pre piece they are a version of: the running kernel knows the pre name. */
+  runningName = new Map<ObjectPiece, string>();
+
+  private kernelName(piece: ObjectPiece): string {
+    return this.runningName.get(piece) ?? piece.symbol.name;
+  }
+
   /** Places a function or data object in a section of its own. */
   place(object: DiffObject, piece: ObjectPiece, unit: string): void {
     const isCode = (piece.section.flags & SHF_EXECINSTR) !== 0n;
@@ -106,6 +113,10 @@ class PayloadBuilder {
     this.placed.set(piece, { section, symbol });
   }
 
+  /**
+   * An undefined symbol standing for `name` in the running kernel. Statics get a module name of
+   * their own (two units may each have a static `count`).
+   */
   private external(name: string, unit: string, local: boolean): ModelSymbol {
     const symbolName = local ? `${name}.tsplice.${this.unitSlug(unit)}` : name;
     let symbol = this.externalSymbols.get(symbolName);
@@ -150,21 +161,28 @@ class PayloadBuilder {
       const piece = object.pieceOf(symbol);
       const placed = piece ? this.placed.get(piece) : undefined;
       if (placed) return { offset, type: rela.type, symbol: placed.symbol, addend: rela.addend };
-      if (symbol.shndx === SHN_UNDEF) return { offset, type: rela.type, symbol: this.external(symbol.name, unit, false), addend: rela.addend };
-      return { offset, type: rela.type, symbol: this.external(symbol.name, unit, symbol.bind === STB_LOCAL), addend: rela.addend };
+      if (symbol.shndx === SHN_UNDEF || !piece) {
+        return { offset, type: rela.type, symbol: this.external(symbol.name, unit, symbol.bind === STB_LOCAL && symbol.shndx !== SHN_UNDEF), addend: rela.addend };
+      }
+      return { offset, type: rela.type, symbol: this.external(this.kernelName(piece), unit, symbol.bind === STB_LOCAL), addend: rela.addend };
     }
     const section = object.elf.sections[symbol.shndx] as Section;
     if (copiedWhole(section)) return { offset, type: rela.type, symbol: this.whole(object, section, unit).symbol, addend: rela.addend };
     // A section symbol plus an addend: find the function or object meant, and refer to it.
     const meant = inPiece ? object.target(inPiece, rela) : undefined;
     const place = meant?.kind === 'piece' ? meant.piece : object.pieceAt(section, Number(rela.addend));
+    if (!place && (section.flags & SHF_WRITE) === 0n && section.type !== SHT_NOBITS) {
+      // Unnamed constant data (a string table the compiler did not make mergeable): a copy
+      // is as good as the original.
+      return { offset, type: rela.type, symbol: this.whole(object, section, unit).symbol, addend: rela.addend };
+    }
     if (!place) {
       throw new UserError(`The new code refers to unnamed data at ${section.name}+${rela.addend} in ${unit}, which tsplice cannot resolve in the running kernel.`);
     }
     const addend = rela.addend - BigInt(place.start);
     const placed = this.placed.get(place);
     if (placed) return { offset, type: rela.type, symbol: placed.symbol, addend };
-    return { offset, type: rela.type, symbol: this.external(place.symbol.name, unit, place.symbol.bind === STB_LOCAL), addend };
+    return { offset, type: rela.type, symbol: this.external(this.kernelName(place), unit, place.symbol.bind === STB_LOCAL), addend };
   }
 
   /** Fills in the relocations of every placed piece (after all are placed, so they can refer to each other). */
@@ -220,6 +238,9 @@ class PayloadBuilder {
 export function buildPayload(units: readonly { unit: string; state: DiffState }[]): Payload {
   const slugs = new Map(units.map((u, i) => [u.unit, `u${i}`]));
   const builder = new PayloadBuilder((unit) => slugs.get(unit) ?? 'u');
+  for (const { state } of units) {
+    for (const [pre, post] of state.correlation.preToPost) builder.runningName.set(post, pre.symbol.name);
+  }
   for (const { unit, state } of units) {
     for (const f of state.functions) builder.place(state.post, f.post, unit);
     for (const d of state.data) if (d.post) builder.place(state.post, d.post, unit);
