@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
-import { checkTarget, matchUpdate, type MatchResult } from '../match/run-pre.js';
+import { checkTarget, matchUpdate, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 import { CoreModule } from './core-module.js';
 import type { CoreUpdate, RetryOptions } from './core-status.js';
@@ -40,6 +40,25 @@ function program(name: string, args: string[]): Promise<void> {
       else resolve();
     });
   });
+}
+
+/** What applied updates replaced: each old function's address -> the code that runs instead. */
+async function replacedFunctions(core: CoreModule): Promise<ReplacedFunctions> {
+  const replaced = new Map<bigint, { address: bigint; size: number; module?: string }>();
+  const applied = (await core.status()).updates.filter((u) => u.state === 'applied');
+  // Follow chains: a function replaced twice runs the newest code.
+  const next = new Map<bigint, { address: bigint; size: number; module?: string }>();
+  for (const u of applied) for (const f of u.functions) next.set(f.oldAddress, { address: f.newAddress, size: f.newSize, ...(f.newOwner ? { module: f.newOwner } : {}) });
+  for (const [old, first] of next) {
+    let current = first;
+    for (let hops = 0; hops < 64; hops++) {
+      const further = next.get(current.address);
+      if (!further) break;
+      current = further;
+    }
+    replaced.set(old, current);
+  }
+  return replaced;
 }
 
 /** The core module: loaded already, or loaded from the copy the update carries. */
@@ -77,7 +96,7 @@ export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {
   const kcore = Kcore.open();
   let match: MatchResult;
   try {
-    match = matchUpdate(update, symbols, kcore);
+    match = matchUpdate(update, symbols, kcore, await replacedFunctions(core));
   } finally {
     kcore.close();
   }
@@ -133,6 +152,13 @@ export async function undoUpdate(id: string, retry: RetryOptions = {}): Promise<
   const current = await core.update(id);
   if (!current) throw new UserError(`The kernel has no update ${id}.`);
   if (current.state !== 'applied') throw new UserError(`The update ${id} is ${current.state}, not applied.`);
+  const moduleOfUpdate = moduleNameFor(id);
+  const stackedOnTop = (await core.status()).updates.filter(
+    (u) => u.id !== id && u.state === 'applied' && u.functions.some((f) => f.owner === moduleOfUpdate),
+  );
+  if (stackedOnTop.length > 0) {
+    throw new UserError(`Update ${stackedOnTop.map((u) => u.id).join(', ')} replaced code of ${id}: undo ${stackedOnTop.length > 1 ? 'them' : 'it'} first.`);
+  }
   const result = await core.undo(id, retry);
   await core.drop(id);
   const moduleName = moduleNameFor(id);

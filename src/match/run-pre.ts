@@ -161,9 +161,10 @@ export function matchAt(
       const from = `${fn.name}+0x${i.toString(16)}`;
       const target = rela.target;
       if (target.kind === 'symbol') {
-        const named = symbols.lookup(target.name).filter((s) => s.module === undefined);
+        // Code of an applied update calls its own new functions: any symbol of that name counts.
+        const named = symbols.lookup(target.name);
         if (named.length > 0 && !named.some((s) => s.runningAddress === symbolAddress)) {
-          return fail(i, size, `the code refers to 0x${symbolAddress.toString(16)}, and /proc/kallsyms has ${target.name} at 0x${(named[0] as KernelSymbol).runningAddress.toString(16)}`);
+          return fail(i, size, `the code refers to 0x${symbolAddress.toString(16)}, and /proc/kallsyms has ${target.name} at ${named.map((n) => `0x${n.runningAddress.toString(16)}`).join(', ')}`);
         }
         learned.push({ name: target.name, address: symbolAddress, from });
       } else if (target.kind === 'string') {
@@ -173,7 +174,7 @@ export function matchAt(
         }
       } else if (target.kind === 'piece') {
         const pieceAddress = meant - BigInt(target.offset);
-        const named = symbols.lookup(target.name).filter((s) => s.module === undefined);
+        const named = symbols.lookup(target.name);
         if (named.length > 0 && !named.some((s) => s.runningAddress === pieceAddress)) {
           return fail(i, size, `the code refers to 0x${pieceAddress.toString(16)}+${target.offset}, and /proc/kallsyms has no ${target.name} there`);
         }
@@ -200,8 +201,19 @@ export function checkTarget(update: UpdatePackage, procVersion: string): void {
   }
 }
 
+/**
+ * Functions an applied update already replaced: old running address -> where the code that
+ * runs in its place lives. Matching such a function means matching that code (updates stack).
+ */
+export type ReplacedFunctions = ReadonlyMap<bigint, { address: bigint; size: number; module?: string }>;
+
 /** Matches every changed function of an update; throws MatchError with the first mismatch. */
-export function matchUpdate(update: UpdatePackage, symbols: KernelSymbols, memory: KernelMemory): MatchResult {
+export function matchUpdate(
+  update: UpdatePackage,
+  symbols: KernelSymbols,
+  memory: KernelMemory,
+  replaced: ReplacedFunctions = new Map(),
+): MatchResult {
   const functions: MatchedFunction[] = [];
   const learned = new Map<string, LearnedSymbol>();
   for (const fn of update.functions) {
@@ -213,7 +225,11 @@ export function matchUpdate(update: UpdatePackage, symbols: KernelSymbols, memor
     const sites = rewriteSites(fn, update.specialEntries);
     const matches: { candidate: KernelSymbol; outcome: Outcome & { ok: true } }[] = [];
     let firstMismatch: Mismatch | undefined;
-    for (const candidate of candidates) {
+    for (const original of candidates) {
+      const replacement = replaced.get(original.runningAddress);
+      const candidate: KernelSymbol = replacement
+        ? { name: fn.name, runningAddress: replacement.address, type: 't', ...(replacement.module ? { module: replacement.module } : {}) }
+        : original;
       const running = memory.read(candidate.runningAddress, fn.pre.size);
       const outcome = matchAt(fn, sites, candidate.runningAddress, running, symbols, memory);
       if (outcome.ok) matches.push({ candidate, outcome });
