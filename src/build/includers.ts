@@ -11,6 +11,7 @@
  * search path is linked to every file whose path ends the same way (a folder Makefile's own
  * `-I` finds those).
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
@@ -47,11 +48,13 @@ export interface HeaderUnits {
 export interface IncludeGraph {
   files: string[];
   index: Map<string, number>;
+  /** For each file, the files it includes. */
+  includes: number[][];
   /** For each file, the files that include it. */
   includedBy: number[][];
 }
 
-const GRAPH_FORMAT = 1;
+const GRAPH_FORMAT = 3;
 
 interface StoredGraph {
   format: number;
@@ -72,7 +75,8 @@ function listTree(treeDir: string): { all: string[]; fingerprint: string } {
       if (entry.name.startsWith('.')) continue;
       const path = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory()) walk(path);
-      else if (entry.isFile()) {
+      // A link to a file is included like one; links to folders are not followed (loops).
+      else if (entry.isFile() || (entry.isSymbolicLink() && statSync(join(treeDir, path), { throwIfNoEntry: false })?.isFile())) {
         all.push(path);
         if (path.endsWith('.c') || path.endsWith('.h')) {
           sources++;
@@ -94,7 +98,17 @@ function resolveInclude(includer: string, quoted: boolean, name: string, exists:
   const found = candidates.find((p) => exists.has(p));
   if (found) return [found];
   const suffix = `/${posix.normalize(name).replace(/^(\.\.\/)+/, '')}`;
-  return (byBase.get(posix.basename(name)) ?? []).filter((p) => `/${p}`.endsWith(suffix));
+  return (byBase.get(posix.basename(name)) ?? []).filter((p) => `/${p}`.endsWith(suffix) && !offPath(p, quoted));
+}
+
+/**
+ * Files no folder Makefile's -I puts on an x86 kernel compile's path: other architectures,
+ * and for `<…>` names (libc's <string.h> in uapi headers' user-space branches) the user-space
+ * copies in tools/ and scripts/.
+ */
+function offPath(path: string, quoted: boolean): boolean {
+  if (/^arch\//.test(path) && !path.startsWith('arch/x86/')) return true;
+  return !quoted && /^(tools|scripts|Documentation)\//.test(path);
 }
 
 function buildGraph(treeDir: string, all: string[], fingerprint: string): StoredGraph {
@@ -136,8 +150,12 @@ export function includeGraph(tree: PreparedTree): IncludeGraph {
   const { all, fingerprint } = listTree(tree.dir);
   let stored: StoredGraph | undefined;
   if (existsSync(cacheFile)) {
-    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as StoredGraph;
-    if (cached.format === GRAPH_FORMAT && cached.dir === tree.dir && cached.fingerprint === fingerprint) stored = cached;
+    try {
+      const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as StoredGraph;
+      if (cached.format === GRAPH_FORMAT && cached.dir === tree.dir && cached.fingerprint === fingerprint) stored = cached;
+    } catch {
+      // An unreadable cache is only a cost: the graph is built again below.
+    }
   }
   if (!stored) {
     stored = buildGraph(tree.dir, all, fingerprint);
@@ -151,24 +169,34 @@ export function includeGraph(tree: PreparedTree): IncludeGraph {
   stored.includes.forEach((targets, from) => {
     for (const t of targets) includedBy[t]?.push(from);
   });
-  return { files: stored.files, index: new Map(stored.files.map((f, i) => [f, i])), includedBy };
+  return { files: stored.files, index: new Map(stored.files.map((f, i) => [f, i])), includes: stored.includes, includedBy };
 }
 
-/** The files that include `file`, directly or not (`file` itself excluded). */
-export function includersOf(graph: IncludeGraph, file: string): string[] {
+/** The files reached from `file` along `edges`, directly or not (`file` itself excluded). */
+function closure(graph: IncludeGraph, file: string, edges: number[][]): string[] {
   const start = graph.index.get(file);
   if (start === undefined) return [];
   const seen = new Set<number>([start]);
   const queue = [start];
   while (queue.length > 0) {
-    for (const from of graph.includedBy[queue.pop() ?? 0] ?? []) {
-      if (seen.has(from)) continue;
-      seen.add(from);
-      queue.push(from);
+    for (const next of edges[queue.pop() ?? 0] ?? []) {
+      if (seen.has(next)) continue;
+      seen.add(next);
+      queue.push(next);
     }
   }
   seen.delete(start);
   return [...seen].map((i) => graph.files[i] ?? '');
+}
+
+/** The files that include `file`, directly or not. */
+export function includersOf(graph: IncludeGraph, file: string): string[] {
+  return closure(graph, file, graph.includedBy);
+}
+
+/** The files `file` includes, directly or not. */
+export function includedFrom(graph: IncludeGraph, file: string): string[] {
+  return closure(graph, file, graph.includes);
 }
 
 /** Makefile assignments with continuations joined and the variables kbuild would expand here. */
@@ -256,6 +284,98 @@ function combine(outer: BuildStatus, inner: BuildStatus): BuildStatus {
   return 'built-in';
 }
 
+/**
+ * kbuild's own object lists for a folder: scripts/Makefile.build read with the tree's
+ * configuration, and a target that prints what it computed. Exact (conditionals, `:=`,
+ * composite objects, objects listed from a folder above), about 20 ms a folder.
+ */
+class KbuildLists {
+  private readonly lists = new Map<string, { y: Set<string>; m: Set<string>; dirs: Set<string> } | undefined>();
+  private readonly folders = new Map<string, BuildStatus>();
+  constructor(
+    private readonly tree: PreparedTree,
+    private readonly config: Map<string, string>,
+    private readonly readMakefiles: FolderStatus,
+  ) {}
+
+  private query(folder: string): { y: Set<string>; m: Set<string>; dirs: Set<string> } | undefined {
+    if (this.lists.has(folder)) return this.lists.get(folder);
+    let result: { y: Set<string>; m: Set<string>; dirs: Set<string> } | undefined;
+    if (['Kbuild', 'Makefile'].some((f) => existsSync(join(this.tree.dir, folder, f)))) {
+      const print = 'tsplice-lists: ; @echo "y $(real-obj-y) $(lib-y)"; echo "m $(real-obj-m)"; echo "d $(subdir-builtin)"';
+      const r = spawnSync(
+        'make',
+        [
+          '-s',
+          ...this.tree.makeVariables,
+          'SRCARCH=x86',
+          `BITS=${this.config.get('CONFIG_64BIT') === 'y' ? 64 : 32}`,
+          'srctree=.',
+          'objtree=.',
+          'need-builtin=1',
+          '-f',
+          'scripts/Makefile.build',
+          `obj=${folder}`,
+          `--eval=${print}`,
+          'tsplice-lists',
+        ],
+        { cwd: this.tree.dir, encoding: 'utf8' },
+      );
+      if (r.status === 0) {
+        const line = (tag: string): Set<string> =>
+          new Set((r.stdout.split('\n').find((l) => l.startsWith(`${tag} `)) ?? '').split(/\s+/).slice(1).filter(Boolean));
+        result = { y: line('y'), m: line('m'), dirs: new Set([...line('d')].map((d) => d.replace(/\/built-in\.a$/, ''))) };
+      }
+    }
+    this.lists.set(folder, result);
+    return result;
+  }
+
+  private folder(folder: string): BuildStatus {
+    if (folder === '') return 'built-in';
+    const known = this.folders.get(folder);
+    if (known) return known;
+    let status: BuildStatus = 'not built';
+    for (let a = parentOf(folder); ; a = parentOf(a)) {
+      // The top-level folders and the arch Makefile's libs-y/drivers-y need the whole top
+      // Makefile to evaluate; their few forms are read from the files.
+      if (a === '') {
+        status = this.readMakefiles.of(folder);
+        break;
+      }
+      const lists = this.query(a);
+      if (lists?.dirs.has(folder)) {
+        status = this.folder(a);
+        break;
+      }
+    }
+    this.folders.set(folder, status);
+    return status;
+  }
+
+  unit(unit: string): BuildStatus {
+    const object = unit.replace(/\.c$/, '.o');
+    let makefiles = 0;
+    for (let a = parentOf(unit); a !== ''; a = parentOf(a)) {
+      const lists = this.query(a);
+      if (lists?.y.has(object)) return this.folder(a);
+      if (lists?.m.has(object)) return 'module';
+      if (lists) makefiles++;
+      else if (['Kbuild', 'Makefile'].some((f) => existsSync(join(this.tree.dir, a, f)))) return 'unknown';
+      // Objects are named by their own folder's Makefile or, without one, by the folder above.
+      if (makefiles >= 2) break;
+    }
+    return 'not built';
+  }
+}
+
+function parentOf(path: string): string {
+  return path.includes('/') ? posix.dirname(path) : '';
+}
+
+/** Above this many folders to ask kbuild about, the Makefile reading's count decides a refusal. */
+const EXACT_FOLDER_BUDGET = 150;
+
 export interface IncludersOptions {
   /** Refuse when more built-in units than this include the header (default DEFAULT_HEADER_UNIT_LIMIT). */
   limit?: number;
@@ -263,7 +383,18 @@ export interface IncludersOptions {
   graph?: IncludeGraph;
 }
 
-/** The units built into vmlinux that a change to `header` affects; refuses above the limit. */
+function tooMany(header: string, count: number, limit: number): UserError {
+  return new UserError(
+    `${header} is included by ${count} units built into vmlinux, more than the ${limit} that create rebuilds for a changed header.`,
+  );
+}
+
+/**
+ * The units built into vmlinux that a change to `header` affects; refuses above the limit.
+ * The candidates' status is first read from the Makefiles (fast, for thousands), then, when
+ * few enough, asked of kbuild itself, which is exact: `proc-$(CONFIG_MMU) := task_mmu.o`
+ * replaces `proc-y := nommu.o`, which a reading of assignments cannot see.
+ */
 export function unitsIncluding(tree: PreparedTree, header: string, options: IncludersOptions = {}): HeaderUnits {
   const limit = options.limit ?? DEFAULT_HEADER_UNIT_LIMIT;
   const graph = options.graph ?? includeGraph(tree);
@@ -275,22 +406,49 @@ export function unitsIncluding(tree: PreparedTree, header: string, options: Incl
     );
   }
   const config = readAutoConf(tree.dir);
-  const folders = new FolderStatus(tree.dir, config);
-  const units: string[] = [];
+  const readMakefiles = new FolderStatus(tree.dir, config);
   const skipped: HeaderUnits['skipped'] = [];
+  const candidates: string[] = [];
+  let builtIn = 0;
   for (const file of reached.filter((f) => f.endsWith('.c')).sort()) {
-    const folder = folders.of(posix.dirname(file));
+    const folder = readMakefiles.of(posix.dirname(file));
     const status = folder === 'not built' ? folder : combine(folder, buildStatus(tree.dir, file, config));
-    // A .c file that other files include and no Makefile names is a fragment of those
-    // includers (kernel/sched/build_policy.c includes fair.c…), which are walked already.
-    if (status === 'unknown' && (graph.includedBy[graph.index.get(file) ?? -1]?.length ?? 0) > 0) continue;
-    if (status === 'built-in') units.push(file);
-    else skipped.push({ unit: file, status });
+    if (status === 'module' || status === 'not built') skipped.push({ unit: file, status });
+    else candidates.push(file);
+    if (status === 'built-in') builtIn++;
   }
-  if (units.length > limit) {
-    throw new UserError(
-      `${header} is included by ${units.length} units built into vmlinux, more than the ${limit} that create rebuilds for a changed header.`,
-    );
+  const folders = new Set(candidates.map((c) => posix.dirname(c)));
+  if (builtIn > limit && folders.size > EXACT_FOLDER_BUDGET) throw tooMany(header, builtIn, limit);
+  const kbuild = new KbuildLists(tree, config, readMakefiles);
+  const units: string[] = [];
+  for (const unit of candidates) {
+    const status = kbuild.unit(unit);
+    if (status === 'built-in') units.push(unit);
+    else skipped.push({ unit, status });
   }
+  if (units.length > limit) throw tooMany(header, units.length, limit);
+  skipped.sort((a, b) => a.unit.localeCompare(b.unit));
   return { header, units, skipped };
+}
+
+function underIncludeRoot(file: string): boolean {
+  return INCLUDE_ROOTS.some((root) => file.startsWith(`${root}/`));
+}
+
+/**
+ * The folders whose files a post compile must find beside the patched headers' copies: gcc
+ * looks a quoted include up in the includer's own folder first, which no flag can put in
+ * front of the tree. That is each changed header's folder, and for a header outside the
+ * include roots (fs/proc/internal.h) the folders of the headers that include it.
+ */
+export function foldersToMirror(graph: IncludeGraph, headers: readonly string[]): string[] {
+  const folders = new Set<string>();
+  for (const header of headers) {
+    folders.add(posix.dirname(header));
+    if (underIncludeRoot(header)) continue;
+    for (const file of includersOf(graph, header)) {
+      if (file.endsWith('.h') && !underIncludeRoot(file)) folders.add(posix.dirname(file));
+    }
+  }
+  return [...folders].sort();
 }

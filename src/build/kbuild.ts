@@ -73,31 +73,67 @@ function replaceWord(command: string, from: string, to: string): string {
   return command.replace(new RegExp(`(^|[\\s;,=])${escapeRegExp(from)}(?=$|[\\s;])`, 'g'), `$1${to}`);
 }
 
+/** `./include` and `include` name the same folder of the tree. */
+function treeRelative(path: string): string {
+  return path.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+}
+
 /**
- * The recorded command turned to compile `sourceRoot/<unit>` into `outputRoot/<object>`.
- * Exported for tests: the rewriting is what keeps pre and post comparable.
+ * Makes the command see the patched headers under `sourceRoot` in place of the tree's: each
+ * include folder (`-I./include`, `-I ./fs/foo`) that holds a patched header gets its
+ * `sourceRoot` counterpart just before it, so the search order, and which of two same-named
+ * headers wins, stays the tree's; a patched forced include (`-include ./include/linux/x.h`)
+ * is pointed at its copy.
  */
-export function variantCommand(recorded: string, unit: string, sourceRoot: string, outputRoot: string): string {
+function overlayPatchedHeaders(command: string, sourceRoot: string, patched: readonly string[]): string {
+  if (patched.length === 0) return command;
+  const holdsPatched = (folder: string): boolean => patched.some((p) => p.startsWith(`${treeRelative(folder)}/`));
+  return command
+    .replace(/(^|\s)-I(\s*)(\S+)/g, (all, space: string, gap: string, folder: string) =>
+      holdsPatched(folder) ? `${space}-I${gap}${join(sourceRoot, treeRelative(folder))} -I${gap}${folder}` : all,
+    )
+    .replace(/(^|\s)-include\s+(\S+)/g, (all, space: string, file: string) =>
+      patched.includes(treeRelative(file)) ? `${space}-include ${join(sourceRoot, treeRelative(file))}` : all,
+    );
+}
+
+/**
+ * The recorded command turned to compile `sourceRoot/<unit>` into `outputRoot/<object>`, with
+ * the headers in `patchedHeaders` (tree-relative; their copies are under `sourceRoot`) found
+ * before the tree's. Exported for tests: the rewriting is what keeps pre and post comparable.
+ */
+export function variantCommand(
+  recorded: string,
+  unit: string,
+  sourceRoot: string,
+  outputRoot: string,
+  patchedHeaders: readonly string[] = [],
+): string {
   const object = objectPathOf(unit);
   const depFile = join(dirname(object), `.${basename(object)}.d`);
   let command = recorded;
   command = replaceWord(command, `-Wp,-MMD,${depFile}`, `-Wp,-MMD,${join(outputRoot, depFile)}`);
   command = replaceWord(command, object, join(outputRoot, object));
   command = replaceWord(command, unit, join(sourceRoot, unit));
+  command = overlayPatchedHeaders(command, sourceRoot, patchedHeaders);
   const compiler = /^\s*(\S+)/.exec(command)?.[1] ?? 'gcc';
   const extra = `-iquote ${dirname(unit)} -fmacro-prefix-map=${sourceRoot}/=`;
   return command.replace(/^\s*\S+/, `${compiler} ${extra}`);
 }
 
-/** Compiles `sourceRoot/<unit>` with the unit's recorded kbuild command; returns the object path. */
+/**
+ * Compiles `sourceRoot/<unit>` with the unit's recorded kbuild command, seeing the patched
+ * headers' copies under `sourceRoot` first; returns the object path.
+ */
 export async function buildVariantObject(
   tree: PreparedTree,
   unit: string,
   sourceRoot: string,
   outputRoot: string,
+  patchedHeaders: readonly string[] = [],
 ): Promise<string> {
   const object = objectPathOf(unit);
-  const command = variantCommand(recordedCommand(tree, object), unit, sourceRoot, outputRoot);
+  const command = variantCommand(recordedCommand(tree, object), unit, sourceRoot, outputRoot, patchedHeaders);
   mkdirSync(join(outputRoot, dirname(object)), { recursive: true });
   await run(['sh', '-c', command], { cwd: tree.dir, purpose: `compiling ${unit} (post)` });
   const path = join(outputRoot, object);

@@ -1,40 +1,99 @@
 /**
- * `tsplice demo`: the README's main command. Today it sets up the lab and boots the stock
- * kernel to show what runs; creating, applying and undoing a real fix join it as the
- * pipeline grows.
+ * `tsplice demo`: the README's main command, on the lab default. It fetches and prepares the
+ * lab, creates an update from a fix, boots Debian's stock kernel under QEMU, shows the effect
+ * missing, applies the update live with the pause printed, shows the effect and the uptime
+ * unchanged (no reboot), undoes it, and shuts the guest down.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { fetchKernel } from '../lab/fetch.js';
+import { createUpdate } from '../build/create.js';
+import { labKernel } from '../lab/fetch.js';
+import { projectRoot } from '../lab/guest-image.js';
 import { chooseRelease } from '../lab/kernel-choice.js';
 import { prepareTree } from '../lab/prepare.js';
 import { runInGuest } from '../lab/qemu.js';
+import { writeUpdate } from '../update/format.js';
 import { progress } from './output.js';
 
-const SHOW_RUNNING_KERNEL = [
-  'echo "== running kernel: $(cat /proc/version)"',
-  'echo "== uptime: $(cut -d" " -f1 /proc/uptime) s"',
-  'echo "== tsplice in the guest:"; tsplice peek do_sys_poll --length 32',
-].join('; ');
+/** The fix the demo applies, and how a user sees its effect. */
+interface DemoFix {
+  patch: string;
+  title: string;
+  /** Shell commands, run in the guest before, during and after the update. */
+  observe: string;
+}
+
+const DEMO_FIX: DemoFix = {
+  patch: 'sys-newuname-machine.patch',
+  title: 'uname(2) reports the machine "tsplice" (kernel/sys.c: __do_sys_newuname)',
+  observe: 'echo "    uname -m: $(uname -m)"',
+};
+
+function guestScript(updateFile: string, id: string, fix: DemoFix): string {
+  return [
+    'set -e',
+    'step() { echo; echo "== $*"; }',
+    'up() { cut -d" " -f1 /proc/uptime; }',
+    'step "Running kernel: $(uname -r), $(cut -d" " -f1-3,14- /proc/version | cut -c1-120)"',
+    `step "Before the update (${fix.title.replace(/"/g, '\\"')})"`,
+    fix.observe,
+    'before=$(up); echo "    uptime: ${before} s"',
+    `step "tsplice apply ${updateFile}"`,
+    `tsplice apply ${updateFile}`,
+    'step "With the update applied, no reboot"',
+    fix.observe,
+    'echo "    uptime: $(up) s (was ${before} s: the kernel kept running)"',
+    'step "tsplice list"',
+    'tsplice list',
+    `step "tsplice undo ${id}"`,
+    `tsplice undo ${id}`,
+    'step "After undo"',
+    fix.observe,
+    'echo "    uptime: $(up) s"',
+  ].join('\n');
+}
 
 export function addDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('set up the lab, boot the stock Debian kernel under QEMU and show the running kernel')
+    .description('the whole story on the lab kernel: create an update from a fix, apply it live, show it, undo it')
     .option('--kernel <release>', 'kernel release (default: oldest complete 6.1)')
     .action(async (opts: { kernel?: string }) => {
+      const started = Date.now();
       const release = await chooseRelease(opts.kernel, progress);
-      progress(`[1/3] Fetching ${release} from Debian's archive`);
-      const kernel = await fetchKernel(release, progress);
-      progress(`[2/3] Preparing the ${kernel.version} source tree`);
-      await prepareTree(release, progress);
-      progress(`[3/3] Booting ${release} under QEMU`);
-      const result = await runInGuest({
-        kernel,
-        command: SHOW_RUNNING_KERNEL,
-        cwd: '/',
-        shares: [],
-        timeoutSeconds: 300,
-      });
-      process.exitCode = result.status;
+      progress(`[1/4] Fetching ${release} (image, headers, source) from Debian's archive`);
+      const kernel = await labKernel(release, progress);
+      progress(`[2/4] Preparing the ${kernel.version} source tree like Debian's build`);
+      const tree = await prepareTree(release, progress);
+      const fix = DEMO_FIX;
+      progress(`[3/4] Creating the update from ${fix.patch}: ${fix.title}`);
+      const share = mkdtempSync(join(tmpdir(), 'tsplice-demo-'));
+      try {
+        const { update } = await createUpdate({
+          tree,
+          patches: [join(projectRoot(), 'test', 'patches', fix.patch)],
+          headersDir: kernel.headersDir,
+          distributionVersion: kernel.version,
+          log: progress,
+        });
+        const updateFile = `${update.id}.tsplice`;
+        writeUpdate(join(share, updateFile), update);
+        writeFileSync(join(share, 'demo.sh'), `${guestScript(updateFile, update.id, fix)}\n`);
+        progress(`      ${updateFile}: ${update.functions.map((f) => `${f.name} (${f.status})`).join(', ')}`);
+        progress(`[4/4] Booting ${release} under QEMU; inside it, tsplice applies and undoes the update`);
+        const result = await runInGuest({
+          kernel,
+          command: 'sh demo.sh',
+          cwd: share,
+          shares: [share],
+          timeoutSeconds: 600,
+        });
+        progress(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s; the guest is shut down.`);
+        process.exitCode = result.status;
+      } finally {
+        rmSync(share, { recursive: true, force: true });
+      }
     });
 }
