@@ -11,7 +11,7 @@
  * copy; a unit whose code the header does not change simply yields no changed function.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
@@ -39,6 +39,11 @@ export interface CreateOptions {
   headersDir?: string;
   /** Refuse a changed header included by more built-in units than this (default 40). */
   headerUnitLimit?: number;
+  /**
+   * An update this one goes on top of: its patches are part of both sides, so the pre code is
+   * that update's post code — what runs once it is applied — and the two stack.
+   */
+  onTopOf?: UpdatePackage;
   log: Log;
 }
 
@@ -100,13 +105,40 @@ function mirrorFolder(treeDir: string, sourceRoot: string, folder: string): void
   }
 }
 
+/**
+ * For an update on top of another: write the base update's patches out, apply them to a pre
+ * source copy and (first) to the post copy. Returns what the base touched, for the pre compiles.
+ */
+function applyBase(options: CreateOptions, work: string, sourceRoot: string): { preRoot: string; baseTouched: string[] } | undefined {
+  const base = options.onTopOf;
+  if (!base) return undefined;
+  if (base.target.release !== options.tree.release) {
+    throw new UserError(`The update ${base.id} is for ${base.target.release}, not ${options.tree.release}: this one cannot go on top of it.`);
+  }
+  const files = base.patches.map((p, i) => {
+    if (p.text === undefined) throw new UserError(`The update ${base.id} does not carry its patches (made by an older tsplice): nothing can go on top of it.`);
+    const path = join(work, 'base-patches', `${i}-${p.name}`);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, p.text);
+    return path;
+  });
+  const preRoot = join(work, 'pre-src');
+  const baseTouched = applyPatchesToCopies(options.tree.dir, files, preRoot);
+  if (baseTouched.some((f) => f.endsWith('.h'))) {
+    throw new UserError(`The update ${base.id} changes headers; tsplice does not yet stack an update on top of one that does.`);
+  }
+  applyPatchesToCopies(options.tree.dir, files, sourceRoot);
+  return { preRoot, baseTouched };
+}
+
 export async function createUpdate(options: CreateOptions): Promise<CreateResult> {
   const { tree, patches, log } = options;
   const work = mkdtempSync(join(tmpdir(), 'tsplice-create-'));
   try {
     const sourceRoot = join(work, 'src');
     const outputRoot = join(work, 'post');
-    const touched = applyPatchesToCopies(tree.dir, patches, sourceRoot);
+    const base = applyBase(options, work, sourceRoot);
+    const touched = applyPatchesToCopies(tree.dir, patches, sourceRoot, base?.baseTouched ?? []);
     const others = touched.filter((f) => !f.endsWith('.c') && !f.endsWith('.h'));
     if (others.length > 0) throw new UserError(`The patch changes ${others.join(', ')}, which tsplice cannot compile into an update (only .c units and the headers they include).`);
     const headers = touched.filter((f) => f.endsWith('.h'));
@@ -122,7 +154,10 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
         throw new UserError(`${unit} is ${status === 'module' ? 'built as a module' : 'not built'} for this kernel's configuration; tsplice updates code built into vmlinux.`);
       }
       log(`Compiling ${unit} (pre and post)...`);
-      const prePath = await buildPreObject(tree, unit);
+      // On top of another update, a unit it changed is compiled pre from its patched source.
+      const prePath = base?.baseTouched.includes(unit)
+        ? await buildVariantObject(tree, unit, base.preRoot, join(work, 'pre'), [])
+        : await buildPreObject(tree, unit);
       const postPath = await buildVariantObject(tree, unit, sourceRoot, outputRoot, headers);
       const state = diffObjects(DiffObject.load(prePath), DiffObject.load(postPath));
       units.push({ unit, state });
@@ -151,7 +186,11 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
         ...(options.distributionVersion ? { distributionVersion: options.distributionVersion } : {}),
         sourceVersion: tree.sourceVersion,
       },
-      patches: patches.map((p) => ({ name: basename(p), sha256: createHash('sha256').update(readFileSync(p)).digest('hex') })),
+      patches: patches.map((p) => {
+        const text = readFileSync(p, 'utf8');
+        return { name: basename(p), sha256: createHash('sha256').update(text).digest('hex'), text };
+      }),
+      ...(options.onTopOf ? { onTopOf: options.onTopOf.id } : {}),
       units: unitRecords.filter((r) => carried.some((u) => u.unit === r.unit)),
       functions: parts.flatMap((p) => p.functions),
       data: parts.flatMap((p) => p.data),

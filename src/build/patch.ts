@@ -26,14 +26,16 @@ export function filesInPatch(text: string, patchName: string): string[] {
  * Copies the touched files from `treeDir` into `workDir` (same relative paths) and applies
  * the patches there in order; returns the touched files.
  */
-export function applyPatchesToCopies(treeDir: string, patches: string[], workDir: string): string[] {
+export function applyPatchesToCopies(treeDir: string, patches: string[], workDir: string, alreadyCopied: readonly string[] = []): string[] {
   const touched: string[] = [];
+  const copied = new Set(alreadyCopied);
   for (const patchPath of patches) {
     if (!existsSync(patchPath)) throw new UserError(`The patch ${patchPath} does not exist.`);
     const text = readFileSync(patchPath, 'utf8');
     for (const file of filesInPatch(text, patchPath)) {
       if (touched.includes(file)) continue;
       touched.push(file);
+      if (copied.has(file)) continue;
       const from = join(treeDir, file);
       const to = join(workDir, file);
       mkdirSync(dirname(to), { recursive: true });

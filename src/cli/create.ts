@@ -37,8 +37,9 @@ export function addCreateCommands(program: Command): void {
     .requiredOption('--patch <file>', 'unified diff against the kernel source (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-o, --output <file>', 'where to write the update (default: <id>.tsplice)')
     .option('--id <name>', 'the update\'s id (default: from the patch name and contents)')
+    .option('--on-top-of <update>', 'an update this one stacks on: its patches are applied first on both sides')
     .option('--json', 'print what the update holds as JSON')
-    .action(async (opts: { kernel?: string; source?: string; patch: string[]; output?: string; id?: string; json?: boolean }) => {
+    .action(async (opts: { kernel?: string; source?: string; patch: string[]; output?: string; id?: string; onTopOf?: string; json?: boolean }) => {
       let tree;
       let distributionVersion: string | undefined;
       let headersDir: string | undefined;
@@ -58,6 +59,7 @@ export function addCreateCommands(program: Command): void {
         ...(opts.id ? { id: opts.id } : {}),
         ...(distributionVersion ? { distributionVersion } : {}),
         ...(headersDir ? { headersDir } : {}),
+        ...(opts.onTopOf ? { onTopOf: readUpdate(opts.onTopOf) } : {}),
         log: progress,
       });
       const output = opts.output ?? `${update.id}.tsplice`;

@@ -84,7 +84,10 @@ export interface UpdatePackage {
     /** The source version the pre code was compiled from. */
     sourceVersion: string;
   };
-  patches: { name: string; sha256: string }[];
+  /** The patches, in order, with their text: an update made on top of this one reapplies them. */
+  patches: { name: string; sha256: string; text?: string }[];
+  /** The id of the update this one was made on top of (its pre code is that update's post code). */
+  onTopOf?: string;
   units: { unit: string; object: string; builtIn: string }[];
   functions: UpdateFunction[];
   data: UpdateData[];
