@@ -60,7 +60,7 @@ const observe = () => ({
   uname: JSON.parse(sh('./uname_probe')),
 });
 for (const [name, id] of Object.entries(ids)) {
-  if (name === 'pipe-read-null' || name.startsWith('mismatch')) continue;
+  if (name === 'pipe-read-null' || name.startsWith('mismatch') || name.endsWith('-second')) continue;
   const entry = { before: observe() };
   const fn = JSON.parse(sh('tsplice inspect ' + name + '.tsplice --json')).functions.find((f) => f.status === 'changed').name;
   entry.function = fn;
@@ -83,6 +83,16 @@ report.trace = sh('cat /sys/kernel/tracing/trace');
 report.tracedBytes = peek('version_proc_show');
 sh('echo nop > /sys/kernel/tracing/current_tracer; echo > /sys/kernel/tracing/set_ftrace_filter');
 report.undoTraced = tsplice('undo ' + ids['proc-version-string']);
+// two stacked updates to one function: apply in order, undo in reverse order only
+report.stack = {};
+report.stack.first = tsplice('apply proc-version-string.tsplice');
+report.stack.second = tsplice('apply proc-version-string-second.tsplice');
+report.stack.both = readFileSync('/proc/version', 'utf8');
+report.stack.undoFirstTooEarly = tsplice('undo ' + ids['proc-version-string']);
+report.stack.undoSecond = tsplice('undo ' + ids['proc-version-string-second']);
+report.stack.afterUndoSecond = readFileSync('/proc/version', 'utf8');
+report.stack.undoFirst = tsplice('undo ' + ids['proc-version-string']);
+report.stack.afterUndoFirst = readFileSync('/proc/version', 'utf8');
 // busy: a task blocked reading an empty pipe sleeps in pipe_read
 const writer = spawn('sh', ['-c', 'sleep 600 | cat'], { detached: true, stdio: 'ignore' });
 sh('sleep 1');
@@ -144,6 +154,16 @@ interface Report {
   undoAfterBusy: Outcome;
   mismatch: Outcome;
   mismatchModules: string;
+  stack: {
+    first: Outcome;
+    second: Outcome;
+    both: string;
+    undoFirstTooEarly: Outcome;
+    undoSecond: Outcome;
+    afterUndoSecond: string;
+    undoFirst: Outcome;
+    afterUndoFirst: string;
+  };
   dmesg: string;
 }
 
@@ -161,6 +181,18 @@ describe('apply and undo on the booted lab kernel', () => {
       writeUpdate(join(share, `${name}.tsplice`), update);
       ids[name] = update.id;
     }
+    // A second update made on top of the first: the two stack on version_proc_show.
+    const first = await createUpdate({ tree, patches: [patch('proc-version-string')], headersDir: kernel.headersDir, distributionVersion: kernel.version, log: quiet });
+    const { update: second } = await createUpdate({
+      tree,
+      patches: [patch('proc-version-string-second')],
+      onTopOf: first.update,
+      headersDir: kernel.headersDir,
+      distributionVersion: kernel.version,
+      log: quiet,
+    });
+    writeUpdate(join(share, 'proc-version-string-second.tsplice'), second);
+    ids['proc-version-string-second'] = second.id;
     // The same fix made against 6.1.176's source: its pre code is not what runs.
     const newer = await prepareTree(release, quiet, '6.1.176-1');
     const { update: mismatch } = await createUpdate({ tree: newer, patches: [patch('rdma-charge-errno')], headersDir: kernel.headersDir, log: quiet });
@@ -247,6 +279,19 @@ describe('apply and undo on the booted lab kernel', () => {
     assert.equal(report.tracedBytes.slice(10, 12), 'e9', 'and our jump after it stays');
     assert.ok(report.undoTraced.ok, report.undoTraced.out);
     assert.doesNotMatch(report.dmesg, /ftrace (failed|bug)|WARNING:|BUG:|Oops/);
+  });
+
+  it('stacks two updates on one function, and undoes them only in reverse order', () => {
+    const st = report.stack;
+    assert.ok(st.first.ok, st.first.out);
+    assert.ok(st.second.ok, st.second.out);
+    assert.ok(st.both.endsWith('tsplice: patched version_proc_show\ntsplice: stacked on top\n'), st.both);
+    assert.equal(st.undoFirstTooEarly.ok, false);
+    assert.match(st.undoFirstTooEarly.out, new RegExp(`Update ${ids['proc-version-string-second']} replaced code of ${ids['proc-version-string']}: undo it first`));
+    assert.ok(st.undoSecond.ok, st.undoSecond.out);
+    assert.ok(st.afterUndoSecond.endsWith('tsplice: patched version_proc_show\n'), st.afterUndoSecond);
+    assert.ok(st.undoFirst.ok, st.undoFirst.out);
+    assert.ok(!st.afterUndoFirst.includes('tsplice'), st.afterUndoFirst);
   });
 
   it('aborts as busy while a task sleeps in the function, naming it, and applies once it is gone', () => {
