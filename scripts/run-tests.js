@@ -16,6 +16,13 @@ function testFiles(dir) {
 }
 
 const only = process.argv.slice(2);
+
+// Set-up the tests share: the lab kernel fetched and its tree prepared (this also installs the
+// host packages the tests use: gcc, binutils, QEMU). A second run finds everything cached.
+if (only.length === 0) {
+  const setup = spawnSync(process.execPath, ['bin/tsplice.js', 'lab', 'prepare'], { stdio: 'inherit' });
+  if (setup.status !== 0) process.exit(setup.status ?? 1);
+}
 const files = only.length > 0 ? only : testFiles('dist/src');
 const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
