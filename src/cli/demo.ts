@@ -15,20 +15,32 @@ import { chooseRelease } from '../lab/kernel-choice.js';
 import { prepareTree } from '../lab/prepare.js';
 import { runInGuest } from '../lab/qemu.js';
 import { writeUpdate } from '../update/format.js';
+import { run } from '../lab/exec.js';
 import { progress } from './output.js';
 
 /** The fix the demo applies, and how a user sees its effect. */
 interface DemoFix {
+  /** The patch, relative to the project. */
   patch: string;
   title: string;
+  /** A C program (relative to the project) compiled statically on the host into the share. */
+  program?: { source: string; binary: string };
+  /** Shell commands run once in the guest before anything is shown. */
+  setup: string;
   /** Shell commands, run in the guest before, during and after the update. */
   observe: string;
 }
 
+/**
+ * A real stable fix between 6.1.170 and 6.1.176 (see docs/corpus.md): once audit is locked
+ * (`auditctl -e 2`), AUDIT_TRIM must be refused; 6.1.170 performs it.
+ */
 const DEMO_FIX: DemoFix = {
-  patch: 'sys-newuname-machine.patch',
-  title: 'uname(2) reports the machine "tsplice" (kernel/sys.c: __do_sys_newuname)',
-  observe: 'echo "    uname -m: $(uname -m)"',
+  patch: 'test/corpus/patches/kernel-audit.patch',
+  title: 'kernel/audit.c: refuse AUDIT_TRIM and AUDIT_MAKE_EQUIV while audit is locked (Debian 6.1.176)',
+  program: { source: 'test/corpus/demo/audit-trim.c', binary: 'audit-trim' },
+  setup: 'echo "    locking audit (AUDIT_SET enabled=2), as a hardened system does:"; ./audit-trim lock | sed "s/^/    /" | head -1',
+  observe: './audit-trim | sed "s/^/    /"',
 };
 
 function guestScript(updateFile: string, id: string, fix: DemoFix): string {
@@ -37,6 +49,7 @@ function guestScript(updateFile: string, id: string, fix: DemoFix): string {
     'step() { echo; echo "== $*"; }',
     'up() { cut -d" " -f1 /proc/uptime; }',
     'step "Running kernel: $(uname -r), $(cut -d" " -f1-3,14- /proc/version | cut -c1-120)"',
+    fix.setup,
     `step "Before the update (${fix.title.replace(/"/g, '\\"')})"`,
     fix.observe,
     'before=$(up); echo "    uptime: ${before} s"',
@@ -71,9 +84,14 @@ export function addDemoCommand(program: Command): void {
       progress(`[3/4] Creating the update from ${fix.patch}: ${fix.title}`);
       const share = mkdtempSync(join(tmpdir(), 'tsplice-demo-'));
       try {
+        if (fix.program) {
+          await run(['gcc', '-static', '-O2', '-o', join(share, fix.program.binary), join(projectRoot(), fix.program.source)], {
+            purpose: `compiling ${fix.program.source} for the guest`,
+          });
+        }
         const { update } = await createUpdate({
           tree,
-          patches: [join(projectRoot(), 'test', 'patches', fix.patch)],
+          patches: [join(projectRoot(), fix.patch)],
           headersDir: kernel.headersDir,
           distributionVersion: kernel.version,
           log: progress,

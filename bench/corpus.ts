@@ -1,0 +1,202 @@
+/**
+ * `npm run bench:corpus`: the corpus of real fixes (test/corpus/manifest.json, derived by
+ * src/corpus/derive.ts from the 6.1.170-3 and 6.1.176-1 trees), made into updates and applied
+ * to the running lab kernel.
+ *
+ * 1. Host: `createUpdate` for each corpus patch against the lab kernel's prepared tree, with
+ *    the lab headers (so the update carries its module): created, or refused with a class.
+ * 2. Guest: one boot runs src/corpus/guest.ts over every created update (apply, check the
+ *    jmp, smoke workload, dmesg, undo, check the bytes). A boot is started again only when an
+ *    update left the guest unusable (it died, hung, oopsed or asked for it), and counted.
+ * 3. A table per file and the totals.
+ *
+ *   --limit N       the first N corpus files      --only A,B   these files
+ *   --skip-guest    create only                   --json PATH  write the rows and totals
+ *   --markdown PATH write the table and totals as Markdown
+ *   --max-boots N   give up after N boots (default 8)
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createUpdate } from '../src/build/create.js';
+import { UserError } from '../src/errors.js';
+import { FormatError } from '../src/elf/index.js';
+import { cachePath } from '../src/lab/cache.js';
+import { labKernel } from '../src/lab/fetch.js';
+import { projectRoot } from '../src/lab/guest-image.js';
+import { chooseRelease } from '../src/lab/kernel-choice.js';
+import { prepareTree, preparedTree } from '../src/lab/prepare.js';
+import { GuestFailure, runInGuest } from '../src/lab/qemu.js';
+import { writeUpdate } from '../src/update/format.js';
+import { patchPath, readManifest, type CorpusEntry } from '../src/corpus/derive.js';
+import { createClasses, formatMarkdown, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../src/corpus/outcome.js';
+
+const { values } = parseArgs({
+  options: {
+    limit: { type: 'string' },
+    only: { type: 'string' },
+    'skip-guest': { type: 'boolean', default: false },
+    json: { type: 'string' },
+    markdown: { type: 'string' },
+    'max-boots': { type: 'string', default: '8' },
+    manifest: { type: 'string' },
+  },
+});
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+const quiet = (): void => {};
+const benchStarted = Date.now();
+const elapsed = (): string => `${((Date.now() - benchStarted) / 60000).toFixed(1)} min`;
+
+const manifestPath = values.manifest ?? join(projectRoot(), 'test', 'corpus', 'manifest.json');
+if (!existsSync(manifestPath)) throw new UserError(`${manifestPath} is missing: derive the corpus first (npm run build && node dist/src/corpus/derive-cli.js).`);
+const manifest = readManifest(manifestPath);
+let entries: CorpusEntry[] = manifest.files;
+if (values.only) {
+  const only = values.only.split(',');
+  entries = entries.filter((e) => only.includes(e.file));
+}
+if (values.limit) entries = entries.slice(0, Number(values.limit));
+
+const release = await chooseRelease(undefined, log);
+const kernel = await labKernel(release, log);
+if (kernel.version !== manifest.from.version) throw new UserError(`The corpus is against ${manifest.from.version}, the lab kernel ${release} is ${kernel.version}.`);
+const tree = preparedTree(release, kernel.version) ?? (await prepareTree(release, log));
+const work = cachePath('corpus', 'bench-run');
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+
+// 1. Create.
+const rows = new Map<string, CorpusRow>();
+const created: { entry: CorpusEntry; id: string; path: string }[] = [];
+log(`Creating ${entries.length} updates against ${tree.dir}...`);
+for (const [i, entry] of entries.entries()) {
+  const row: CorpusRow = { file: entry.file, unit: entry.unit, outcome: '', reason: '', changesCode: true, functions: 0, headers: entry.headers.length };
+  rows.set(entry.file, row);
+  const started = Date.now();
+  try {
+    const { update } = await createUpdate({
+      tree,
+      patches: [patchPath(manifestPath, manifest, entry)],
+      distributionVersion: kernel.version,
+      headersDir: kernel.headersDir,
+      log: quiet,
+    });
+    row.createSeconds = (Date.now() - started) / 1000;
+    row.functions = update.functions.length;
+    const path = join(work, `${update.id}.tsplice`);
+    writeUpdate(path, update);
+    created.push({ entry, id: update.id, path });
+    row.outcome = 'created';
+    row.reason = 'created';
+  } catch (error) {
+    row.createSeconds = (Date.now() - started) / 1000;
+    const message = error instanceof Error ? error.message : String(error);
+    const classes = error instanceof UserError || error instanceof FormatError ? createClasses(message) : ['tsplice crashed'];
+    row.reason = `refused at create: ${classes[0]}`;
+    row.outcome = row.reason + (classes.length > 1 ? ` (+${classes.slice(1).join(', ')})` : '');
+    row.error = message;
+    row.changesCode = classes[0] !== 'no code change';
+    if (entry.includedInto) {
+      // tsplice compiles the file as a unit of its own (make kernel/locking/rtmutex.o), not
+      // as part of the unit that #includes it and is in vmlinux: whatever it says is moot.
+      row.reason = `refused at create: #included file (compiled alone, not as ${entry.includedInto})`;
+      row.outcome = row.reason;
+      row.changesCode = true;
+    }
+  }
+  log(`[${i + 1}/${entries.length}] ${entry.file}: ${row.outcome}${row.functions ? ` (${row.functions} functions)` : ''} in ${row.createSeconds?.toFixed(1)} s  [${elapsed()}]`);
+}
+
+// 2. Apply in the guest.
+let boots = 0;
+if (!values['skip-guest'] && created.length > 0) {
+  const resultsPath = join(work, 'results.jsonl');
+  const planPath = join(work, 'plan.json');
+  const done = new Map<string, GuestResult & { boot: number }>();
+  const maxBoots = Number(values['max-boots']);
+  let seen = 0;
+  while (done.size < created.length && boots < maxBoots) {
+    const remaining = created.filter((c) => !done.has(c.id));
+    const plan: GuestPlan = { results: resultsPath, items: remaining.map((c) => ({ id: c.id, file: c.entry.file, update: c.path })) };
+    writeFileSync(planPath, `${JSON.stringify(plan, null, 2)}\n`);
+    const boot = boots++;
+    log(`Boot ${boots}: ${remaining.length} updates to apply  [${elapsed()}]`);
+    let lastLines: string[] = [];
+    let failure: string | undefined;
+    try {
+      const r = await runInGuest({
+        kernel,
+        command: `node /opt/tsplice/dist/src/corpus/guest.js ${planPath}`,
+        cwd: work,
+        shares: [work],
+        timeoutSeconds: 180 + 150 * remaining.length,
+        // An oops, a soft lockup, a hung task or an RCU stall ends the boot at once.
+        append: 'panic_on_oops=1 softlockup_panic=1 hung_task_panic=1 hung_task_timeout_secs=60 sysctl.kernel.panic_on_rcu_stall=1',
+        onLine: (line) => {
+          lastLines.push(line);
+          if (lastLines.length > 30) lastLines = lastLines.slice(-30);
+          if (line.startsWith('corpus: ') && line.includes(': ', 8)) log(`  ${line.slice(8)}  [${elapsed()}]`);
+        },
+      });
+      if (r.status !== 0 && r.status !== 3) failure = `the guest driver exited with status ${r.status}`;
+    } catch (error) {
+      if (!(error instanceof GuestFailure)) throw error;
+      failure = error.message.split('\n')[0];
+      lastLines = error.lastLines;
+    }
+    const lines = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').split('\n').filter(Boolean) : [];
+    let started: string | undefined;
+    for (const line of lines.slice(seen)) {
+      const record = JSON.parse(line) as { type: string; id: string } & GuestResult;
+      if (record.type === 'start') started = record.id;
+      else if (record.type === 'result') {
+        done.set(record.id, { ...record, boot });
+        if (started === record.id) started = undefined;
+      }
+    }
+    seen = lines.length;
+    if (started && !done.has(started)) {
+      const item = created.find((c) => c.id === started);
+      const why = failure ?? 'the guest stopped during this update';
+      const console = lastLines.filter((l) => /Kernel panic|BUG|Oops|RIP|WARNING|lockup|stall|blocked/.test(l)).slice(0, 4).join(' | ');
+      done.set(started, { id: started, file: item?.entry.file ?? started, outcome: 'guest broke', error: `${why}${console ? `: ${console}` : ''}`, functions: [], dmesg: [], boot });
+      log(`  ${item?.entry.file}: guest broke: ${why}`);
+    } else if (failure && done.size < created.length) {
+      log(`  boot ${boots} ended without an update in progress: ${failure}`);
+      if (lines.length === seen && boots >= 2) break;
+    }
+  }
+  for (const c of created) {
+    const row = rows.get(c.entry.file) as CorpusRow;
+    const result = done.get(c.id);
+    if (!result) {
+      row.outcome = row.reason = 'not run (boots exhausted)';
+      continue;
+    }
+    row.boot = result.boot;
+    row.reason = result.outcome;
+    row.outcome = result.outcome === 'applied' ? 'applied' : `${result.outcome}`;
+    if (result.applyWallMs !== undefined) row.applyMs = result.applyWallMs;
+    if (result.pauseNs !== undefined) row.pauseUs = result.pauseNs / 1000;
+    if (result.functions.length > 0) row.functions = result.functions.length;
+    if (result.error) row.error = result.error;
+  }
+  writeFileSync(join(work, 'guest-results.json'), `${JSON.stringify([...done.values()], null, 2)}\n`);
+}
+
+// 3. Report.
+const all = [...rows.values()];
+const summary = totals(all, boots);
+process.stdout.write(`${formatTable(all)}\n\n${formatTotals(summary)}\n`);
+process.stdout.write(`\nfailures (first line of each message):\n`);
+for (const r of all.filter((x) => x.reason !== 'applied' && x.error)) {
+  process.stdout.write(`  ${r.file}: ${r.reason}: ${(r.error ?? '').split('\n').slice(0, 2).join(' / ').slice(0, 400)}\n`);
+}
+process.stdout.write(`\nwall time ${elapsed()}; updates and guest records in ${work}\n`);
+if (values.markdown) writeFileSync(values.markdown, `${formatMarkdown(all, summary)}\n`);
+if (values.json) {
+  writeFileSync(values.json, `${JSON.stringify({ at: new Date().toISOString(), release, sourceVersion: kernel.version, to: manifest.to.version, boots, totals: summary, rows: all, minutes: (Date.now() - benchStarted) / 60000 }, null, 2)}\n`);
+}
