@@ -11,6 +11,7 @@ import {
   relocationInfo,
   SHF_ALLOC,
   SHF_EXECINSTR,
+  SHF_MERGE,
   SHF_STRINGS,
   SHF_WRITE,
   SHN_UNDEF,
@@ -156,9 +157,14 @@ export class DiffObject {
    */
   target(piece: ObjectPiece, rela: Rela): RelocationTarget {
     const symbol = this.elf.symbols[rela.symbolIndex] as ElfSymbol;
-    if (symbol.type !== STT_SECTION) return { kind: 'symbol', symbol, addend: rela.addend };
-    const section = this.elf.sections[symbol.shndx] as Section;
-    let offset = rela.addend;
+    const section = this.elf.sections[symbol.shndx] as Section | undefined;
+    // A label in a mergeable section (gcc's `.LC0` for a string or a `.rodata.cst16` constant)
+    // is a literal like a section-relative reference: compare its contents, never its
+    // compiler-made name.
+    const inMergeable = section !== undefined && symbol.shndx !== 0 && symbol.shndx < 0xff00 && (section.flags & SHF_MERGE) !== 0n;
+    if (symbol.type !== STT_SECTION && !inMergeable) return { kind: 'symbol', symbol, addend: rela.addend };
+    if (!section) return { kind: 'symbol', symbol, addend: rela.addend };
+    let offset = rela.addend + (symbol.type === STT_SECTION ? 0n : symbol.value);
     if (relocationInfo(rela.type)?.pcRelative && isCodeSection(piece.section)) {
       const instruction = instructionAt(this.instructions(piece), rela.offset - piece.start);
       if (instruction) offset += BigInt(instruction.offset + instruction.length - (rela.offset - piece.start));
@@ -168,6 +174,12 @@ export class DiffObject {
     }
     const inside = this.pieceAt(section, Number(offset));
     if (inside) return { kind: 'piece', piece: inside, offset: offset - BigInt(inside.start) };
+    if ((section.flags & SHF_MERGE) !== 0n && section.entsize > 0 && section.type !== SHT_NOBITS) {
+      // A merged constant: what matters is its value, wherever the linker put it.
+      const at = Number(offset);
+      const value = Buffer.from(section.data.subarray(at, at + section.entsize)).toString('hex');
+      return { kind: 'section', section: `${section.name.replace(/\.\d+$/, '')}:${value}`, offset: 0n };
+    }
     return { kind: 'section', section: section.name, offset };
   }
 

@@ -13,6 +13,7 @@
 import {
   SHF_ALLOC,
   SHF_EXECINSTR,
+  SHF_MERGE,
   SHF_STRINGS,
   SHF_WRITE,
   SHN_UNDEF,
@@ -56,7 +57,7 @@ export interface Payload {
 /** Sections copied whole when carried code refers to them: constant, and shared by their users. */
 function copiedWhole(section: Section): boolean {
   return (
-    ((section.flags & SHF_STRINGS) !== 0n && (section.flags & SHF_WRITE) === 0n) ||
+    ((section.flags & (SHF_STRINGS | SHF_MERGE)) !== 0n && (section.flags & SHF_WRITE) === 0n) ||
     section.name === '.altinstr_replacement' ||
     section.name === '.altinstr_aux'
   );
@@ -157,6 +158,11 @@ class PayloadBuilder {
   relocation(object: DiffObject, rela: Rela, base: number, unit: string, inPiece: ObjectPiece | undefined): ModelRela {
     const symbol = object.elf.symbols[rela.symbolIndex] as ElfSymbol;
     const offset = rela.offset - base;
+    const symbolSection = symbol.shndx !== SHN_UNDEF && symbol.shndx < 0xff00 ? object.elf.sections[symbol.shndx] : undefined;
+    if (symbol.type !== STT_SECTION && symbolSection && copiedWhole(symbolSection)) {
+      // A label in a string section (`.LC0`): the copy of the section, at the label's place.
+      return { offset, type: rela.type, symbol: this.whole(object, symbolSection, unit).symbol, addend: rela.addend + symbol.value };
+    }
     if (symbol.type !== STT_SECTION) {
       const piece = object.pieceOf(symbol);
       const placed = piece ? this.placed.get(piece) : undefined;

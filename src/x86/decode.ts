@@ -2,14 +2,12 @@
  * x86-64 instruction boundaries and the few properties the differ and the matcher ask about,
  * through iced-x86. The wasm objects iced hands out are freed here, so callers see plain data.
  */
-import { Decoder, DecoderOptions, Formatter, FormatterSyntax, Mnemonic, OpKind } from 'iced-x86';
+import { Decoder, DecoderOptions, Mnemonic, OpKind } from 'iced-x86';
 
 export interface Instruction {
   /** Offset of the first byte, relative to the start of the decoded bytes. */
   offset: number;
   length: number;
-  /** AT&T syntax, as objdump prints it (targets relative to the decoded bytes). */
-  text: string;
   /** `mov $imm, %reg`: the form a `__LINE__` argument takes. */
   movesImmediateToRegister: boolean;
   isCall: boolean;
@@ -17,10 +15,7 @@ export interface Instruction {
   invalid: boolean;
 }
 
-let formatter: Formatter | undefined;
-
 export function decodeInstructions(bytes: Uint8Array): Instruction[] {
-  formatter ??= new Formatter(FormatterSyntax.Gas);
   const decoder = new Decoder(64, bytes, DecoderOptions.None);
   decoder.ip = 0n;
   const out: Instruction[] = [];
@@ -32,7 +27,6 @@ export function decodeInstructions(bytes: Uint8Array): Instruction[] {
         out.push({
           offset,
           length: instruction.length,
-          text: formatter.format(instruction),
           movesImmediateToRegister:
             instruction.mnemonic === Mnemonic.Mov &&
             instruction.op0Kind === OpKind.Register &&
