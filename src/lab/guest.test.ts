@@ -140,8 +140,8 @@ describe('the lab guest, when things go wrong', () => {
       runInGuest({ kernel, command: 'echo c > /proc/sysrq-trigger', cwd: '/', shares: [], timeoutSeconds: 120, onLine: quiet }),
       (error: unknown) => {
         assert.ok(error instanceof GuestFailure);
-        assert.match(error.message, /crashed before the command finished/);
-        assert.ok(error.lastLines.some((l) => l.includes('Kernel panic')), error.lastLines.join('\n'));
+        assert.match(error.message, /crashed before the command finished: (Kernel panic|BUG:|Oops|sysrq)/);
+        assert.ok(error.lastLines.length > 0);
         return true;
       },
     );

@@ -112,6 +112,8 @@ export async function runInGuest(options: GuestRunOptions): Promise<GuestRunResu
   const last: string[] = [];
   let status: number | undefined;
   let pending = '';
+  /** The first line that says the kernel crashed; the trace after it can push it out of `last`. */
+  let crashLine: string | undefined;
   const marker = `TSPLICE-EXIT-${nonce}:`;
   const onLine = options.onLine ?? ((line: string) => process.stdout.write(`${line}\n`));
   const consume = (chunk: Buffer): void => {
@@ -127,6 +129,7 @@ export async function runInGuest(options: GuestRunOptions): Promise<GuestRunResu
       }
       last.push(line);
       if (last.length > LAST_LINES) last.shift();
+      if (crashLine === undefined && /Kernel panic|BUG:|Oops|general protection fault/.test(line)) crashLine = line.replace(/^\[\s*[\d.]+\]\s*/, '');
       // After the exit marker only the kernel's power-off messages follow.
       if (status !== undefined) continue;
       lines.push(line);
@@ -166,10 +169,9 @@ export async function runInGuest(options: GuestRunOptions): Promise<GuestRunResu
       throw new GuestFailure(`The guest (${options.kernel.release}) did not finish within ${options.timeoutSeconds} s and was killed.`, last);
     }
     if (status === undefined) {
-      const panicked = last.some((l) => /Kernel panic|BUG:|Oops/.test(l));
       throw new GuestFailure(
-        panicked
-          ? `The guest kernel (${options.kernel.release}) crashed before the command finished.`
+        crashLine !== undefined
+          ? `The guest kernel (${options.kernel.release}) crashed before the command finished: ${crashLine}`
           : `The guest (${options.kernel.release}) stopped before the command finished (QEMU exit status ${exit.code}).`,
         last,
       );
