@@ -12,6 +12,12 @@
  * the way the attempt is retried a few times, then abandoned with a named reason and the
  * kernel left as it was.
  *
+ * The pause is the product, so whatever can be done before the stop is: every task's stack is
+ * checked beforehand, and inside the stop only the tasks that may have run since (switched
+ * in meanwhile, as a sched_switch probe logs) are checked again (see "The task check" below
+ * for why that is sound); the pages of the patch sites are mapped writable beforehand, so
+ * that the writes inside are plain stores.
+ *
  * The interface is two root-only files under /proc/tsplice (see docs/core-module.md):
  *   control  one command per write(2); a read(2) on the same open file returns the result
  *            (or the reason for the refusal) of the last command written through it;
@@ -28,17 +34,21 @@
 #include <linux/cpumask.h>
 #include <linux/ctype.h>
 #include <linux/delay.h>
+#include <linux/hash.h>
+#include <linux/log2.h>
 #include <linux/kallsyms.h>
 #include <linux/kernel.h>
 #include <linux/kprobes.h>
 #include <linux/mm.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/proc_fs.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
 #include <linux/security.h>
 #include <linux/seq_file.h>
@@ -47,7 +57,9 @@
 #include <linux/stop_machine.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
+#include <linux/tracepoint.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <asm/switch_to.h>
 #include <asm/sync_core.h>
 #include <asm/unaligned.h>
@@ -72,6 +84,24 @@
 
 static const u8 tsplice_nop5[TSPLICE_FENTRY_SIZE] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 
+/*
+ * Switches that turn the pause-saving work back into the plain method, so that each can be
+ * measured in one boot (bench/apply.ts): `prescan` checks every task before the stop and
+ * only those that may have run since inside it (N: every task inside); `switch_log` finds
+ * those through a sched_switch probe (N: by visiting every task inside and comparing its
+ * switch count); `text_poke=N` writes through the writable alias prepared before the stop
+ * (Y: one text_poke() per site inside it). None changes what is checked, only when and how.
+ */
+static bool tsplice_prescan_enabled = true;
+module_param_named(prescan, tsplice_prescan_enabled, bool, 0644);
+MODULE_PARM_DESC(prescan, "check task stacks before stop_machine and re-check inside only tasks that ran since (default Y)");
+static bool tsplice_switch_log = true;
+module_param_named(switch_log, tsplice_switch_log, bool, 0644);
+MODULE_PARM_DESC(switch_log, "with prescan: log the tasks switched in meanwhile, and re-check inside only those (default Y; N: visit every task inside)");
+static bool tsplice_use_text_poke;
+module_param_named(text_poke, tsplice_use_text_poke, bool, 0644);
+MODULE_PARM_DESC(text_poke, "write each site with text_poke() inside stop_machine instead of through a writable alias mapped before it (default N)");
+
 /* Kernel internals that modules may not link against, found by name once at load. */
 static struct {
 	unsigned long (*kallsyms_lookup_name)(const char *name);
@@ -83,6 +113,9 @@ static struct {
 	struct task_struct *(*idle_task)(int cpu);
 	struct task_struct * __percpu *idle_threads;
 	unsigned long (*ftrace_location)(unsigned long ip);
+	void (*put_task_stack)(struct task_struct *t);	/* not exported; no pre-scan without it */
+	rwlock_t *tasklist_lock;			/* not exported; no switch log without it */
+	struct tracepoint *sched_switch;		/* found by name; no switch log without it */
 	int (*jump_label_text_reserved)(void *start, void *end);
 	int (*static_call_text_reserved)(void *start, void *end);
 } ks;
@@ -122,17 +155,35 @@ struct tsplice_update {
 	unsigned int attempts;			/* stop_machine runs of the last apply or undo */
 	u64 pause_ns, call_ns, wait_ns;		/* of the last successful or last tried switch */
 	unsigned int tasks;			/* tasks checked in that switch */
+	unsigned int scanned;			/* ... of which stacks read inside the stop */
+	u64 prescan_ns;				/* the check before the stop, 0 if none */
 	char error[TSPLICE_MSG_LEN];		/* why the last command on it failed, "" if none */
 };
 
 /* What one stop_machine run does. */
 enum tsplice_op { TS_OP_MEASURE, TS_OP_SCAN, TS_OP_APPLY, TS_OP_UNDO };
 
-/* Code no task may be inside: [start, end), excluding a word equal to start. */
+/*
+ * Code no task may be inside: [start, end), excluding a word equal to start or to site (the
+ * patch site of an old function, start + 5 after its __fentry__ call; start for new code).
+ */
 struct tsplice_range {
-	unsigned long start, end;
+	unsigned long start, end, site;
 	unsigned int func;
 	bool new_code;
+};
+
+/*
+ * A task the pre-scan visited: found clear (with the number of context switches away from a
+ * CPU, nvcsw + nivcsw, it had made before its stack was read), or pending (on a CPU, or
+ * found inside: left to the stop). Either holds a reference on the task, so the pointer
+ * names the same task until the run ends. Inside the stop, `checked` marks tasks already
+ * judged; slots added there (tasks forked since and run) hold no reference of their own.
+ */
+struct tsplice_seen {
+	struct task_struct *task;
+	unsigned long switches;
+	bool clear, pending, checked;
 };
 
 /* Shared by the CPUs of one stop_machine run, and its results. */
@@ -145,6 +196,16 @@ struct tsplice_switch {
 	unsigned long *cpu_sp;			/* stack pointer of each CPU's stopper, at entry */
 	struct task_struct **cpu_task;		/* ... the stopper itself */
 	u64 *cpu_entry_ns;			/* ... and when it entered the callback */
+	struct tsplice_seen *seen;		/* open-addressed by task pointer, NULL if no pre-scan */
+	unsigned int seen_bits, prescan_cap, nclear, npending;
+	struct task_struct **pending;		/* the pre-scan's pending tasks */
+	bool prescan_complete;			/* it recorded every task it visited */
+	struct task_struct **log;		/* tasks switched in since before the pre-scan */
+	unsigned int log_cap;
+	atomic_t nlog;				/* switches seen; past log_cap, not logged */
+	bool logging;				/* the sched_switch probe is registered */
+	u8 **alias;				/* per function: its site through a writable mapping */
+	void *alias_area;			/* that mapping (vmap), made before the stop */
 	atomic_t entered;
 	int done;
 	unsigned int cpus;
@@ -153,6 +214,8 @@ struct tsplice_switch {
 	u64 pause_ns, call_ns;
 	u64 wait_ns;				/* first CPU's entry to the leader's: arrival skew */
 	unsigned int tasks, odd_sp;
+	unsigned int scanned;			/* stacks read inside the stop */
+	u64 prescan_ns;
 	pid_t busy_pid;
 	char busy_comm[TASK_COMM_LEN];
 	unsigned long busy_word;
@@ -167,8 +230,8 @@ struct tsplice_measure {
 	char kind[8];
 	char id[TSPLICE_ID_LEN];
 	int result;
-	unsigned int tasks, cpus;
-	u64 pause_ns, call_ns, wait_ns;
+	unsigned int tasks, cpus, scanned;
+	u64 pause_ns, call_ns, wait_ns, prescan_ns;
 };
 
 /* Per open control file: the result of the last command written through it. */
@@ -213,6 +276,13 @@ static unsigned long tsplice_lookup(const char *name, bool required)
 	return addr;
 }
 
+/* for_each_kernel_tracepoint() callback: remembers sched_switch. */
+static void tsplice_find_tracepoint(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "sched_switch"))
+		ks.sched_switch = tp;
+}
+
 /*
  * Resolves every internal at load, so that no command can fail half-way for a missing one.
  * Called from module init only.
@@ -233,6 +303,9 @@ static int tsplice_resolve(void)
 	ks.jump_label_text_reserved = (void *)tsplice_lookup("jump_label_text_reserved", true);
 	ks.static_call_text_reserved = (void *)tsplice_lookup("static_call_text_reserved", false);
 	ks.ftrace_location = (void *)tsplice_lookup("ftrace_location", false);
+	ks.put_task_stack = (void *)tsplice_lookup("put_task_stack", false);
+	ks.tasklist_lock = (void *)tsplice_lookup("tasklist_lock", false);
+	for_each_kernel_tracepoint(tsplice_find_tracepoint, NULL);
 	/* The scheduler's own record of each CPU's idle task; smpboot's copy as a fallback. */
 	ks.idle_task = (void *)tsplice_lookup("idle_task", false);
 	if (!ks.idle_task)
@@ -631,7 +704,7 @@ fail:
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* The stopped machine                                                                      */
+/* A switch's state                                                                         */
 /* ---------------------------------------------------------------------------------------- */
 
 /* sort() order for ranges: by start address, for the binary search of the scan. */
@@ -644,12 +717,14 @@ static int tsplice_range_cmp(const void *a, const void *b)
 
 /*
  * Prepares a run: the sorted ranges to check (the old functions for apply and for a scan of
- * a staged update; the new functions and the old ones for undo), their overall bound, and
- * room for each CPU's stack pointer. All allocation happens here, before the stop.
+ * a staged update; the new functions and the old ones for undo), their overall bound, room
+ * for each CPU's stack pointer and, for apply and undo, for each site's writable alias. All
+ * allocation happens here or in tsplice_run, before the stop.
  */
 static struct tsplice_switch *tsplice_switch_new(enum tsplice_op op, struct tsplice_update *u)
 {
 	struct tsplice_switch *sw = kzalloc(sizeof(*sw), GFP_KERNEL);
+	bool writes = op == TS_OP_APPLY || op == TS_OP_UNDO;
 	unsigned int i, n = 0;
 	unsigned long hi = 0;
 
@@ -664,14 +739,19 @@ static struct tsplice_switch *tsplice_switch_new(enum tsplice_op op, struct tspl
 	sw->cpu_entry_ns = kcalloc(nr_cpu_ids, sizeof(*sw->cpu_entry_ns), GFP_KERNEL);
 	if (u)
 		sw->ranges = kvmalloc_array(2 * u->nfuncs, sizeof(*sw->ranges), GFP_KERNEL);
-	if (!sw->cpu_sp || !sw->cpu_task || !sw->cpu_entry_ns || (u && !sw->ranges))
+	if (writes)
+		sw->alias = kcalloc(u->nfuncs, sizeof(*sw->alias), GFP_KERNEL);
+	if (!sw->cpu_sp || !sw->cpu_task || !sw->cpu_entry_ns || (u && !sw->ranges) ||
+	    (writes && !sw->alias))
 		goto nomem;
 	for (i = 0; u && i < u->nfuncs; i++) {
 		struct tsplice_func *f = &u->funcs[i];
 
-		sw->ranges[n++] = (struct tsplice_range){ f->old_addr, f->old_addr + f->old_size, i, false };
+		sw->ranges[n++] = (struct tsplice_range){ f->old_addr, f->old_addr + f->old_size,
+							  f->old_addr + f->site, i, false };
 		if (op == TS_OP_UNDO || (op == TS_OP_SCAN && u->state == TS_APPLIED))
-			sw->ranges[n++] = (struct tsplice_range){ f->new_addr, f->new_addr + f->new_size, i, true };
+			sw->ranges[n++] = (struct tsplice_range){ f->new_addr, f->new_addr + f->new_size,
+								  f->new_addr, i, true };
 	}
 	sw->nranges = n;
 	if (n) {
@@ -687,6 +767,7 @@ nomem:
 	kfree(sw->cpu_task);
 	kfree(sw->cpu_entry_ns);
 	kvfree(sw->ranges);
+	kfree(sw->alias);
 	kfree(sw);
 	return NULL;
 }
@@ -700,14 +781,94 @@ static void tsplice_switch_free(struct tsplice_switch *sw)
 	kfree(sw->cpu_task);
 	kfree(sw->cpu_entry_ns);
 	kvfree(sw->ranges);
+	kfree(sw->alias);
 	kfree(sw);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* The task check                                                                           */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * No task may be inside code a switch changes: a task stopped in an old function would come
+ * back to bytes now overwritten by the jmp, or (undo) into new code about to be unloaded. A
+ * task is inside when a word of the live part of its kernel stack points into a checked
+ * range (tsplice_stack_hit). Reading every task's stack inside stop_machine costs about 12 µs
+ * per task under emulation, with the machine stopped, so the check is split in two, much as
+ * kernel/livepatch/transition.c checks sleeping tasks one at a time while the system runs:
+ *
+ * 0. A probe on the sched_switch tracepoint logs, with a reference, every task switched in
+ *    from now until the stop is over; synchronize_rcu() then waits until every __schedule()
+ *    that might have missed the probe is over (it runs with preemption disabled, and the
+ *    tracepoint call sits inside it).
+ *
+ * 1. The pre-scan (tsplice_prescan), with the system running and CPU hotplug held off,
+ *    visits every task (under tasklist_lock, so the walk misses none, as livepatch walks) and
+ *    every online CPU's idle task. For each it reads, in this order: the switch count
+ *    nvcsw + nivcsw; after smp_rmb(), ->on_cpu with acquire; then ->thread.sp and the stack
+ *    words (under try_get_task_stack()). A task found clear is recorded CLEAR with the count
+ *    read first; a task on a CPU, with an odd stack pointer, or found inside, is recorded
+ *    PENDING; a task without a stack has exited and never runs again. Every recorded task
+ *    is pinned with get_task_struct(), so that a pointer names the same task to the end.
+ *
+ * 2. Inside the stop (tsplice_scan_tasks), the stack is read of every PENDING task, every
+ *    task in the log (unless it is CLEAR and unchanged, below), and each CPU's stopper
+ *    thread. CLEAR tasks not in the log are taken as checked without being touched. If the
+ *    log overflowed, the tracepoint could not be used or the pre-scan could not record every
+ *    task, the stop instead visits every task on the lists, and reads the stack of each one
+ *    that is not CLEAR and unchanged. Either way the pre-scan only spares work: a task it
+ *    found inside is judged again inside the stop.
+ *
+ * Why a task taken as checked is clear. A task executes only after being switched in by
+ * __schedule() (which calls trace_sched_switch() first), except a CPU's idle task when the
+ * CPU comes online, which hotplug being held off excludes. (a) A CLEAR task not in the log
+ * has not been switched in since step 0, and it was not on a CPU when step 1 read its
+ * ->on_cpu clear (after step 0), so it has not executed since step 1 read its stack. (b) A
+ * CLEAR task is unchanged when it is not on a CPU (->on_cpu clear and not a stopper) and its
+ * count is the recorded one. In 6.1, __schedule() increments prev->nvcsw (it slept) or
+ * prev->nivcsw (preempted, or an idle task giving way) under the runqueue lock, before
+ * context_switch(), for every switch in which a task leaves a CPU (prev != next), the last
+ * switch of an exiting task included; being switched in increments nothing, and nothing else
+ * writes the counts after fork zeroes them (getrusage, taskstats, hung_task and rcu-tasks
+ * only read them). ->on_cpu is set before a task is switched in (prepare_task) and cleared
+ * by a release store only once it is switched out with its registers and ->thread.sp saved
+ * (finish_task); seen clear with acquire, the saved stack is seen whole. So if the task
+ * executed after step 1 read ->on_cpu clear, then inside the stop it is either on a CPU
+ * (only the stopper threads are) or has left a CPU since, which made its count larger than
+ * the one read before ->on_cpu (the counts only grow, and each CPU enters the callback
+ * through a fully ordered atomic_inc_return() after its last switch, before the patching CPU
+ * reads). A count read while a switch was in progress is at worst too small, which only
+ * sends the task to a full check. (c) A task that step 1 did not visit was forked after the
+ * walk; if it never ran it is in the log under neither rule, and needs no check: its live
+ * stack is the frame copy_thread() built (ret_from_fork and the registers it starts with),
+ * no return into any function's body. In (a) and (b) the task's saved stack, from its saved
+ * stack pointer to the top (every return address, and the pt_regs of any interrupt it was
+ * preempted in), is the one step 1 found clear. A task woken but not yet run, or moved
+ * between runqueues, has not executed. Only the task itself puts return addresses on its
+ * stack (calls, and interrupt entry while it is current); others may write data into objects
+ * on it (wait queue entries, completions) and ptrace its user registers, none of which is a
+ * place the task returns to in the kernel. A recorded task that exited since has no stack
+ * any more (and is skipped) or never runs again.
+ */
+
+/* Where the scan found a word in a checked range. */
+struct tsplice_hit {
+	unsigned long word;
+	int range;
+	bool saved_ip;
+};
 
 /*
  * The range a stack word points into, or -1. Callers have already done the one-compare
  * bound test; this binary search runs only for the rare words inside [lo, lo + span).
  * A word equal to a range's start is no return address (nothing calls into the bytes before
  * a function's entry), and a task stopped exactly there will execute the new bytes whole.
+ * Nor is a word equal to the patch site after a __fentry__ call: the only call that returns
+ * there is that call, made on entry before the function set up anything (a task preempted
+ * in an ftrace handler, or stopped right after the nop), and a task that goes on from there
+ * executes the whole jmp (apply) or the whole original bytes (undo), as if it had just
+ * entered. Excluding it also keeps stale copies of the site's address, which the patching
+ * task computes before the stop, from making that task look busy.
  */
 static int tsplice_range_of(const struct tsplice_switch *sw, unsigned long w)
 {
@@ -725,45 +886,68 @@ static int tsplice_range_of(const struct tsplice_switch *sw, unsigned long w)
 	if (lo == 0)
 		return -1;
 	r = &sw->ranges[lo - 1];
-	return (w < r->end && w != r->start) ? (int)(lo - 1) : -1;
+	return (w < r->end && w != r->start && w != r->site) ? (int)(lo - 1) : -1;
 }
 
 /*
  * The fast path of the scan, for every stack word: one subtraction and compare against the
- * overall bound, and only inside it the binary search. On a hit, records the task and the
- * word for the abort message (formatted after the machine runs again).
+ * overall bound, and only inside it the binary search.
  */
-static bool tsplice_busy_word(struct tsplice_switch *sw, struct task_struct *t, unsigned long w,
-			      bool saved_ip)
+static __always_inline int tsplice_word_range(const struct tsplice_switch *sw, unsigned long w)
 {
-	int r;
-
 	if (w - sw->lo >= sw->span)
-		return false;
-	r = tsplice_range_of(sw, w);
-	if (r < 0)
-		return false;
-	sw->busy_pid = t->pid;
-	memcpy(sw->busy_comm, t->comm, sizeof(sw->busy_comm));
-	sw->busy_comm[sizeof(sw->busy_comm) - 1] = '\0';
-	sw->busy_word = w;
-	sw->busy_range = r;
-	sw->busy_saved_ip = saved_ip;
-	return true;
+		return -1;
+	return tsplice_range_of(sw, w);
 }
 
 /*
- * Whether a task may be inside the checked code: its saved instruction pointer (the return
- * address of its last switch, for tasks not running), then every word of the live part of
- * its kernel stack, from its stack pointer to the top. The stack pointer is the one saved at
- * its last switch (thread.sp) for a task not running; the CPUs' running tasks are their
- * stopper threads, which recorded their own on entry. Interrupt and exception frames of a
- * preempted task sit on this stack too (pt_regs), so their instruction pointers are scanned.
- * A task whose stack is already released (dead) is skipped: it never runs again.
+ * Whether the live part of a stack holds a word in a checked range: the saved instruction
+ * pointer first (the ret_addr of the inactive_task_frame at @sp, for a task not running),
+ * then every word from @sp to the top of the THREAD_SIZE stack at @base. Interrupt and
+ * exception frames of a preempted task sit there too (pt_regs), so their instruction
+ * pointers are scanned. Only reads: the pre-scan runs it on stacks that may be changing.
+ */
+static bool tsplice_stack_hit(const struct tsplice_switch *sw, unsigned long *base, unsigned long sp,
+			      bool running, struct tsplice_hit *hit)
+{
+	unsigned long *top = (unsigned long *)((char *)base + THREAD_SIZE);
+	unsigned long *p = (unsigned long *)ALIGN_DOWN(sp, sizeof(long));
+	unsigned long w;
+	int r;
+
+	if (!running && (unsigned long)(p + sizeof(struct inactive_task_frame) / sizeof(long)) <=
+			(unsigned long)top) {
+		const struct inactive_task_frame *frame = (const void *)p;
+
+		w = READ_ONCE_NOCHECK(frame->ret_addr);
+		r = tsplice_word_range(sw, w);
+		if (r >= 0) {
+			*hit = (struct tsplice_hit){ w, r, true };
+			return true;
+		}
+	}
+	for (; p < top; p++) {
+		w = READ_ONCE_NOCHECK(*p);
+		r = tsplice_word_range(sw, w);
+		if (r >= 0) {
+			*hit = (struct tsplice_hit){ w, r, false };
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Inside the stop: whether a task may be inside the checked code, from its stack. The stack
+ * pointer is the one saved at its last switch (thread.sp) for a task not running; the CPUs'
+ * running tasks are their stopper threads, which recorded their own on entry. A task whose
+ * stack is already released (dead) is skipped: it never runs again. On a hit, records the
+ * task and the word for the abort message (formatted after the machine runs again).
  */
 static bool tsplice_task_busy(struct tsplice_switch *sw, struct task_struct *t)
 {
-	unsigned long *base, *top, *p, sp;
+	unsigned long *base, *top, sp;
+	struct tsplice_hit hit;
 	unsigned int cpu;
 	bool running;
 
@@ -784,27 +968,66 @@ static bool tsplice_task_busy(struct tsplice_switch *sw, struct task_struct *t)
 		sp = (unsigned long)base;
 		running = true;
 	}
-	p = (unsigned long *)ALIGN_DOWN(sp, sizeof(long));
-	sw->tasks++;
-	if (!running && (unsigned long)(p + sizeof(struct inactive_task_frame) / sizeof(long)) <=
-			(unsigned long)top) {
-		const struct inactive_task_frame *frame = (const void *)p;
+	sw->scanned++;
+	if (!tsplice_stack_hit(sw, base, sp, running, &hit))
+		return false;
+	sw->busy_pid = t->pid;
+	memcpy(sw->busy_comm, t->comm, sizeof(sw->busy_comm));
+	sw->busy_comm[sizeof(sw->busy_comm) - 1] = '\0';
+	sw->busy_word = hit.word;
+	sw->busy_range = hit.range;
+	sw->busy_saved_ip = hit.saved_ip;
+	return true;
+}
 
-		if (tsplice_busy_word(sw, t, READ_ONCE_NOCHECK(frame->ret_addr), true))
-			return true;
-	}
-	for (; p < top; p++)
-		if (tsplice_busy_word(sw, t, READ_ONCE_NOCHECK(*p), false))
-			return true;
-	return false;
+/* The table's slot for @t: its record, or the empty slot where it would go. */
+static struct tsplice_seen *tsplice_seen_slot(const struct tsplice_switch *sw,
+					      const struct task_struct *t)
+{
+	unsigned int mask = (1U << sw->seen_bits) - 1, i = hash_ptr(t, sw->seen_bits);
+
+	/* At most half the slots are ever used, so an empty one ends every search. */
+	for (;; i = (i + 1) & mask)
+		if (sw->seen[i].task == t || !sw->seen[i].task)
+			return &sw->seen[i];
+}
+
+/* Inside the stop: a CLEAR task that has not executed since (rule (b) above). */
+static bool tsplice_task_unchanged(const struct tsplice_switch *sw, struct task_struct *t,
+				   const struct tsplice_seen *s)
+{
+	unsigned int cpu;
+
+	if (!s->clear || READ_ONCE(t->on_cpu))
+		return false;
+	cpu = task_cpu(t);
+	if (cpu < nr_cpu_ids && sw->cpu_task[cpu] == t)
+		return false;
+	return READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw) == s->switches;
 }
 
 /*
- * Every task: all threads of all processes, then each online CPU's idle task, which is on
- * no task list. Runs on the leading CPU with every other CPU spinning, so no task can run,
- * fork or exit meanwhile; the RCU read section only documents the list walk.
+ * Inside the stop, one task of the full walk: taken as checked if CLEAR and unchanged,
+ * else its stack is read.
  */
-static noinline bool tsplice_scan_tasks(struct tsplice_switch *sw)
+static bool tsplice_walk_one(struct tsplice_switch *sw, struct task_struct *t)
+{
+	sw->tasks++;
+	if (sw->seen) {
+		const struct tsplice_seen *s = tsplice_seen_slot(sw, t);
+
+		if (s->task == t && tsplice_task_unchanged(sw, t, s))
+			return false;
+	}
+	return tsplice_task_busy(sw, t);
+}
+
+/*
+ * Inside the stop, without a usable log: every task, all threads of all processes, then
+ * each online CPU's idle task, which is on no task list. No task can run, fork or exit
+ * meanwhile; the RCU read section only documents the list walk.
+ */
+static bool tsplice_walk_tasks(struct tsplice_switch *sw)
 {
 	struct task_struct *g, *t;
 	unsigned int cpu;
@@ -812,14 +1035,14 @@ static noinline bool tsplice_scan_tasks(struct tsplice_switch *sw)
 
 	rcu_read_lock();
 	for_each_process_thread(g, t) {
-		if (tsplice_task_busy(sw, t)) {
+		if (tsplice_walk_one(sw, t)) {
 			busy = true;
 			goto out;
 		}
 	}
 	for_each_online_cpu(cpu) {
 		t = tsplice_idle_task(cpu);
-		if (t && tsplice_task_busy(sw, t)) {
+		if (t && tsplice_walk_one(sw, t)) {
 			busy = true;
 			goto out;
 		}
@@ -827,6 +1050,300 @@ static noinline bool tsplice_scan_tasks(struct tsplice_switch *sw)
 out:
 	rcu_read_unlock();
 	return busy;
+}
+
+/*
+ * Inside the stop, with the log: one task that is PENDING, logged or a stopper. Each is read
+ * once (the log holds a task once per switch); a CLEAR one only if it changed. A task not in
+ * the table (forked after the pre-scan, and run) is added, as checked.
+ */
+static bool tsplice_check_one(struct tsplice_switch *sw, struct task_struct *t)
+{
+	struct tsplice_seen *s = tsplice_seen_slot(sw, t);
+
+	if (s->task == t) {
+		if (s->checked)
+			return false;
+		s->checked = true;
+		if (tsplice_task_unchanged(sw, t, s))
+			return false;
+	} else {
+		*s = (struct tsplice_seen){ .task = t, .checked = true };
+		sw->tasks++;
+	}
+	return tsplice_task_busy(sw, t);
+}
+
+/* Inside the stop, with the log: only the tasks that may have run since the pre-scan. */
+static bool tsplice_check_logged(struct tsplice_switch *sw)
+{
+	unsigned int i, n = atomic_read(&sw->nlog);
+
+	sw->tasks = sw->nclear + sw->npending;
+	for (i = 0; i < sw->npending; i++)
+		if (tsplice_check_one(sw, sw->pending[i]))
+			return true;
+	for (i = 0; i < n; i++)
+		if (tsplice_check_one(sw, sw->log[i]))
+			return true;
+	for (i = 0; i < nr_cpu_ids; i++)
+		if (sw->cpu_task[i] && tsplice_check_one(sw, sw->cpu_task[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Step 2, on the patching CPU with every other CPU spinning: the log when it holds every
+ * switch since step 0 and the pre-scan recorded every task, else the full walk.
+ */
+static noinline bool tsplice_scan_tasks(struct tsplice_switch *sw)
+{
+	if (sw->seen && sw->prescan_complete && sw->logging &&
+	    atomic_read(&sw->nlog) <= sw->log_cap)
+		return tsplice_check_logged(sw);
+	return tsplice_walk_tasks(sw);
+}
+
+/*
+ * Step 0's probe, on every switch while a run is being prepared or stopped: logs the task
+ * switched in, with a reference (dropped when the run is over). Past the log's end it only
+ * counts, and the stop falls back to the full walk.
+ */
+static void notrace tsplice_switch_probe(void *data, bool preempt, struct task_struct *prev,
+					 struct task_struct *next, unsigned int prev_state)
+{
+	struct tsplice_switch *sw = data;
+	unsigned int i = atomic_inc_return(&sw->nlog) - 1;
+
+	if (i < sw->log_cap) {
+		get_task_struct(next);
+		sw->log[i] = next;
+	}
+}
+
+/* Step 0, before cpus_read_lock (registering may take it). No log if anything fails. */
+static void tsplice_log_start(struct tsplice_switch *sw, unsigned int tasks)
+{
+	if (!tsplice_prescan_enabled || !tsplice_switch_log || !ks.sched_switch ||
+	    !ks.tasklist_lock || !ks.put_task_stack)
+		return;
+	sw->log_cap = tasks + 2048;
+	sw->log = kvcalloc(sw->log_cap, sizeof(*sw->log), GFP_KERNEL);
+	if (!sw->log)
+		return;
+	atomic_set(&sw->nlog, 0);
+	if (tracepoint_probe_register(ks.sched_switch, (void *)tsplice_switch_probe, sw)) {
+		kvfree(sw->log);
+		sw->log = NULL;
+		return;
+	}
+	synchronize_rcu();
+	sw->logging = true;
+}
+
+/* After the stop: removes the probe, waits until no call of it can be running, drops refs. */
+static void tsplice_log_stop(struct tsplice_switch *sw)
+{
+	unsigned int i, n;
+
+	if (!sw->logging)
+		return;
+	tracepoint_probe_unregister(ks.sched_switch, (void *)tsplice_switch_probe, sw);
+	tracepoint_synchronize_unregister();
+	n = min_t(unsigned int, atomic_read(&sw->nlog), sw->log_cap);
+	for (i = 0; i < n; i++)
+		put_task_struct(sw->log[i]);
+	kvfree(sw->log);
+	sw->log = NULL;
+	sw->logging = false;
+}
+
+/*
+ * Step 1 for one task, with the system running: the reads in the order the soundness
+ * argument needs (count, then ->on_cpu with acquire, then the stack), and the record.
+ */
+static void tsplice_prescan_task(struct tsplice_switch *sw, struct task_struct *t)
+{
+	unsigned long switches, sp, *base;
+	struct tsplice_seen *s;
+	struct tsplice_hit hit;
+	bool clear = false;
+
+	s = tsplice_seen_slot(sw, t);
+	if (s->task)
+		return;				/* visited already */
+	if (sw->nclear + sw->npending >= sw->prescan_cap) {
+		sw->prescan_complete = false;	/* no room: the stop walks every task */
+		return;
+	}
+	switches = READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
+	smp_rmb();				/* the count is read before ->on_cpu */
+	if (!smp_load_acquire(&t->on_cpu)) {
+		base = try_get_task_stack(t);
+		if (!base)
+			return;			/* exited: never runs again */
+		sp = READ_ONCE(t->thread.sp);
+		clear = sp >= (unsigned long)base && sp < (unsigned long)base + THREAD_SIZE &&
+			!tsplice_stack_hit(sw, base, sp, false, &hit);
+		ks.put_task_stack(t);
+	}
+	get_task_struct(t);
+	*s = (struct tsplice_seen){ .task = t, .switches = switches, .clear = clear, .pending = !clear };
+	if (clear)
+		sw->nclear++;
+	else
+		sw->pending[sw->npending++] = t;
+}
+
+/* The number of tasks on the lists, to size the pre-scan's table. */
+static unsigned int tsplice_count_tasks(void)
+{
+	struct task_struct *g, *t;
+	unsigned int n = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		n++;
+	rcu_read_unlock();
+	return n;
+}
+
+/*
+ * Step 1, before the stop, with the system running; the caller holds cpus_read_lock, so the
+ * set of idle tasks stays the same until the stop is over. With the log, the walk holds
+ * tasklist_lock for reading (forks and exits wait, as in livepatch's transition) so that it
+ * visits every task; without it, RCU suffices, since the stop walks the lists itself. Skipped
+ * when turned off, when put_task_stack was not found at load, or when the table cannot be
+ * allocated: the stop then reads every stack, as without it.
+ */
+static void tsplice_prescan(struct tsplice_switch *sw, unsigned int tasks)
+{
+	struct task_struct *g, *t;
+	unsigned int cpu;
+	u64 t0 = ktime_get_ns();
+
+	if (!tsplice_prescan_enabled || !ks.put_task_stack)
+		return;
+	/* Room for tasks forked meanwhile, idle tasks, and (in the stop) the log's new tasks. */
+	sw->prescan_cap = tasks + num_online_cpus() + 256;
+	sw->seen_bits = order_base_2(2 * (sw->prescan_cap + sw->log_cap + nr_cpu_ids));
+	sw->seen = kvcalloc(1UL << sw->seen_bits, sizeof(*sw->seen), GFP_KERNEL);
+	sw->pending = kvcalloc(sw->prescan_cap, sizeof(*sw->pending), GFP_KERNEL);
+	if (!sw->seen || !sw->pending) {
+		kvfree(sw->seen);
+		kvfree(sw->pending);
+		sw->seen = NULL;
+		sw->pending = NULL;
+		return;
+	}
+	sw->prescan_complete = true;
+	if (sw->logging) {
+		read_lock(ks.tasklist_lock);
+		for_each_process_thread(g, t)
+			tsplice_prescan_task(sw, t);
+		read_unlock(ks.tasklist_lock);
+	} else {
+		rcu_read_lock();
+		for_each_process_thread(g, t)
+			tsplice_prescan_task(sw, t);
+		rcu_read_unlock();
+	}
+	for_each_online_cpu(cpu) {
+		t = tsplice_idle_task(cpu);
+		if (t)
+			tsplice_prescan_task(sw, t);
+	}
+	sw->prescan_ns = ktime_get_ns() - t0;
+}
+
+/* Drops the pre-scan's task references and its table, once the machine runs again. */
+static void tsplice_prescan_release(struct tsplice_switch *sw)
+{
+	unsigned int i;
+
+	if (sw->seen) {
+		/* Slots added inside the stop (checked, not cleared or pending) hold no reference. */
+		for (i = 0; i < 1U << sw->seen_bits; i++)
+			if (sw->seen[i].task && (sw->seen[i].clear || sw->seen[i].pending))
+				put_task_struct(sw->seen[i].task);
+	}
+	kvfree(sw->seen);
+	kvfree(sw->pending);
+	sw->seen = NULL;
+	sw->pending = NULL;
+	sw->nclear = 0;
+	sw->npending = 0;
+	sw->prescan_complete = false;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writing the sites                                                                        */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * Before the stop: maps the page of every patch site a second time, writable, in one vmap
+ * area, so that the writes inside the stop are plain stores. text_poke() switches to its
+ * temporary mm and back for each write; under emulation each switch flushes the TLB, about
+ * 28 µs per site in the lab. Each site gets two consecutive pages, its own and the next one
+ * when the 5 bytes cross into it (its own again otherwise). Pages are found as text_poke()
+ * finds them: vmalloc_to_page() for module text (the modules are pinned by now), the linear
+ * address for vmlinux text. The alias exists from just before stop_machine to just after it
+ * (tsplice_unmap_sites), while text_mutex keeps every other text writer out.
+ */
+static int tsplice_map_sites(struct tsplice_switch *sw)
+{
+	struct tsplice_update *u = sw->u;
+	struct page **pages;
+	unsigned int i;
+	u8 *area;
+
+	pages = kvmalloc_array(2 * u->nfuncs, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	for (i = 0; i < u->nfuncs; i++) {
+		const struct tsplice_func *f = &u->funcs[i];
+		unsigned long site = f->old_addr + f->site;
+		bool crosses = offset_in_page(site) + TSPLICE_JMP_SIZE > PAGE_SIZE;
+		struct page *page = NULL, *next = NULL;
+
+		/*
+		 * Only the site itself (which the scan lets pass) and, if the 5 bytes cross a
+		 * page, the next page's start are ever in a variable here: other words inside the
+		 * old function would linger on this task's stack and make it look busy.
+		 */
+		if (f->old_owner[0]) {
+			page = vmalloc_to_page((void *)site);
+			next = crosses ? vmalloc_to_page((void *)PAGE_ALIGN(site)) : page;
+		} else if (virt_addr_valid(site)) {
+			page = virt_to_page(site);	/* vmlinux text is physically contiguous */
+			next = crosses ? nth_page(page, 1) : page;
+		}
+		if (!page || !next) {
+			kvfree(pages);
+			return -EFAULT;
+		}
+		pages[2 * i] = page;
+		pages[2 * i + 1] = next;
+	}
+	area = vmap(pages, 2 * u->nfuncs, VM_MAP, PAGE_KERNEL);
+	kvfree(pages);
+	if (!area)
+		return -ENOMEM;
+	sw->alias_area = area;
+	for (i = 0; i < u->nfuncs; i++)
+		sw->alias[i] = area + 2 * i * PAGE_SIZE +
+			       offset_in_page(u->funcs[i].old_addr + u->funcs[i].site);
+	return 0;
+}
+
+/* After the stop: removes the alias, and flushes it from every TLB now rather than lazily. */
+static void tsplice_unmap_sites(struct tsplice_switch *sw)
+{
+	if (!sw->alias_area)
+		return;
+	vunmap(sw->alias_area);
+	vm_unmap_aliases();
+	sw->alias_area = NULL;
 }
 
 /* Inside the stopped machine: the bytes around each site are still what was checked. */
@@ -857,7 +1374,9 @@ static noinline int tsplice_recheck_bytes(struct tsplice_switch *sw)
 
 /*
  * Inside the stopped machine, after the scan and the byte re-check passed: the jmp (apply)
- * or the original bytes (undo) at each site, through text_poke (a temporary writable
+ * or the original bytes (undo) at each site, through the alias mapped before the stop, then
+ * sync_core() so that this CPU too executes only the new bytes (the others serialize as they
+ * leave the callback). With text_poke=Y, through text_poke() instead (a temporary writable
  * mapping: CR0.WP cannot be cleared on this kernel, CR pinning restores it).
  */
 static noinline void tsplice_write_sites(struct tsplice_switch *sw)
@@ -867,11 +1386,20 @@ static noinline void tsplice_write_sites(struct tsplice_switch *sw)
 
 	for (i = 0; i < u->nfuncs; i++) {
 		struct tsplice_func *f = &u->funcs[i];
+		const u8 *bytes = sw->op == TS_OP_APPLY ? f->jmp : f->orig;
 
-		ks.text_poke((void *)(f->old_addr + f->site),
-			     sw->op == TS_OP_APPLY ? f->jmp : f->orig, TSPLICE_JMP_SIZE);
+		if (sw->alias_area)
+			memcpy(sw->alias[i], bytes, TSPLICE_JMP_SIZE);
+		else
+			ks.text_poke((void *)(f->old_addr + f->site), bytes, TSPLICE_JMP_SIZE);
 	}
+	if (sw->alias_area)
+		sync_core();
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* The stopped machine                                                                      */
+/* ---------------------------------------------------------------------------------------- */
 
 /*
  * The stop_machine callback, run on every online CPU with interrupts off. Each CPU records
@@ -917,35 +1445,60 @@ static int tsplice_stop_fn(void *data)
 }
 
 /*
- * One stop_machine run. Lock order as kprobes and ftrace use it: CPU hotplug read lock, then
- * text_mutex (so ftrace, kprobes, jump labels and static calls do not write text meanwhile),
- * then stop_machine_cpuslocked on all online CPUs. The caller's view of the whole call is
- * recorded beside the leader's pause.
+ * One run. Lock order as kprobes and ftrace use it: CPU hotplug read lock, then text_mutex
+ * (so ftrace, kprobes, jump labels and static calls do not write text meanwhile), then
+ * stop_machine_cpuslocked on all online CPUs. Before text_mutex, with the system running:
+ * the switch log (before the hotplug lock: registering a probe may take it), the pre-scan
+ * of the tasks, then (apply, undo) the writable alias of the sites. The caller's view of
+ * the whole stop_machine call is recorded beside the leader's pause.
  */
 static int tsplice_run(struct tsplice_switch *sw)
 {
+	unsigned int tasks;
 	u64 t0;
-	int ret;
+	int ret = 0;
 
 	atomic_set(&sw->entered, 0);
 	sw->done = 0;
 	sw->tasks = 0;
+	sw->scanned = 0;
 	sw->odd_sp = 0;
+	sw->prescan_ns = 0;
+	sw->log_cap = 0;
 	sw->wait_ns = 0;
+	sw->pause_ns = 0;
+	sw->call_ns = 0;
 	sw->result = 0;
 	sw->busy_range = -1;
 	sw->bad_func = -1;
 	memset(sw->cpu_task, 0, nr_cpu_ids * sizeof(*sw->cpu_task));
-	cpus_read_lock();
+	if (sw->op != TS_OP_MEASURE) {
+		tasks = tsplice_count_tasks();
+		tsplice_log_start(sw, tasks);
+		cpus_read_lock();
+		tsplice_prescan(sw, tasks);
+	} else {
+		cpus_read_lock();
+	}
+	if ((sw->op == TS_OP_APPLY || sw->op == TS_OP_UNDO) && !tsplice_use_text_poke)
+		ret = tsplice_map_sites(sw);
+	if (ret) {
+		sw->result = ret;	/* nothing was stopped */
+		goto out;
+	}
 	mutex_lock(ks.text_mutex);
 	sw->cpus = num_online_cpus();
 	t0 = ktime_get_ns();
 	ret = ks.stop_machine_cpuslocked(tsplice_stop_fn, sw, cpu_online_mask);
 	sw->call_ns = ktime_get_ns() - t0;
 	mutex_unlock(ks.text_mutex);
-	cpus_read_unlock();
+	tsplice_unmap_sites(sw);
 	if (ret && !sw->result)
 		sw->result = ret;	/* the machine was not stopped: nothing ran */
+out:
+	cpus_read_unlock();
+	tsplice_log_stop(sw);
+	tsplice_prescan_release(sw);
 	return sw->result;
 }
 
@@ -1042,6 +1595,8 @@ static void tsplice_record(struct tsplice_update *u, struct tsplice_switch *sw, 
 	u->call_ns = sw->call_ns;
 	u->wait_ns = sw->wait_ns;
 	u->tasks = sw->tasks;
+	u->scanned = sw->scanned;
+	u->prescan_ns = sw->prescan_ns;
 }
 
 /*
@@ -1071,6 +1626,8 @@ static int tsplice_switch_with_retries(struct tsplice_switch *sw, struct tsplice
 		tsplice_busy_message(sw, busy, sizeof(busy));
 		snprintf(msg, TSPLICE_MSG_LEN, "%s; gave up after %u attempt(s) %u ms apart", busy,
 			 attempt, retry_ms);
+	} else if (ret == -ENOMEM || ret == -EFAULT) {
+		snprintf(msg, TSPLICE_MSG_LEN, "cannot map the patch sites writable before the stop (%d)", ret);
 	} else if (ret == -EILSEQ) {
 		const struct tsplice_func *f = &u->funcs[sw->bad_func];
 
@@ -1161,8 +1718,8 @@ static int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned 
 	if (tsplice_applied++ == 0)
 		__module_get(THIS_MODULE);
 	snprintf(msg, TSPLICE_MSG_LEN,
-		 "ok: applied %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked",
-		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks);
+		 "ok: applied %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside)",
+		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
 	pr_info("%s\n", msg);
 	tsplice_switch_free(sw);
 	return 0;
@@ -1205,8 +1762,8 @@ static int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned i
 	u->state = TS_REVERTED;
 	u->error[0] = '\0';
 	snprintf(msg, TSPLICE_MSG_LEN,
-		 "ok: undid %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked",
-		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks);
+		 "ok: undid %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside)",
+		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
 	pr_info("%s\n", msg);
 	tsplice_switch_free(sw);
 	/*
@@ -1244,6 +1801,8 @@ static int tsplice_measure(struct tsplice_update *u, char *msg)
 	m->pause_ns = sw->pause_ns;
 	m->call_ns = sw->call_ns;
 	m->wait_ns = sw->wait_ns;
+	m->scanned = sw->scanned;
+	m->prescan_ns = sw->prescan_ns;
 	if (ret == -EBUSY) {
 		char busy[TSPLICE_MSG_LEN / 2];
 
@@ -1445,8 +2004,8 @@ static void tsplice_show_error(struct seq_file *m, const char *error)
 /*
  * The status, one record per line (see docs/core-module.md):
  *   tsplice-core 1 applied=N lockdown=yes|no
- *   measure kind=empty|scan id=ID|- result=ok|busy|error tasks=N cpus=N pause_ns=N call_ns=N wait_ns=N
- *   update ID state=S functions=N attempts=N applied_at=SECONDS pause_ns=N call_ns=N wait_ns=N tasks=N error=TEXT|-
+ *   measure kind=empty|scan id=ID|- result=ok|busy|error tasks=N cpus=N pause_ns=N call_ns=N wait_ns=N scanned=N prescan_ns=N
+ *   update ID state=S functions=N attempts=N applied_at=SECONDS pause_ns=N call_ns=N wait_ns=N tasks=N scanned=N prescan_ns=N error=TEXT|-
  *   function ID NAME old=0x.. old_size=N new=0x.. new_size=N new_name=NAME site=N fentry=0|1 owner=M|- new_owner=M|-
  */
 static int tsplice_status_show(struct seq_file *m, void *v)
@@ -1461,13 +2020,15 @@ static int tsplice_status_show(struct seq_file *m, void *v)
 	seq_printf(m, "tsplice-core 1 applied=%u lockdown=%s\n", tsplice_applied,
 		   tsplice_locked_down() ? "yes" : "no");
 	if (me->valid)
-		seq_printf(m, "measure kind=%s id=%s result=%s tasks=%u cpus=%u pause_ns=%llu call_ns=%llu wait_ns=%llu\n",
+		seq_printf(m, "measure kind=%s id=%s result=%s tasks=%u cpus=%u pause_ns=%llu call_ns=%llu wait_ns=%llu scanned=%u prescan_ns=%llu\n",
 			   me->kind, me->id, me->result == 0 ? "ok" : me->result == -EBUSY ? "busy" : "error",
-			   me->tasks, me->cpus, me->pause_ns, me->call_ns, me->wait_ns);
+			   me->tasks, me->cpus, me->pause_ns, me->call_ns, me->wait_ns, me->scanned,
+			   me->prescan_ns);
 	list_for_each_entry(u, &tsplice_updates, list) {
-		seq_printf(m, "update %s state=%s functions=%u attempts=%u applied_at=%lld pause_ns=%llu call_ns=%llu wait_ns=%llu tasks=%u error=",
+		seq_printf(m, "update %s state=%s functions=%u attempts=%u applied_at=%lld pause_ns=%llu call_ns=%llu wait_ns=%llu tasks=%u scanned=%u prescan_ns=%llu error=",
 			   u->id, tsplice_state_names[u->state], u->nfuncs, u->attempts,
-			   (long long)u->applied_at, u->pause_ns, u->call_ns, u->wait_ns, u->tasks);
+			   (long long)u->applied_at, u->pause_ns, u->call_ns, u->wait_ns, u->tasks,
+			   u->scanned, u->prescan_ns);
 		tsplice_show_error(m, u->error);
 		seq_putc(m, '\n');
 		for (i = 0; i < u->nfuncs; i++) {
@@ -1529,8 +2090,9 @@ static int __init tsplice_init(void)
 		remove_proc_subtree("tsplice", NULL);
 		return -ENOMEM;
 	}
-	pr_info("loaded: /proc/tsplice/control and /proc/tsplice/status; idle tasks through %s\n",
-		ks.idle_task ? "idle_task()" : "idle_threads");
+	pr_info("loaded: /proc/tsplice/control and /proc/tsplice/status; idle tasks through %s; %s\n",
+		ks.idle_task ? "idle_task()" : "idle_threads",
+		ks.put_task_stack ? "tasks pre-scanned before the stop" : "no put_task_stack: every task checked inside the stop");
 	return 0;
 }
 

@@ -42,6 +42,20 @@ describe('core module status', () => {
     assert.match(u2?.error ?? '', /^apply u2 aborted: busy: function target_wait, task 345 \(dd\)/);
   });
 
+  it('reads the pre-scan figures when the module prints them', () => {
+    const status = parseStatus(
+      'tsplice-core 1 applied=0 lockdown=no\n' +
+        'measure kind=scan id=u1 result=ok tasks=520 cpus=2 pause_ns=41000 call_ns=90000 wait_ns=1200 scanned=6 prescan_ns=5300000\n' +
+        'update u1 state=reverted functions=1 attempts=1 applied_at=1764188679 pause_ns=52000 call_ns=99000 wait_ns=0 tasks=521 scanned=7 prescan_ns=5400000 error=-\n',
+    );
+    assert.equal(status.measurement?.scanned, 6);
+    assert.equal(status.measurement?.prescanNs, 5300000);
+    assert.equal(status.updates[0]?.tasks, 521);
+    assert.equal(status.updates[0]?.scanned, 7);
+    assert.equal(status.updates[0]?.prescanNs, 5400000);
+    assert.equal(status.updates[0]?.error, undefined);
+  });
+
   it('names the line it cannot read', () => {
     assert.throws(() => parseStatus('nonsense\n'), (e: unknown) => e instanceof UserError && /first line 'nonsense'/.test(e.message));
     assert.throws(

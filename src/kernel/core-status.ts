@@ -44,6 +44,13 @@ export interface CoreUpdate {
   waitNs: number;
   /** Tasks checked in the last switch. */
   tasks: number;
+  /**
+   * Of those, the tasks whose stacks were read inside stop_machine; the others were checked
+   * by the pre-scan before it and have not run since. Absent from older core modules.
+   */
+  scanned?: number;
+  /** The pre-scan before stop_machine, outside the pause (0 when it did not run). */
+  prescanNs?: number;
   /** Why the last command on it failed; undefined after a success. */
   error?: string;
 }
@@ -59,6 +66,10 @@ export interface CoreMeasurement {
   callNs: number;
   /** Arrival skew of the CPUs in the callback, as in CoreUpdate. */
   waitNs: number;
+  /** Stacks read inside stop_machine, as in CoreUpdate. */
+  scanned?: number;
+  /** The pre-scan before stop_machine, as in CoreUpdate. */
+  prescanNs?: number;
 }
 
 export interface CoreStatus {
@@ -166,6 +177,14 @@ function address(map: Map<string, string>, key: string, line: string, source: st
   return BigInt(text);
 }
 
+/** The pre-scan figures, which older core modules do not print. */
+function prescanFields(map: Map<string, string>, line: string, source: string): { scanned?: number; prescanNs?: number } {
+  return {
+    ...(map.has('scanned') ? { scanned: integer(map, 'scanned', line, source) } : {}),
+    ...(map.has('prescan_ns') ? { prescanNs: integer(map, 'prescan_ns', line, source) } : {}),
+  };
+}
+
 function owner(text: string | undefined): string | undefined {
   return text === undefined || text === '-' ? undefined : text;
 }
@@ -201,6 +220,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         pauseNs: integer(m, 'pause_ns', line, source),
         callNs: integer(m, 'call_ns', line, source),
         waitNs: integer(m, 'wait_ns', line, source),
+        ...prescanFields(m, line, source),
       };
     } else if (kind === 'update') {
       const errorAt = line.indexOf(' error=');
@@ -224,6 +244,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         callNs: integer(m, 'call_ns', line, source),
         waitNs: integer(m, 'wait_ns', line, source),
         tasks: integer(m, 'tasks', line, source),
+        ...prescanFields(m, line, source),
         ...(error !== '-' ? { error } : {}),
       };
       byId.set(id, update);
