@@ -17,12 +17,11 @@
  * An empty stop_machine does nothing in the callback, so its `pause` is only the exit path
  * (a few µs); the fair comparison for the time the machine is stopped is the second.
  *
- * When the core module has the `prescan`, `switch_log` and `text_poke` parameters, each
- * cycle is run in three settings, so that all show in one run: `new` (the default: tasks
- * pre-scanned before the stop, only those switched in since re-checked inside it, sites
- * written through an alias mapped before it), `walk` (the same, but the stop visits every
- * task to compare its switch count) and `old` (every stack read and every site text_poke()d
- * inside the stop, as before the pre-scan existed).
+ * When the core module has the `prescan` and `text_poke` parameters, each cycle is run in
+ * three settings, so that all show in one run: `new` (the default: tasks pre-scanned before
+ * the stop, only the stacks of tasks that ran since read inside it, sites written through
+ * an alias mapped before it), `prescan+poke` (the pre-scan, but text_poke() inside the stop)
+ * and `old` (every stack read and every site text_poke()d inside the stop, as before).
  *
  * Options: --runs N (cycles per task count and setting, default 7), --tasks 50,500,5000,
  * --memory MiB (guest memory, default 3072), --core KO (load this build of tsplice_core
@@ -58,14 +57,13 @@ const coreKo = option('--core', '');
 interface Mode {
   name: string;
   prescan: boolean;
-  switchLog: boolean;
   textPoke: boolean;
 }
 
 const MODES: Mode[] = [
-  { name: 'new', prescan: true, switchLog: true, textPoke: false },
-  { name: 'walk', prescan: true, switchLog: false, textPoke: false },
-  { name: 'old', prescan: false, switchLog: false, textPoke: true },
+  { name: 'new', prescan: true, textPoke: false },
+  { name: 'prescan+poke', prescan: true, textPoke: true },
+  { name: 'old', prescan: false, textPoke: true },
 ];
 
 /** One switch as the kernel reported it (CoreUpdate or CoreMeasurement figures). */
@@ -127,7 +125,6 @@ const figures = (x) => ({ pauseNs: x.pauseNs, callNs: x.callNs, waitNs: x.waitNs
 
 function setMode(mode) {
   writeFileSync(PARAMS + 'prescan', mode.prescan ? 'Y' : 'N');
-  writeFileSync(PARAMS + 'switch_log', mode.switchLog ? 'Y' : 'N');
   writeFileSync(PARAMS + 'text_poke', mode.textPoke ? 'Y' : 'N');
 }
 
@@ -149,7 +146,7 @@ try {
   await applyUpdate(update, retry);
   await undoUpdate(update.id, retry);
   const core = new CoreModule();
-  report.hasParams = ['prescan', 'switch_log', 'text_poke'].every((p) => existsSync(PARAMS + p));
+  report.hasParams = ['prescan', 'text_poke'].every((p) => existsSync(PARAMS + p));
   const modes = report.hasParams ? config.modes : [null];
   for (const target of config.levels) {
     const started = Date.now();

@@ -13,10 +13,10 @@
  * kernel left as it was.
  *
  * The pause is the product, so whatever can be done before the stop is: every task's stack is
- * checked beforehand, and inside the stop only the tasks that may have run since (switched
- * in meanwhile, as a sched_switch probe logs) are checked again (see "The task check" below
- * for why that is sound); the pages of the patch sites are mapped writable beforehand, so
- * that the writes inside are plain stores.
+ * checked beforehand, and inside the stop only the tasks that may have run since (their
+ * context-switch counts moved) have their stacks read again (see "The task check" below for
+ * why that is sound); the pages of the patch sites are mapped writable beforehand, so that
+ * the writes inside are plain stores.
  *
  * The interface is two root-only files under /proc/tsplice (see docs/core-module.md):
  *   control  one command per write(2); a read(2) on the same open file returns the result
@@ -57,7 +57,6 @@
 #include <linux/stop_machine.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
-#include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <asm/switch_to.h>
@@ -85,19 +84,15 @@
 static const u8 tsplice_nop5[TSPLICE_FENTRY_SIZE] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 
 /*
- * Switches that turn the pause-saving work back into the plain method, so that each can be
- * measured in one boot (bench/apply.ts): `prescan` checks every task before the stop and
- * only those that may have run since inside it (N: every task inside); `switch_log` finds
- * those through a sched_switch probe (N: by visiting every task inside and comparing its
- * switch count); `text_poke=N` writes through the writable alias prepared before the stop
- * (Y: one text_poke() per site inside it). None changes what is checked, only when and how.
+ * Two switches that turn the pause-saving work back into the plain method, so that both can
+ * be measured in one boot (bench/apply.ts): `prescan` checks every task before the stop and
+ * reads inside it only the stacks of tasks that may have run since (N: every stack inside);
+ * `text_poke=N` writes through the writable alias prepared before the stop (Y: one
+ * text_poke() per site inside it). Neither changes what is checked, only when and how.
  */
 static bool tsplice_prescan_enabled = true;
 module_param_named(prescan, tsplice_prescan_enabled, bool, 0644);
 MODULE_PARM_DESC(prescan, "check task stacks before stop_machine and re-check inside only tasks that ran since (default Y)");
-static bool tsplice_switch_log = true;
-module_param_named(switch_log, tsplice_switch_log, bool, 0644);
-MODULE_PARM_DESC(switch_log, "with prescan: log the tasks switched in meanwhile, and re-check inside only those (default Y; N: visit every task inside)");
 static bool tsplice_use_text_poke;
 module_param_named(text_poke, tsplice_use_text_poke, bool, 0644);
 MODULE_PARM_DESC(text_poke, "write each site with text_poke() inside stop_machine instead of through a writable alias mapped before it (default N)");
@@ -114,8 +109,6 @@ static struct {
 	struct task_struct * __percpu *idle_threads;
 	unsigned long (*ftrace_location)(unsigned long ip);
 	void (*put_task_stack)(struct task_struct *t);	/* not exported; no pre-scan without it */
-	rwlock_t *tasklist_lock;			/* not exported; no switch log without it */
-	struct tracepoint *sched_switch;		/* found by name; no switch log without it */
 	int (*jump_label_text_reserved)(void *start, void *end);
 	int (*static_call_text_reserved)(void *start, void *end);
 } ks;
@@ -174,16 +167,13 @@ struct tsplice_range {
 };
 
 /*
- * A task the pre-scan visited: found clear (with the number of context switches away from a
- * CPU, nvcsw + nivcsw, it had made before its stack was read), or pending (on a CPU, or
- * found inside: left to the stop). Either holds a reference on the task, so the pointer
- * names the same task until the run ends. Inside the stop, `checked` marks tasks already
- * judged; slots added there (tasks forked since and run) hold no reference of their own.
+ * A task whose stack the pre-scan found clear, and the number of context switches away from
+ * a CPU (nvcsw + nivcsw) it had made before its stack was read. The pre-scan holds a
+ * reference on the task, so the pointer names the same task until the run ends.
  */
 struct tsplice_seen {
 	struct task_struct *task;
 	unsigned long switches;
-	bool clear, pending, checked;
 };
 
 /* Shared by the CPUs of one stop_machine run, and its results. */
@@ -197,13 +187,7 @@ struct tsplice_switch {
 	struct task_struct **cpu_task;		/* ... the stopper itself */
 	u64 *cpu_entry_ns;			/* ... and when it entered the callback */
 	struct tsplice_seen *seen;		/* open-addressed by task pointer, NULL if no pre-scan */
-	unsigned int seen_bits, prescan_cap, nclear, npending;
-	struct task_struct **pending;		/* the pre-scan's pending tasks */
-	bool prescan_complete;			/* it recorded every task it visited */
-	struct task_struct **log;		/* tasks switched in since before the pre-scan */
-	unsigned int log_cap;
-	atomic_t nlog;				/* switches seen; past log_cap, not logged */
-	bool logging;				/* the sched_switch probe is registered */
+	unsigned int seen_bits, prescan_cap, nseen;
 	u8 **alias;				/* per function: its site through a writable mapping */
 	void *alias_area;			/* that mapping (vmap), made before the stop */
 	atomic_t entered;
@@ -276,13 +260,6 @@ static unsigned long tsplice_lookup(const char *name, bool required)
 	return addr;
 }
 
-/* for_each_kernel_tracepoint() callback: remembers sched_switch. */
-static void tsplice_find_tracepoint(struct tracepoint *tp, void *priv)
-{
-	if (!strcmp(tp->name, "sched_switch"))
-		ks.sched_switch = tp;
-}
-
 /*
  * Resolves every internal at load, so that no command can fail half-way for a missing one.
  * Called from module init only.
@@ -304,8 +281,6 @@ static int tsplice_resolve(void)
 	ks.static_call_text_reserved = (void *)tsplice_lookup("static_call_text_reserved", false);
 	ks.ftrace_location = (void *)tsplice_lookup("ftrace_location", false);
 	ks.put_task_stack = (void *)tsplice_lookup("put_task_stack", false);
-	ks.tasklist_lock = (void *)tsplice_lookup("tasklist_lock", false);
-	for_each_kernel_tracepoint(tsplice_find_tracepoint, NULL);
 	/* The scheduler's own record of each CPU's idle task; smpboot's copy as a fallback. */
 	ks.idle_task = (void *)tsplice_lookup("idle_task", false);
 	if (!ks.idle_task)
@@ -797,58 +772,47 @@ static void tsplice_switch_free(struct tsplice_switch *sw)
  * per task under emulation, with the machine stopped, so the check is split in two, much as
  * kernel/livepatch/transition.c checks sleeping tasks one at a time while the system runs:
  *
- * 0. A probe on the sched_switch tracepoint logs, with a reference, every task switched in
- *    from now until the stop is over; synchronize_rcu() then waits until every __schedule()
- *    that might have missed the probe is over (it runs with preemption disabled, and the
- *    tracepoint call sits inside it).
+ * 1. The pre-scan (tsplice_prescan), before the stop, with the system running and CPU
+ *    hotplug held off, visits every task on the lists and every online CPU's idle task. For
+ *    each it reads, in this order: the switch count nvcsw + nivcsw; then, after smp_rmb(),
+ *    ->on_cpu with acquire; then ->thread.sp and the stack words (under
+ *    try_get_task_stack()). A task not on a CPU whose stack is clear is recorded with the
+ *    count read first, and pinned with get_task_struct() so that its pointer names the same
+ *    task to the end of the run. Any other task (on a CPU, exited, odd stack pointer, found
+ *    inside, or missed by the walk) is not recorded.
  *
- * 1. The pre-scan (tsplice_prescan), with the system running and CPU hotplug held off,
- *    visits every task (under tasklist_lock, so the walk misses none, as livepatch walks) and
- *    every online CPU's idle task. For each it reads, in this order: the switch count
- *    nvcsw + nivcsw; after smp_rmb(), ->on_cpu with acquire; then ->thread.sp and the stack
- *    words (under try_get_task_stack()). A task found clear is recorded CLEAR with the count
- *    read first; a task on a CPU, with an odd stack pointer, or found inside, is recorded
- *    PENDING; a task without a stack has exited and never runs again. Every recorded task
- *    is pinned with get_task_struct(), so that a pointer names the same task to the end.
+ * 2. Inside the stop (tsplice_scan_tasks), every task on the lists and every online CPU's
+ *    idle task is visited, as without the pre-scan. A recorded task that is not on a CPU
+ *    (->on_cpu clear, and not one of the stopper threads the callback saw) and whose count
+ *    is still the recorded one is taken as checked; every other task has its stack read.
+ *    The pre-scan therefore only spares work: a task it found inside, or could not judge, is
+ *    judged inside the stop exactly as before.
  *
- * 2. Inside the stop (tsplice_scan_tasks), the stack is read of every PENDING task, every
- *    task in the log (unless it is CLEAR and unchanged, below), and each CPU's stopper
- *    thread. CLEAR tasks not in the log are taken as checked without being touched. If the
- *    log overflowed, the tracepoint could not be used or the pre-scan could not record every
- *    task, the stop instead visits every task on the lists, and reads the stack of each one
- *    that is not CLEAR and unchanged. Either way the pre-scan only spares work: a task it
- *    found inside is judged again inside the stop.
- *
- * Why a task taken as checked is clear. A task executes only after being switched in by
- * __schedule() (which calls trace_sched_switch() first), except a CPU's idle task when the
- * CPU comes online, which hotplug being held off excludes. (a) A CLEAR task not in the log
- * has not been switched in since step 0, and it was not on a CPU when step 1 read its
- * ->on_cpu clear (after step 0), so it has not executed since step 1 read its stack. (b) A
- * CLEAR task is unchanged when it is not on a CPU (->on_cpu clear and not a stopper) and its
- * count is the recorded one. In 6.1, __schedule() increments prev->nvcsw (it slept) or
- * prev->nivcsw (preempted, or an idle task giving way) under the runqueue lock, before
- * context_switch(), for every switch in which a task leaves a CPU (prev != next), the last
- * switch of an exiting task included; being switched in increments nothing, and nothing else
- * writes the counts after fork zeroes them (getrusage, taskstats, hung_task and rcu-tasks
- * only read them). ->on_cpu is set before a task is switched in (prepare_task) and cleared
- * by a release store only once it is switched out with its registers and ->thread.sp saved
- * (finish_task); seen clear with acquire, the saved stack is seen whole. So if the task
- * executed after step 1 read ->on_cpu clear, then inside the stop it is either on a CPU
- * (only the stopper threads are) or has left a CPU since, which made its count larger than
- * the one read before ->on_cpu (the counts only grow, and each CPU enters the callback
+ * Why a task taken as checked is clear. In 6.1, __schedule() increments prev->nvcsw (it
+ * slept) or prev->nivcsw (preempted, or an idle task giving way) under the runqueue lock,
+ * before context_switch(), for every switch in which a task leaves a CPU (prev != next), the
+ * last switch of an exiting task included. Being switched in increments nothing, and nothing
+ * else writes the counts after fork zeroes them (getrusage, taskstats, hung_task and
+ * rcu-tasks only read them). ->on_cpu is set before a task is switched in (prepare_task) and
+ * cleared by a release store only once it has been switched out with its registers and
+ * ->thread.sp saved (finish_task); seen clear with acquire, the saved stack is seen whole.
+ * So if a recorded task executed any instruction after step 1 read its ->on_cpu clear, then
+ * inside the stop either it is on a CPU (only the stopper threads are, and they are never
+ * taken as checked) or it has left a CPU since, and that switch made its count larger than
+ * the one read before ->on_cpu: the counts only grow, and each CPU enters the callback
  * through a fully ordered atomic_inc_return() after its last switch, before the patching CPU
- * reads). A count read while a switch was in progress is at worst too small, which only
- * sends the task to a full check. (c) A task that step 1 did not visit was forked after the
- * walk; if it never ran it is in the log under neither rule, and needs no check: its live
- * stack is the frame copy_thread() built (ret_from_fork and the registers it starts with),
- * no return into any function's body. In (a) and (b) the task's saved stack, from its saved
- * stack pointer to the top (every return address, and the pt_regs of any interrupt it was
- * preempted in), is the one step 1 found clear. A task woken but not yet run, or moved
- * between runqueues, has not executed. Only the task itself puts return addresses on its
- * stack (calls, and interrupt entry while it is current); others may write data into objects
- * on it (wait queue entries, completions) and ptrace its user registers, none of which is a
- * place the task returns to in the kernel. A recorded task that exited since has no stack
- * any more (and is skipped) or never runs again.
+ * reads them. A count read while a switch was in progress is at worst too small, which only
+ * sends the task to a full check. An unchanged count therefore means the task has not
+ * executed since step 1 read its stack, and the words from its saved stack pointer to the
+ * top (every return address, and the pt_regs of any interrupt it was preempted in) are the
+ * ones step 1 found clear. A task woken but not yet run, or moved between runqueues, has not
+ * executed. Only the task itself puts return addresses on its stack (calls, and interrupt
+ * entry while it is current); other tasks may write data into objects on it (wait queue
+ * entries, completions) and ptrace its user registers, none of which is a place the task
+ * returns to in the kernel. An idle task starts executing without being switched in only
+ * when its CPU comes online, which the hotplug lock excludes from step 1 to the end of the
+ * stop. A recorded task that exited since has no stack any more (it is skipped) or never
+ * runs again.
  */
 
 /* Where the scan found a word in a checked range. */
@@ -980,7 +944,7 @@ static bool tsplice_task_busy(struct tsplice_switch *sw, struct task_struct *t)
 	return true;
 }
 
-/* The table's slot for @t: its record, or the empty slot where it would go. */
+/* The pre-scan's slot for @t: its record, or the empty slot where it would go. */
 static struct tsplice_seen *tsplice_seen_slot(const struct tsplice_switch *sw,
 					      const struct task_struct *t)
 {
@@ -992,13 +956,16 @@ static struct tsplice_seen *tsplice_seen_slot(const struct tsplice_switch *sw,
 			return &sw->seen[i];
 }
 
-/* Inside the stop: a CLEAR task that has not executed since (rule (b) above). */
-static bool tsplice_task_unchanged(const struct tsplice_switch *sw, struct task_struct *t,
-				   const struct tsplice_seen *s)
+/* Inside the stop: a recorded task that has not executed since step 1 read its stack. */
+static bool tsplice_task_unchanged(const struct tsplice_switch *sw, struct task_struct *t)
 {
+	const struct tsplice_seen *s;
 	unsigned int cpu;
 
-	if (!s->clear || READ_ONCE(t->on_cpu))
+	if (!sw->seen)
+		return false;
+	s = tsplice_seen_slot(sw, t);
+	if (s->task != t || READ_ONCE(t->on_cpu))
 		return false;
 	cpu = task_cpu(t);
 	if (cpu < nr_cpu_ids && sw->cpu_task[cpu] == t)
@@ -1006,28 +973,21 @@ static bool tsplice_task_unchanged(const struct tsplice_switch *sw, struct task_
 	return READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw) == s->switches;
 }
 
-/*
- * Inside the stop, one task of the full walk: taken as checked if CLEAR and unchanged,
- * else its stack is read.
- */
-static bool tsplice_walk_one(struct tsplice_switch *sw, struct task_struct *t)
+/* Inside the stop, one task: taken as checked if recorded and unchanged, else its stack is read. */
+static bool tsplice_check_task(struct tsplice_switch *sw, struct task_struct *t)
 {
 	sw->tasks++;
-	if (sw->seen) {
-		const struct tsplice_seen *s = tsplice_seen_slot(sw, t);
-
-		if (s->task == t && tsplice_task_unchanged(sw, t, s))
-			return false;
-	}
+	if (tsplice_task_unchanged(sw, t))
+		return false;
 	return tsplice_task_busy(sw, t);
 }
 
 /*
- * Inside the stop, without a usable log: every task, all threads of all processes, then
- * each online CPU's idle task, which is on no task list. No task can run, fork or exit
- * meanwhile; the RCU read section only documents the list walk.
+ * Step 2, on the patching CPU with every other CPU spinning: every task, all threads of all
+ * processes, then each online CPU's idle task, which is on no task list. No task can run,
+ * fork or exit meanwhile; the RCU read section only documents the list walk.
  */
-static bool tsplice_walk_tasks(struct tsplice_switch *sw)
+static noinline bool tsplice_scan_tasks(struct tsplice_switch *sw)
 {
 	struct task_struct *g, *t;
 	unsigned int cpu;
@@ -1035,14 +995,14 @@ static bool tsplice_walk_tasks(struct tsplice_switch *sw)
 
 	rcu_read_lock();
 	for_each_process_thread(g, t) {
-		if (tsplice_walk_one(sw, t)) {
+		if (tsplice_check_task(sw, t)) {
 			busy = true;
 			goto out;
 		}
 	}
 	for_each_online_cpu(cpu) {
 		t = tsplice_idle_task(cpu);
-		if (t && tsplice_walk_one(sw, t)) {
+		if (t && tsplice_check_task(sw, t)) {
 			busy = true;
 			goto out;
 		}
@@ -1050,112 +1010,6 @@ static bool tsplice_walk_tasks(struct tsplice_switch *sw)
 out:
 	rcu_read_unlock();
 	return busy;
-}
-
-/*
- * Inside the stop, with the log: one task that is PENDING, logged or a stopper. Each is read
- * once (the log holds a task once per switch); a CLEAR one only if it changed. A task not in
- * the table (forked after the pre-scan, and run) is added, as checked.
- */
-static bool tsplice_check_one(struct tsplice_switch *sw, struct task_struct *t)
-{
-	struct tsplice_seen *s = tsplice_seen_slot(sw, t);
-
-	if (s->task == t) {
-		if (s->checked)
-			return false;
-		s->checked = true;
-		if (tsplice_task_unchanged(sw, t, s))
-			return false;
-	} else {
-		*s = (struct tsplice_seen){ .task = t, .checked = true };
-		sw->tasks++;
-	}
-	return tsplice_task_busy(sw, t);
-}
-
-/* Inside the stop, with the log: only the tasks that may have run since the pre-scan. */
-static bool tsplice_check_logged(struct tsplice_switch *sw)
-{
-	unsigned int i, n = atomic_read(&sw->nlog);
-
-	sw->tasks = sw->nclear + sw->npending;
-	for (i = 0; i < sw->npending; i++)
-		if (tsplice_check_one(sw, sw->pending[i]))
-			return true;
-	for (i = 0; i < n; i++)
-		if (tsplice_check_one(sw, sw->log[i]))
-			return true;
-	for (i = 0; i < nr_cpu_ids; i++)
-		if (sw->cpu_task[i] && tsplice_check_one(sw, sw->cpu_task[i]))
-			return true;
-	return false;
-}
-
-/*
- * Step 2, on the patching CPU with every other CPU spinning: the log when it holds every
- * switch since step 0 and the pre-scan recorded every task, else the full walk.
- */
-static noinline bool tsplice_scan_tasks(struct tsplice_switch *sw)
-{
-	if (sw->seen && sw->prescan_complete && sw->logging &&
-	    atomic_read(&sw->nlog) <= sw->log_cap)
-		return tsplice_check_logged(sw);
-	return tsplice_walk_tasks(sw);
-}
-
-/*
- * Step 0's probe, on every switch while a run is being prepared or stopped: logs the task
- * switched in, with a reference (dropped when the run is over). Past the log's end it only
- * counts, and the stop falls back to the full walk.
- */
-static void notrace tsplice_switch_probe(void *data, bool preempt, struct task_struct *prev,
-					 struct task_struct *next, unsigned int prev_state)
-{
-	struct tsplice_switch *sw = data;
-	unsigned int i = atomic_inc_return(&sw->nlog) - 1;
-
-	if (i < sw->log_cap) {
-		get_task_struct(next);
-		sw->log[i] = next;
-	}
-}
-
-/* Step 0, before cpus_read_lock (registering may take it). No log if anything fails. */
-static void tsplice_log_start(struct tsplice_switch *sw, unsigned int tasks)
-{
-	if (!tsplice_prescan_enabled || !tsplice_switch_log || !ks.sched_switch ||
-	    !ks.tasklist_lock || !ks.put_task_stack)
-		return;
-	sw->log_cap = tasks + 2048;
-	sw->log = kvcalloc(sw->log_cap, sizeof(*sw->log), GFP_KERNEL);
-	if (!sw->log)
-		return;
-	atomic_set(&sw->nlog, 0);
-	if (tracepoint_probe_register(ks.sched_switch, (void *)tsplice_switch_probe, sw)) {
-		kvfree(sw->log);
-		sw->log = NULL;
-		return;
-	}
-	synchronize_rcu();
-	sw->logging = true;
-}
-
-/* After the stop: removes the probe, waits until no call of it can be running, drops refs. */
-static void tsplice_log_stop(struct tsplice_switch *sw)
-{
-	unsigned int i, n;
-
-	if (!sw->logging)
-		return;
-	tracepoint_probe_unregister(ks.sched_switch, (void *)tsplice_switch_probe, sw);
-	tracepoint_synchronize_unregister();
-	n = min_t(unsigned int, atomic_read(&sw->nlog), sw->log_cap);
-	for (i = 0; i < n; i++)
-		put_task_struct(sw->log[i]);
-	kvfree(sw->log);
-	sw->log = NULL;
-	sw->logging = false;
 }
 
 /*
@@ -1167,87 +1021,61 @@ static void tsplice_prescan_task(struct tsplice_switch *sw, struct task_struct *
 	unsigned long switches, sp, *base;
 	struct tsplice_seen *s;
 	struct tsplice_hit hit;
-	bool clear = false;
+	bool clear;
 
+	if (sw->nseen >= sw->prescan_cap)
+		return;				/* no room: the stop reads this one */
+	switches = READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
+	smp_rmb();				/* the count is read before ->on_cpu */
+	if (smp_load_acquire(&t->on_cpu))
+		return;				/* on a CPU: left to the stop */
+	base = try_get_task_stack(t);
+	if (!base)
+		return;				/* exited: never runs again */
+	sp = READ_ONCE(t->thread.sp);
+	clear = sp >= (unsigned long)base && sp < (unsigned long)base + THREAD_SIZE &&
+		!tsplice_stack_hit(sw, base, sp, false, &hit);
+	ks.put_task_stack(t);
+	if (!clear)
+		return;				/* inside, or odd: left to the stop */
 	s = tsplice_seen_slot(sw, t);
 	if (s->task)
 		return;				/* visited already */
-	if (sw->nclear + sw->npending >= sw->prescan_cap) {
-		sw->prescan_complete = false;	/* no room: the stop walks every task */
-		return;
-	}
-	switches = READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
-	smp_rmb();				/* the count is read before ->on_cpu */
-	if (!smp_load_acquire(&t->on_cpu)) {
-		base = try_get_task_stack(t);
-		if (!base)
-			return;			/* exited: never runs again */
-		sp = READ_ONCE(t->thread.sp);
-		clear = sp >= (unsigned long)base && sp < (unsigned long)base + THREAD_SIZE &&
-			!tsplice_stack_hit(sw, base, sp, false, &hit);
-		ks.put_task_stack(t);
-	}
 	get_task_struct(t);
-	*s = (struct tsplice_seen){ .task = t, .switches = switches, .clear = clear, .pending = !clear };
-	if (clear)
-		sw->nclear++;
-	else
-		sw->pending[sw->npending++] = t;
-}
-
-/* The number of tasks on the lists, to size the pre-scan's table. */
-static unsigned int tsplice_count_tasks(void)
-{
-	struct task_struct *g, *t;
-	unsigned int n = 0;
-
-	rcu_read_lock();
-	for_each_process_thread(g, t)
-		n++;
-	rcu_read_unlock();
-	return n;
+	s->task = t;
+	s->switches = switches;
+	sw->nseen++;
 }
 
 /*
  * Step 1, before the stop, with the system running; the caller holds cpus_read_lock, so the
- * set of idle tasks stays the same until the stop is over. With the log, the walk holds
- * tasklist_lock for reading (forks and exits wait, as in livepatch's transition) so that it
- * visits every task; without it, RCU suffices, since the stop walks the lists itself. Skipped
- * when turned off, when put_task_stack was not found at load, or when the table cannot be
- * allocated: the stop then reads every stack, as without it.
+ * set of online CPUs and their idle tasks stays the same until the stop is over. The walk
+ * needs no lock: a task it misses is simply not recorded, and the stop reads its stack.
+ * Skipped when turned off, when put_task_stack was not found at load, or when the table
+ * cannot be allocated: the stop then reads every stack, as without it.
  */
-static void tsplice_prescan(struct tsplice_switch *sw, unsigned int tasks)
+static void tsplice_prescan(struct tsplice_switch *sw)
 {
 	struct task_struct *g, *t;
-	unsigned int cpu;
+	unsigned int n = 0, cpu;
 	u64 t0 = ktime_get_ns();
 
 	if (!tsplice_prescan_enabled || !ks.put_task_stack)
 		return;
-	/* Room for tasks forked meanwhile, idle tasks, and (in the stop) the log's new tasks. */
-	sw->prescan_cap = tasks + num_online_cpus() + 256;
-	sw->seen_bits = order_base_2(2 * (sw->prescan_cap + sw->log_cap + nr_cpu_ids));
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		n++;
+	rcu_read_unlock();
+	/* Room for the idle tasks and for tasks forked meanwhile; at most half the slots used. */
+	sw->prescan_cap = n + num_online_cpus() + 256;
+	sw->seen_bits = order_base_2(2 * sw->prescan_cap);
 	sw->seen = kvcalloc(1UL << sw->seen_bits, sizeof(*sw->seen), GFP_KERNEL);
-	sw->pending = kvcalloc(sw->prescan_cap, sizeof(*sw->pending), GFP_KERNEL);
-	if (!sw->seen || !sw->pending) {
-		kvfree(sw->seen);
-		kvfree(sw->pending);
-		sw->seen = NULL;
-		sw->pending = NULL;
+	if (!sw->seen)
 		return;
-	}
-	sw->prescan_complete = true;
-	if (sw->logging) {
-		read_lock(ks.tasklist_lock);
-		for_each_process_thread(g, t)
-			tsplice_prescan_task(sw, t);
-		read_unlock(ks.tasklist_lock);
-	} else {
-		rcu_read_lock();
-		for_each_process_thread(g, t)
-			tsplice_prescan_task(sw, t);
-		rcu_read_unlock();
-	}
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		tsplice_prescan_task(sw, t);
+	rcu_read_unlock();
 	for_each_online_cpu(cpu) {
 		t = tsplice_idle_task(cpu);
 		if (t)
@@ -1261,19 +1089,14 @@ static void tsplice_prescan_release(struct tsplice_switch *sw)
 {
 	unsigned int i;
 
-	if (sw->seen) {
-		/* Slots added inside the stop (checked, not cleared or pending) hold no reference. */
-		for (i = 0; i < 1U << sw->seen_bits; i++)
-			if (sw->seen[i].task && (sw->seen[i].clear || sw->seen[i].pending))
-				put_task_struct(sw->seen[i].task);
-	}
+	if (!sw->seen)
+		return;
+	for (i = 0; i < 1U << sw->seen_bits; i++)
+		if (sw->seen[i].task)
+			put_task_struct(sw->seen[i].task);
 	kvfree(sw->seen);
-	kvfree(sw->pending);
 	sw->seen = NULL;
-	sw->pending = NULL;
-	sw->nclear = 0;
-	sw->npending = 0;
-	sw->prescan_complete = false;
+	sw->nseen = 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1447,14 +1270,12 @@ static int tsplice_stop_fn(void *data)
 /*
  * One run. Lock order as kprobes and ftrace use it: CPU hotplug read lock, then text_mutex
  * (so ftrace, kprobes, jump labels and static calls do not write text meanwhile), then
- * stop_machine_cpuslocked on all online CPUs. Before text_mutex, with the system running:
- * the switch log (before the hotplug lock: registering a probe may take it), the pre-scan
- * of the tasks, then (apply, undo) the writable alias of the sites. The caller's view of
- * the whole stop_machine call is recorded beside the leader's pause.
+ * stop_machine_cpuslocked on all online CPUs. Between the two, with the system running: the
+ * pre-scan of the tasks, then (apply, undo) the writable alias of the sites. The caller's
+ * view of the whole stop_machine call is recorded beside the leader's pause.
  */
 static int tsplice_run(struct tsplice_switch *sw)
 {
-	unsigned int tasks;
 	u64 t0;
 	int ret = 0;
 
@@ -1464,7 +1285,6 @@ static int tsplice_run(struct tsplice_switch *sw)
 	sw->scanned = 0;
 	sw->odd_sp = 0;
 	sw->prescan_ns = 0;
-	sw->log_cap = 0;
 	sw->wait_ns = 0;
 	sw->pause_ns = 0;
 	sw->call_ns = 0;
@@ -1472,14 +1292,9 @@ static int tsplice_run(struct tsplice_switch *sw)
 	sw->busy_range = -1;
 	sw->bad_func = -1;
 	memset(sw->cpu_task, 0, nr_cpu_ids * sizeof(*sw->cpu_task));
-	if (sw->op != TS_OP_MEASURE) {
-		tasks = tsplice_count_tasks();
-		tsplice_log_start(sw, tasks);
-		cpus_read_lock();
-		tsplice_prescan(sw, tasks);
-	} else {
-		cpus_read_lock();
-	}
+	cpus_read_lock();
+	if (sw->op != TS_OP_MEASURE)
+		tsplice_prescan(sw);
 	if ((sw->op == TS_OP_APPLY || sw->op == TS_OP_UNDO) && !tsplice_use_text_poke)
 		ret = tsplice_map_sites(sw);
 	if (ret) {
@@ -1497,7 +1312,6 @@ static int tsplice_run(struct tsplice_switch *sw)
 		sw->result = ret;	/* the machine was not stopped: nothing ran */
 out:
 	cpus_read_unlock();
-	tsplice_log_stop(sw);
 	tsplice_prescan_release(sw);
 	return sw->result;
 }

@@ -44,6 +44,8 @@ interface UpdateReport {
   callNs: number;
   waitNs: number;
   tasks: number;
+  scanned?: number;
+  prescanNs?: number;
   error?: string;
 }
 
@@ -55,6 +57,8 @@ interface MeasureReport {
   pauseNs: number;
   callNs: number;
   waitNs: number;
+  scanned?: number;
+  prescanNs?: number;
 }
 
 interface CommandRun {
@@ -348,6 +352,9 @@ describe('the core module in a guest', () => {
     assert.equal(r.applied.attempts, 1);
     assert.ok(r.applied.pauseNs > 0 && r.applied.callNs >= r.applied.pauseNs, JSON.stringify(r.applied));
     assert.ok(r.applied.tasks > 10, `${r.applied.tasks} tasks checked`);
+    // The pre-scan ran before the stop; inside it, only tasks that ran since were read again.
+    assert.ok(r.applied.prescanNs !== undefined && r.applied.prescanNs > 0, JSON.stringify(r.applied));
+    assert.ok(r.applied.scanned !== undefined && r.applied.scanned >= 1 && r.applied.scanned < r.applied.tasks, JSON.stringify(r.applied));
     assert.ok(r.applied.appliedAt !== undefined);
     assert.equal(r.applied.error, undefined);
   });
@@ -441,7 +448,8 @@ describe('the core module in a guest', () => {
 
   it('reports the pause figures (printed, not asserted)', () => {
     const line = (m: MeasureReport | UpdateReport): string =>
-      `pause ${m.pauseNs} ns, stop_machine ${m.callNs} ns, CPU arrival skew ${m.waitNs} ns, ${m.tasks} tasks`;
+      `pause ${m.pauseNs} ns, stop_machine ${m.callNs} ns, CPU arrival skew ${m.waitNs} ns, ${m.tasks} tasks` +
+      (m.scanned !== undefined ? ` (${m.scanned} stacks read inside, pre-scan ${m.prescanNs ?? 0} ns before)` : '');
     const out = [
       'core module pauses measured in the guest (TCG, 2 vCPUs):',
       ...r.measureEmpty.map((m, i) => `  empty stop_machine #${i + 1}: ${line(m)}`),
