@@ -10,7 +10,6 @@
  *    still find) and switches under stop_machine, retrying while a task is inside.
  * Any failure after loading unloads the update module again: the kernel is left as it was.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
 import { checkTarget, matchUpdate, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
-import { CoreModule } from './core-module.js';
+import { CoreModule, runProgram } from './core-module.js';
 import type { CoreUpdate, RetryOptions } from './core-status.js';
 import { resolveUpdateModule } from './update-module.js';
 import { moduleNameFor } from '../update/module.js';
@@ -31,15 +30,6 @@ export interface ApplyResult {
   core: CoreUpdate;
   matchMs: number;
   stageMs: number;
-}
-
-function program(name: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(name, args, { encoding: 'utf8' }, (error, _stdout, stderr) => {
-      if (error) reject(new UserError(`'${name} ${args.join(' ')}' failed: ${(stderr || error.message).trim()}`));
-      else resolve();
-    });
-  });
 }
 
 /** What applied updates replaced: each old function's address -> the code that runs instead. */
@@ -108,7 +98,7 @@ export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {
   const koPath = join(dir, `${module.name}.ko`);
   writeFileSync(koPath, bytes);
   try {
-    await program('insmod', [koPath]);
+    await runProgram('insmod', [koPath]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -140,7 +130,7 @@ export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {
   } catch (error) {
     // Leave the kernel as it was: forget the staged update and unload the new code.
     if (staged) await core.drop(update.id).catch(() => undefined);
-    await program('rmmod', [module.name]).catch(() => undefined);
+    await runProgram('rmmod', [module.name]).catch(() => undefined);
     throw error;
   }
 }
@@ -162,7 +152,7 @@ export async function undoUpdate(id: string, retry: RetryOptions = {}): Promise<
   const result = await core.undo(id, retry);
   await core.drop(id);
   const moduleName = moduleNameFor(id);
-  await program('rmmod', [moduleName]).catch((e: Error) => {
+  await runProgram('rmmod', [moduleName]).catch((e: Error) => {
     throw new UserError(`Update ${id} was undone, but its module ${moduleName} could not be unloaded: ${e.message}`);
   });
   return result;

@@ -56,7 +56,8 @@ export class CoreBusyError extends CoreCommandError {
   }
 }
 
-function runProgram(program: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+/** Runs insmod, rmmod and the like; a failure is a UserError quoting what the program said. */
+export function runProgram(program: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(program, args, { encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error) reject(new UserError(`'${program} ${args.join(' ')}' failed: ${(stderr || error.message).trim()}`));
