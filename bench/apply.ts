@@ -37,6 +37,7 @@ import { labKernel } from '../src/lab/fetch.js';
 import { projectRoot } from '../src/lab/guest-image.js';
 import { chooseRelease } from '../src/lab/kernel-choice.js';
 import { runInGuest } from '../src/lab/qemu.js';
+import type { CoreMeasurement, CoreUpdate } from '../src/kernel/core-status.js';
 
 const quiet = (): void => {};
 const cli = join(projectRoot(), 'bin', 'tsplice.js');
@@ -66,18 +67,8 @@ const MODES: Mode[] = [
   { name: 'old', prescan: false, textPoke: true },
 ];
 
-/** One switch as the kernel reported it (CoreUpdate or CoreMeasurement figures). */
-interface Figures {
-  pauseNs: number;
-  callNs: number;
-  waitNs: number;
-  tasks: number;
-  /** Tasks whose stacks were read inside stop_machine (with the pre-scan). */
-  scanned?: number;
-  /** The pre-scan outside stop_machine, ns. */
-  prescanNs?: number;
-  attempts?: number;
-}
+/** One switch as the kernel reported it: the figures CoreUpdate and CoreMeasurement share. */
+type Figures = Pick<CoreMeasurement, 'pauseNs' | 'callNs' | 'waitNs' | 'tasks' | 'scanned' | 'prescanNs'> & Partial<Pick<CoreUpdate, 'attempts'>>;
 
 interface Cycle {
   mode: string | null;

@@ -38,12 +38,20 @@ function digitsOnlyDifference(a: string, b: string): boolean {
   return a.replace(/\d+/g, '#') === b.replace(/\d+/g, '#');
 }
 
-function sameTarget(a: RelocationTarget, b: RelocationTarget, correlation: Correlation, pre: DiffObject): TargetEquality {
+/** Two constant labels (object.isConstantLabel) are the same literal when their bytes are. */
+function sameLiteral(pre: DiffObject, a: ObjectPiece, post: DiffObject, b: ObjectPiece): TargetEquality | undefined {
+  if (!pre.isConstantLabel(a) || !post.isConstantLabel(b)) return undefined;
+  return Buffer.from(pre.bytes(a)).equals(Buffer.from(post.bytes(b))) ? 'same' : 'different';
+}
+
+function sameTarget(a: RelocationTarget, b: RelocationTarget, correlation: Correlation, pre: DiffObject, post: DiffObject): TargetEquality {
   if (a.kind === 'string' && b.kind === 'string') {
     if (a.text === b.text) return 'same';
     return digitsOnlyDifference(a.text, b.text) ? 'line' : 'different';
   }
   if (a.kind === 'piece' && b.kind === 'piece') {
+    const literal = a.offset === b.offset ? sameLiteral(pre, a.piece, post, b.piece) : undefined;
+    if (literal) return literal;
     return correlation.preToPost.get(a.piece) === b.piece && a.offset === b.offset ? 'same' : 'different';
   }
   if (a.kind === 'section' && b.kind === 'section') {
@@ -52,6 +60,9 @@ function sameTarget(a: RelocationTarget, b: RelocationTarget, correlation: Corre
   if (a.kind === 'symbol' && b.kind === 'symbol') {
     if (a.addend !== b.addend) return 'different';
     const prePiece = pre.pieceOf(a.symbol);
+    const postCandidate = post.pieceOf(b.symbol);
+    const literal = prePiece && postCandidate ? sameLiteral(pre, prePiece, post, postCandidate) : undefined;
+    if (literal) return literal;
     if (prePiece) {
       const postPiece = correlation.preToPost.get(prePiece);
       return postPiece?.symbol.name === b.symbol.name && postPiece.symbol.index === b.symbol.index ? 'same' : 'different';
@@ -84,6 +95,24 @@ function describeTarget(object: DiffObject, piece: ObjectPiece, rela: Rela): str
     case 'section':
       return `${target.section}+${target.offset}`;
   }
+}
+
+/** The section of dynamic debug descriptors (`struct _ddebug`, include/linux/dynamic_debug.h). */
+const DYNDBG_SECTION = '__dyndbg';
+/** `unsigned int lineno:18` follows the four pointers modname, function, filename, format. */
+const DYNDBG_LINENO_OFFSET = 32;
+const DYNDBG_LINENO_MASK = (1 << 18) - 1;
+
+/**
+ * Whether two `pr_debug` descriptors differ only in the 18-bit line number (code moved in the
+ * file). The running kernel's descriptor keeps the old line in the dynamic debug control file:
+ * that is all, the message, its call site key and its flags are the same.
+ */
+function onlyDescriptorLineDiffers(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length < DYNDBG_LINENO_OFFSET + 4 || a.length !== b.length) return false;
+  const word = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byteOffset + DYNDBG_LINENO_OFFSET, 4).getUint32(0, true);
+  if ((word(a) & ~DYNDBG_LINENO_MASK) !== (word(b) & ~DYNDBG_LINENO_MASK)) return false;
+  return a.every((byte, k) => byte === b[k] || (k >= DYNDBG_LINENO_OFFSET && k < DYNDBG_LINENO_OFFSET + 3));
 }
 
 /**
@@ -136,7 +165,7 @@ export function comparePieces(
     if (at !== b.offset - postPiece.start || a.type !== b.type) {
       return { verdict: 'changed', why: `relocation ${i} moved or changed type` };
     }
-    const equality = sameTarget(pre.target(prePiece, a), post.target(postPiece, b), correlation, pre);
+    const equality = sameTarget(pre.target(prePiece, a), post.target(postPiece, b), correlation, pre, post);
     if (equality === 'different') {
       return {
         verdict: 'changed',
@@ -151,6 +180,7 @@ export function comparePieces(
   if (firstDifference >= 0) {
     const isCode = prePiece.symbol.type === 2; // STT_FUNC
     if (isCode && onlyLineImmediatesDiffer(pre, prePiece, post, postPiece, a, b)) return { verdict: 'line-numbers-only' };
+    if (postPiece.section.name === DYNDBG_SECTION && onlyDescriptorLineDiffers(a, b)) return { verdict: 'line-numbers-only' };
     return { verdict: 'changed', why: `bytes differ at +0x${firstDifference.toString(16)}` };
   }
   return lineOnly ? { verdict: 'line-numbers-only' } : { verdict: 'same' };

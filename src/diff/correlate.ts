@@ -63,7 +63,7 @@ function correlateStaticLocals(pre: DiffObject, post: DiffObject, correlation: C
     for (const rela of fn.relocations) {
       const target = object.target(fn, rela);
       const piece = target.kind === 'piece' ? target.piece : target.kind === 'symbol' ? object.pieceOf(target.symbol) : undefined;
-      if (piece && piece.symbol.type !== 2 /* STT_FUNC */ && object.isLocal(piece) && isNumberedLabel(piece.symbol.name) && !list.includes(piece)) {
+      if (piece && piece.symbol.type !== 2 /* STT_FUNC */ && !isDescriptor(piece) && object.isLocal(piece) && isNumberedLabel(piece.symbol.name) && !list.includes(piece)) {
         list.push(piece);
       }
     }
@@ -80,10 +80,50 @@ function correlateStaticLocals(pre: DiffObject, post: DiffObject, correlation: C
   }
 }
 
+/**
+ * What a dynamic debug descriptor (`__dyndbg`) stands for: the texts its pointers lead to
+ * (module, function name, file, format). A `pr_debug` added above others renumbers every
+ * descriptor after it and shifts their order of use, so neither name nor order pairs them;
+ * the message and the function it is in do, where they are unique.
+ */
+function descriptorKey(object: DiffObject, piece: ObjectPiece): string {
+  return piece.relocations
+    .map((rela) => {
+      const target = object.target(piece, rela);
+      if (target.kind === 'string') return `s:${target.text}`;
+      const literal = target.kind === 'piece' ? target.piece : target.kind === 'symbol' ? object.pieceOf(target.symbol) : undefined;
+      if (literal && object.isConstantLabel(literal)) return `l:${Buffer.from(object.bytes(literal)).toString('latin1')}`;
+      return target.kind === 'symbol' ? `y:${target.symbol.name}` : `?:${rela.offset - piece.start}`;
+    })
+    .join('\0');
+}
+
+function correlateDescriptors(pre: DiffObject, post: DiffObject, correlation: Correlation): void {
+  const descriptors = (object: DiffObject): Map<string, ObjectPiece[]> =>
+    groupBy(
+      object.dataObjects.filter((p) => p.section.name === '__dyndbg'),
+      (p) => descriptorKey(object, p),
+    );
+  const postGroups = descriptors(post);
+  for (const [key, preList] of descriptors(pre)) {
+    // The same message twice in one function: equal but for the line, so order is as good.
+    const postList = postGroups.get(key) ?? [];
+    for (let i = 0; i < Math.min(preList.length, postList.length); i++) correlation.pair(preList[i] as ObjectPiece, postList[i] as ObjectPiece);
+  }
+}
+
+/** Descriptors are paired by what they say only: one left over is removed or new, never renamed. */
+const isDescriptor = (piece: ObjectPiece): boolean => piece.section.name === '__dyndbg';
+
 export function correlate(pre: DiffObject, post: DiffObject): Correlation {
   const correlation = new Correlation();
   correlateList(pre.functions, post.functions, correlation);
+  correlateDescriptors(pre, post, correlation);
   correlateStaticLocals(pre, post, correlation);
-  correlateList(pre.dataObjects, post.dataObjects, correlation);
+  correlateList(
+    pre.dataObjects.filter((p) => !isDescriptor(p)),
+    post.dataObjects.filter((p) => !isDescriptor(p)),
+    correlation,
+  );
   return correlation;
 }

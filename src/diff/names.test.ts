@@ -8,6 +8,8 @@ it('replaces compiler counters and nothing else', () => {
   assert.equal(canonicalName('count.1234'), 'count.N');
   assert.equal(canonicalName('CSWTCH.7'), 'CSWTCH.N');
   assert.equal(canonicalName('__UNIQUE_ID_ddebug421'), '__UNIQUE_ID_ddebugN');
+  assert.equal(canonicalName('__BTF_ID__func__bpf_sk_lookup__403'), '__BTF_ID__func__bpf_sk_lookup__N');
+  assert.equal(canonicalName('__BTF_ID__struct__sk_buff__12'), '__BTF_ID__struct__sk_buff__N');
   assert.equal(canonicalName('foo.cold'), 'foo.cold');
   assert.equal(canonicalName('ext4_fill_super'), 'ext4_fill_super');
   assert.equal(canonicalName('sha256'), 'sha256');

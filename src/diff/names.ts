@@ -2,7 +2,7 @@
  * Names the compiler invents differ between a pre and a post build of the same source
  * without meaning anything: `foo.isra.0` may become `foo.isra.1`, a static local `count.3`
  * becomes `count.7`, and the labels `CSWTCH.12`, `__func__.5`, `__UNIQUE_ID_ddebug123`
- * are renumbered whenever code is added above them. Correlation works on a canonical form
+ * are renumbered whenever code is added above them, and so are `__BTF_ID__func__name__12`. Correlation works on a canonical form
  * with every such number replaced by `N`.
  */
 
@@ -11,6 +11,9 @@ export function canonicalName(name: string): string {
   let canonical = name.replace(/\.\d+(?=\.|$)/g, '.N');
   const unique = /^(__UNIQUE_ID_\D*?)\d+$/.exec(canonical);
   if (unique?.[1]) canonical = `${unique[1]}N`;
+  // BTF_ID(func, name) is `__BTF_ID__func__name__` plus __COUNTER__ (include/linux/btf_ids.h).
+  const btf = /^(__BTF_ID__\w*?__)\d+$/.exec(canonical);
+  if (btf?.[1]) canonical = `${btf[1]}N`;
   return canonical;
 }
 

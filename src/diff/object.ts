@@ -16,6 +16,7 @@ import {
   SHF_WRITE,
   SHN_UNDEF,
   SHT_NOBITS,
+  SHT_PROGBITS,
   STB_LOCAL,
   STT_FUNC,
   STT_OBJECT,
@@ -26,7 +27,7 @@ import {
   type Section,
 } from '../elf/index.js';
 import { decodeInstructions, instructionAt, type Instruction } from '../x86/decode.js';
-import { canonicalName } from './names.js';
+import { canonicalName, isNumberedLabel } from './names.js';
 
 /** A function or data object: a symbol and the bytes and relocations it covers. */
 export interface ObjectPiece {
@@ -185,6 +186,23 @@ export class DiffObject {
 
   isLocal(piece: ObjectPiece): boolean {
     return piece.symbol.bind === STB_LOCAL;
+  }
+
+  /**
+   * A constant the compiler named with a counter and that points nowhere: `__func__.3`,
+   * `__msg.9` (NL_SET_ERR_MSG's static string), a `static const` table `names.2`. Like a
+   * `.LC0` string it is a literal: two are the same when their bytes are, whatever their
+   * numbers, and new code can use a copy of it.
+   */
+  isConstantLabel(piece: ObjectPiece): boolean {
+    const section = piece.section;
+    return (
+      section.type === SHT_PROGBITS &&
+      (section.flags & (SHF_WRITE | SHF_EXECINSTR)) === 0n &&
+      piece.symbol.bind === STB_LOCAL &&
+      piece.relocations.length === 0 &&
+      isNumberedLabel(piece.symbol.name)
+    );
   }
 }
 

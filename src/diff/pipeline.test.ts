@@ -216,4 +216,60 @@ __attribute__((noinline)) long read_parent(struct device_like *d) { sink(d->id);
     assert.deepEqual(r.refused, []);
     assert.deepEqual(functionsOf(r), ['read_parent:changed']);
   });
+
+  // A pr_debug call site's descriptor (struct _ddebug of include/linux/dynamic_debug.h: four
+  // pointers, then lineno:18, class_id:6, flags:8, then the static key), in __dyndbg.
+  const DYNDBG = `
+struct ddebug { const char *modname, *function, *filename, *format; unsigned int lineno:18, class_id:6, flags:8; long key[2]; } __attribute__((aligned(8)));
+extern void debug_print(struct ddebug *, int);
+#define pr_debug_like(fmt, v) ({ static struct ddebug __attribute__((used, section("__dyndbg"))) descriptor = { "m", __func__, "unit.c", fmt, __LINE__, 63, 0, {0, 0} }; debug_print(&descriptor, v); })
+`;
+
+  it('takes a pr_debug descriptor whose only change is its line number as a line-number change', () => {
+    const body = `__attribute__((noinline)) int probe_dev(int v) { pr_debug_like("probing %d\\n", v); return v + 1; }\n`;
+    const r = diff(`${DYNDBG}${body}`, `${DYNDBG}\n\n\n${body}`);
+    assert.deepEqual(r.refused, []);
+    assert.deepEqual(r.functions, []);
+  });
+
+  it('gives a changed pr_debug message a new descriptor, and refuses a descriptor whose flags changed', () => {
+    const body = `__attribute__((noinline)) int probe_dev(int v) { pr_debug_like("probing %d\\n", v); return v + 1; }\n`;
+    const message = diff(`${DYNDBG}${body}`, `${DYNDBG}${body.replace('probing', 'probed')}`);
+    assert.deepEqual(message.refused, []);
+    assert.deepEqual(functionsOf(message), ['probe_dev:changed']);
+    assert.equal(message.data.filter((d) => d.name.startsWith('descriptor')).length, 1);
+    const flags = diff(`${DYNDBG}${body}`, `${DYNDBG.replace('63, 0,', '63, 1,')}\n${body}`);
+    assert.equal(flags.refused.length, 1);
+    assert.match(flags.refused[0]?.reason ?? '', /changed initial value/);
+  });
+
+  // NL_SET_ERR_MSG's `static const char __msg[] = msg;`: gcc names each one __msg.N in order.
+  const MSG = `
+extern void set_err(const char *);
+#define set_err_msg(m) ({ static const char __msg[] = m; set_err(__msg); })
+`;
+  const replaceRoute = `__attribute__((noinline)) int replace_route(int v) { if (v < 0) set_err_msg("bad route"); return v; }\n`;
+  const deleteRoute = `__attribute__((noinline)) int delete_route(int v) { if (v > 9) set_err_msg("no such route"); return v; }\n`;
+
+  it('compares renumbered constant labels (__msg.N) by contents', () => {
+    const added = `__attribute__((noinline)) int check_route(int v) { if (v == 3) set_err_msg("route is busy"); return v; }\n`;
+    const r = diff(`${MSG}${replaceRoute}${deleteRoute}`, `${MSG}${added}${replaceRoute}${deleteRoute}`);
+    assert.deepEqual(r.refused, []);
+    assert.deepEqual(functionsOf(r), ['check_route:new']);
+  });
+
+  it('carries the user of a constant label whose text changed, and refuses nothing', () => {
+    const r = diff(`${MSG}${replaceRoute}${deleteRoute}`, `${MSG}${replaceRoute.replace('bad route', 'invalid route')}${deleteRoute}`);
+    assert.deepEqual(r.refused, []);
+    assert.deepEqual(functionsOf(r), ['replace_route:changed']);
+  });
+
+  it('pairs pr_debug descriptors by message when one is added between others', () => {
+    const pre = `${DYNDBG}__attribute__((noinline)) int probe_dev(int v) { pr_debug_like("start %d\\n", v); v++; pr_debug_like("done %d\\n", v); return v; }\n`;
+    const post = pre.replace('v++;', 'v++; pr_debug_like("middle %d\\n", v);');
+    const r = diff(pre, post);
+    assert.deepEqual(r.refused, []);
+    assert.deepEqual(functionsOf(r), ['probe_dev:changed']);
+    assert.equal(r.data.filter((d) => d.name.startsWith('descriptor')).length, 1);
+  });
 });

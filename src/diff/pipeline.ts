@@ -117,7 +117,7 @@ const carryJumpsIntoChangedCode: DiffStep = {
   },
 };
 
-/** Step: new data is carried; existing data whose initial value changed is refused. */
+/** Step: new data is carried; existing data whose initial value changed is refused (literals aside). */
 const compareData: DiffStep = {
   name: 'compare data',
   run(state) {
@@ -128,6 +128,9 @@ const compareData: DiffStep = {
         continue;
       }
       if (post.section.type === SHT_NOBITS && pre.section.type === SHT_NOBITS && pre.end - pre.start === post.end - post.start) continue;
+      // A renumbered literal (`__msg.9` now holding what `__msg.8` held) is compared where it
+      // is used, by contents, and new code gets a copy: no running copy changes meaning.
+      if (state.pre.isConstantLabel(pre) && state.post.isConstantLabel(post)) continue;
       const verdict = comparePieces(state.pre, pre, state.post, post, state.correlation);
       if (verdict.verdict !== 'changed') continue;
       const what = isWritable(post.section) ? 'the running kernel\'s copy is live state' : 'existing code reads the running kernel\'s copy';

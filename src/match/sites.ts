@@ -92,6 +92,9 @@ export function acceptsRunningForm(site: RewriteSite, pre: Uint8Array, running: 
     case 'return-thunk':
       return startsWith(running, [0xc3, 0xcc, 0xcc, 0xcc, 0xcc]) || running[0] === 0xe9 || Buffer.from(running).equals(Buffer.from(pre));
     case 'retpoline':
+      // `cs call __x86_indirect_thunk_r11` (-mindirect-branch-cs-prefix) kept as a thunk call:
+      // the prefix stays and the rel32 now reaches the thunk.
+      if (pre[0] === 0x2e && running[0] === 0x2e && (running[1] === 0xe8 || running[1] === 0xe9)) return running[1] === pre[1];
       return Buffer.from(running).equals(Buffer.from(pre)) || running[0] === 0xe8 || running[0] === 0xe9 || running[0] === 0xff || running[0] === 0x41 || running[0] === 0x0f;
     case 'lock-prefix':
       return running[0] === 0xf0 || running[0] === 0x3e;

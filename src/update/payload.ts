@@ -36,6 +36,7 @@ import {
 import { UserError } from '../errors.js';
 import type { DiffObject, ObjectPiece } from '../diff/object.js';
 import type { DiffState } from '../diff/pipeline.js';
+import { isNumberedLabel } from '../diff/names.js';
 import { SPECIAL_SECTIONS, type SpecialEntry } from '../diff/special-sections.js';
 
 /** An undefined symbol of the payload and what it stands for, for apply to resolve. */
@@ -167,6 +168,8 @@ class PayloadBuilder {
       const piece = object.pieceOf(symbol);
       const placed = piece ? this.placed.get(piece) : undefined;
       if (placed) return { offset, type: rela.type, symbol: placed.symbol, addend: rela.addend };
+      const copy = piece ? this.constantLabelCopy(object, piece, unit) : undefined;
+      if (copy) return { offset, type: rela.type, symbol: copy.symbol, addend: rela.addend };
       if (symbol.shndx === SHN_UNDEF || !piece) {
         return { offset, type: rela.type, symbol: this.external(symbol.name, unit, symbol.bind === STB_LOCAL && symbol.shndx !== SHN_UNDEF), addend: rela.addend };
       }
@@ -186,9 +189,26 @@ class PayloadBuilder {
       throw new UserError(`The new code refers to unnamed data at ${section.name}+${rela.addend} in ${unit}, which tsplice cannot resolve in the running kernel.`);
     }
     const addend = rela.addend - BigInt(place.start);
-    const placed = this.placed.get(place);
+    const placed = this.placed.get(place) ?? this.constantLabelCopy(object, place, unit);
     if (placed) return { offset, type: rela.type, symbol: placed.symbol, addend };
     return { offset, type: rela.type, symbol: this.external(this.kernelName(place), unit, place.symbol.bind === STB_LOCAL), addend };
+  }
+
+  /**
+   * A copy of constant data the compiler named with a counter (`__func__.2`, `CSWTCH.5`, a
+   * `static const` table `names.3`), placed in the payload with its relocations. The running
+   * kernel holds hundreds of `__func__.2`, one per unit, and kallsyms cannot tell them apart;
+   * their contents are known and nothing compares their addresses, so a copy is as good.
+   * Undefined for anything else.
+   */
+  private constantLabelCopy(object: DiffObject, piece: ObjectPiece, unit: string): { section: ModelSection; symbol: ModelSymbol } | undefined {
+    const section = piece.section;
+    const constant = (section.flags & (SHF_WRITE | SHF_EXECINSTR)) === 0n && section.type === SHT_PROGBITS;
+    if (!constant || piece.symbol.bind !== STB_LOCAL || !isNumberedLabel(piece.symbol.name)) return undefined;
+    this.place(object, piece, unit);
+    const placed = this.placed.get(piece);
+    if (placed) placed.section.relocations = piece.relocations.map((r) => this.relocation(object, r, piece.start, unit, piece));
+    return placed;
   }
 
   /** Fills in the relocations of every placed piece (after all are placed, so they can refer to each other). */
