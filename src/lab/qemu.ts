@@ -67,7 +67,7 @@ function qemuArguments(options: GuestRunOptions, initrd: string, interactive: bo
     '-nodefaults',
     '-no-reboot',
     '-accel',
-    'tcg',
+    process.env.TSPLICE_QEMU_ACCEL ?? 'tcg',
     '-m',
     String(options.memoryMiB ?? 2048),
     '-smp',
