@@ -67,7 +67,10 @@ function qemuArguments(options: GuestRunOptions, initrd: string, interactive: bo
     '-nodefaults',
     '-no-reboot',
     '-accel',
-    process.env.TSPLICE_QEMU_ACCEL ?? 'tcg',
+    // One host thread for all vCPUs: multi-threaded TCG killed the guest's node now and then
+    // (SIGSEGV, SIGILL, wasm traps: 1 to 9 in 80 corpus applies with the host busy), single was
+    // clean and faster on the 2-core lab (docs/lab.md).
+    process.env.TSPLICE_QEMU_ACCEL ?? 'tcg,thread=single',
     '-m',
     String(options.memoryMiB ?? 2048),
     '-smp',
