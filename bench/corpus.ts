@@ -99,13 +99,6 @@ for (const [i, entry] of entries.entries()) {
     row.outcome = row.reason + (classes.length > 1 ? ` (+${classes.slice(1).join(', ')})` : '');
     row.error = message;
     row.changesCode = classes[0] !== 'no code change';
-    if (entry.includedInto) {
-      // tsplice compiles the file as a unit of its own (make kernel/locking/rtmutex.o), not
-      // as part of the unit that #includes it and is in vmlinux: whatever it says is moot.
-      row.reason = `refused at create: #included file (compiled alone, not as ${entry.includedInto})`;
-      row.outcome = row.reason;
-      row.changesCode = true;
-    }
   }
   log(`[${i + 1}/${entries.length}] ${entry.file}: ${row.outcome}${row.functions ? ` (${row.functions} functions)` : ''} in ${row.createSeconds?.toFixed(1)} s  [${elapsed()}]`);
 }

@@ -98,6 +98,10 @@ describe('tsplice create on the lab kernel tree', () => {
     assert.equal(await refusal(tree, 'proc-cmdline-comment'), 'The patch changes no code built into the kernel.');
   });
 
+  it('refuses a patch that only adds a function nothing calls, naming it', async () => {
+    assert.match(await refusal(tree, 'proc-cmdline-unused-function'), /changes no running code: it only adds tsplice_cmdline_length, which no changed function calls/);
+  });
+
   it('refuses a file built as a module for this configuration', async () => {
     assert.equal(
       await refusal(tree, '9p-module-file'),

@@ -6,12 +6,16 @@
  * goes through the differencing pipeline. Anything refused stops the create with every
  * refusal named; a patch with no code change left is refused with that explanation.
  *
- * A changed header is compiled into every unit that includes it, so each such unit built
- * into vmlinux (src/build/includers.ts) is rebuilt too, its post compile seeing the patched
- * copy; a unit whose code the header does not change simply yields no changed function.
+ * The patch's own units are compiled and diffed first: if one is refused (a layout change
+ * found in DWARF), that is the reason given. Then a changed header is followed into the units
+ * built into vmlinux whose code it can reach (src/build/header-reach.ts: the units that include
+ * it and name what changed, directly or through other headers), and a touched `.c` file that
+ * kbuild builds only inside another unit (`#include "rtmutex.c"`) into those units; each is
+ * rebuilt, its post compile seeing the patched copy. A unit whose code the change does not
+ * touch after all yields no changed function and is left out of the update.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
@@ -24,8 +28,9 @@ import { updatePartsFromDiff } from '../update/from-diff.js';
 import { buildPayload } from '../update/payload.js';
 import { buildUpdateModule } from '../update/module.js';
 import { coreModuleFor } from '../update/core-module-build.js';
-import { buildStatus, readAutoConf } from './config.js';
-import { foldersToMirror, includeGraph, unitsIncluding, type HeaderUnits } from './includers.js';
+import { buildStatus, readAutoConf, type BuildStatus } from './config.js';
+import { foldersToMirror, includeGraph, includersOf, kbuildStatus, unitsIncluding, unitsReached, type HeaderUnits, type IncludeGraph } from './includers.js';
+import { newReachCache, type ReachCache } from './header-reach.js';
 import { buildPreObject, buildVariantObject, objectPathOf } from './kbuild.js';
 import { applyPatchesToCopies } from './patch.js';
 
@@ -37,7 +42,7 @@ export interface CreateOptions {
   distributionVersion?: string;
   /** Headers of the target kernel (kbuild's external-module tree): with them, the update carries its modules. */
   headersDir?: string;
-  /** Refuse a changed header included by more built-in units than this (default 40). */
+  /** Refuse a changed header whose change reaches more built-in units than this (default 40). */
   headerUnitLimit?: number;
   /**
    * An update this one goes on top of: its patches are part of both sides, so the pre code is
@@ -55,7 +60,10 @@ export interface UnitResult {
 export interface CreateResult {
   update: UpdatePackage;
   units: UnitResult[];
-  /** For each changed header, the units rebuilt for it and those not rebuilt, with why. */
+  /**
+   * For each changed header (and each touched `.c` file kbuild compiles inside other units),
+   * the units rebuilt for it, with the changed names that reach each, and those not rebuilt.
+   */
   headerUnits: HeaderUnits[];
 }
 
@@ -66,33 +74,61 @@ function defaultId(patches: string[]): string {
   return `${first.replace(/[^\w.-]/g, '-').slice(0, 40)}-${digest.digest('hex').slice(0, 8)}`;
 }
 
+function list(items: readonly string[], max = 8): string {
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}
+
 /**
- * Finds the built-in units each changed header reaches, logs them, and lays out the work
- * folder for their post compiles: each unit copied beside the patched header copies, and the
- * folders where a quoted include could reach a patched header mirrored with links to the
- * tree's files, so that `#include "x.h"` from there resolves as in the tree.
+ * The built-in units a changed header's change reaches (src/build/includers.ts,
+ * unitsReached), logged with the names that reach each.
  */
-function unitsForHeaders(options: CreateOptions, headers: string[], sourceRoot: string): HeaderUnits[] {
-  if (headers.length === 0) return [];
+function unitsForHeader(options: CreateOptions, graph: IncludeGraph, header: string, sourceRoot: string, patched: ReadonlyMap<string, string>, cache: ReachCache): HeaderUnits {
   const { tree, log } = options;
-  const graph = includeGraph(tree);
-  const found = headers.map((header) => unitsIncluding(tree, header, { graph, limit: options.headerUnitLimit }));
-  for (const h of found) {
-    const unknown = h.skipped.filter((s) => s.status === 'unknown').map((s) => s.unit);
-    const notRebuilt = h.skipped.length > 0 ? `; not rebuilt: ${h.skipped.length} unit(s) not built into vmlinux` : '';
-    log(`${h.header}: rebuilding ${h.units.length} unit(s) built into vmlinux that include it${h.units.length > 0 ? ` (${h.units.join(', ')})` : ''}${notRebuilt}`);
-    if (unknown.length > 0) {
-      log(`${h.header}: kbuild's Makefiles do not tell whether ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} built into vmlinux; not rebuilt`);
-    }
-    for (const unit of h.units) {
-      const copy = join(sourceRoot, unit);
-      if (existsSync(copy)) continue;
-      mkdirSync(dirname(copy), { recursive: true });
-      copyFileSync(join(tree.dir, unit), copy);
-    }
+  const treePath = join(tree.dir, header);
+  const pre = existsSync(treePath) ? readFileSync(treePath, 'latin1') : '';
+  const post = readFileSync(join(sourceRoot, header), 'latin1');
+  const h = unitsReached(tree, header, { graph, limit: options.headerUnitLimit, pre, post, patched, cache });
+  const changed = h.changed ?? [];
+  const what = changed.length === 0 ? 'changes no name (comments, whitespace or line positions only)' : `changes ${list(changed)}`;
+  const rebuilt = h.units.length > 0 ? ` (${h.units.map((u) => `${u}: ${list(h.reasons?.[u] ?? [], 3)}`).join('; ')})` : '';
+  const others = h.notReached ? `; ${h.notReached} other unit(s) include it but use nothing that changed` : '';
+  const notBuilt = h.skipped.length > 0 ? `; not rebuilt: ${h.skipped.length} unit(s) not built into vmlinux` : '';
+  log(`${header}: ${what}; rebuilding ${h.units.length} unit(s) built into vmlinux that use it${rebuilt}${others}${notBuilt}`);
+  const unknown = h.skipped.filter((s) => s.status === 'unknown').map((s) => s.unit);
+  if (unknown.length > 0) {
+    log(`${header}: kbuild's Makefiles do not tell whether ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} built into vmlinux; not rebuilt`);
   }
-  for (const folder of foldersToMirror(graph, headers)) mirrorFolder(tree.dir, sourceRoot, folder);
-  return found;
+  return h;
+}
+
+/**
+ * A unit the patch does not change but whose code its header change reaches, that no longer
+ * compiles: the patch changes what that unit uses (a renamed function, a declaration that
+ * now conflicts) and would have to change the unit too. Named with gcc's first error.
+ */
+function unitBrokenByPatch(unit: string, reachedBy: readonly HeaderUnits[], output: string, sourceRoot: string): UserError {
+  const lines = output.split('\n').map((l) => l.split(`${sourceRoot}/`).join(''));
+  // gcc's first error, or when the kept tail of its output starts after it, its first diagnostic.
+  const first = (
+    lines.find((l) => /\berror:/.test(l)) ??
+    lines.find((l) => /: note: previous (declaration|definition)/.test(l)) ??
+    lines.find((l) => /:\d+:\d+: (warning|note):/.test(l)) ??
+    'gcc failed'
+  ).trim();
+  const why = reachedBy.map((h) => `${h.header} (${list(h.reasons?.[unit] ?? [], 3)})`).join(', ');
+  return new UserError(
+    `${unit} does not compile with the patched ${why}: ${first}. The patch changes what ${unit} uses but not ${unit} itself; it has to change that unit too.`,
+  );
+}
+
+/** Copies `unit` into the work folder (replacing a mirror's link), so that quoted includes find the patched copies beside it. */
+function copyUnit(treeDir: string, sourceRoot: string, unit: string): void {
+  const copy = join(sourceRoot, unit);
+  const link = lstatSync(copy, { throwIfNoEntry: false });
+  if (link && !link.isSymbolicLink()) return;
+  if (link) rmSync(copy);
+  mkdirSync(dirname(copy), { recursive: true });
+  copyFileSync(join(treeDir, unit), copy);
 }
 
 /** Links every file of the tree's `folder` that has no copy in `sourceRoot` (gcc takes a quoted include's folder from the path, not the link's target). */
@@ -142,29 +178,82 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
     const others = touched.filter((f) => !f.endsWith('.c') && !f.endsWith('.h'));
     if (others.length > 0) throw new UserError(`The patch changes ${others.join(', ')}, which tsplice cannot compile into an update (only .c units and the headers they include).`);
     const headers = touched.filter((f) => f.endsWith('.h'));
-    const headerUnits = unitsForHeaders(options, headers, sourceRoot);
     const config = readAutoConf(tree.dir);
+    const graph = includeGraph(tree);
+
+    // Each touched .c file is a unit kbuild builds, or is #included by units it builds, or both.
+    const own: { unit: string; status: BuildStatus }[] = [];
+    const includedC: string[] = [];
+    for (const file of touched.filter((f) => f.endsWith('.c'))) {
+      const status = buildStatus(tree.dir, file, config);
+      const includers = includersOf(graph, file).filter((f) => f.endsWith('.c') || f.endsWith('.h'));
+      if (includers.length > 0) {
+        includedC.push(file);
+        const exact = status === 'built-in' ? status : kbuildStatus(tree, file);
+        if (exact === 'built-in') own.push({ unit: file, status: exact });
+        else log(`${file} is not a unit of its own for this configuration: kbuild compiles it inside the units that #include it`);
+        continue;
+      }
+      if (status === 'module' || status === 'not built') {
+        throw new UserError(`${file} is ${status === 'module' ? 'built as a module' : 'not built'} for this kernel's configuration; tsplice updates code built into vmlinux.`);
+      }
+      own.push({ unit: file, status });
+    }
+    // gcc looks a quoted include up beside the including file first: the folders where one
+    // could reach a patched header or .c file are mirrored into the work folder.
+    const overlaid = [...headers, ...includedC];
+    if (overlaid.length > 0) for (const folder of foldersToMirror(graph, overlaid)) mirrorFolder(tree.dir, sourceRoot, folder);
+
     const units: UnitResult[] = [];
     const unitRecords: UpdatePackage['units'] = [];
-    const rebuilt = new Set(headerUnits.flatMap((h) => h.units));
-    for (const unit of new Set([...touched.filter((f) => f.endsWith('.c')), ...rebuilt])) {
-      // Units found through a header are built-in by kbuild's own lists already.
-      const status = touched.includes(unit) ? buildStatus(tree.dir, unit, config) : 'built-in';
-      if (status === 'module' || status === 'not built') {
-        throw new UserError(`${unit} is ${status === 'module' ? 'built as a module' : 'not built'} for this kernel's configuration; tsplice updates code built into vmlinux.`);
-      }
+    const compile = async (unit: string, status: BuildStatus, reachedBy?: HeaderUnits[]): Promise<void> => {
       log(`Compiling ${unit} (pre and post)...`);
       // On top of another update, a unit it changed is compiled pre from its patched source.
       const prePath = base?.baseTouched.includes(unit)
         ? await buildVariantObject(tree, unit, base.preRoot, join(work, 'pre'), [])
         : await buildPreObject(tree, unit);
-      const postPath = await buildVariantObject(tree, unit, sourceRoot, outputRoot, headers);
+      let postPath: string;
+      try {
+        postPath = await buildVariantObject(tree, unit, sourceRoot, outputRoot, overlaid);
+      } catch (error) {
+        if (!reachedBy || !(error instanceof UserError)) throw error;
+        throw unitBrokenByPatch(unit, reachedBy, error.message, sourceRoot);
+      }
       const state = diffObjects(DiffObject.load(prePath), DiffObject.load(postPath));
       units.push({ unit, state });
       unitRecords.push({ unit, object: objectPathOf(unit), builtIn: status });
+    };
+    const refuse = (): void => {
+      const refused = units.flatMap((u) => u.state.refused.map((r) => `${u.unit}: ${r.symbol} (${r.section}): ${r.reason}`));
+      if (refused.length > 0) throw new UserError(`The patch cannot be made into a safe update:\n  ${refused.join('\n  ')}`);
+    };
+
+    // 1. The patch's own units: a refusal there (a layout change) is the true reason, before
+    //    any count of the units a header reaches.
+    for (const { unit, status } of own) await compile(unit, status);
+    refuse();
+
+    // 2. The units the changed headers, and the .c files compiled inside other units, reach.
+    const patched = new Map(touched.map((f) => [f, existsSync(join(sourceRoot, f)) ? readFileSync(join(sourceRoot, f), 'latin1') : '']));
+    const cache = newReachCache();
+    const headerUnits = headers.map((header) => unitsForHeader(options, graph, header, sourceRoot, patched, cache));
+    for (const file of includedC) {
+      const h = unitsIncluding(tree, file, { graph, limit: options.headerUnitLimit });
+      if (h.units.length === 0 && !own.some((o) => o.unit === file)) {
+        throw new UserError(`${file} is compiled only inside the units that #include it, and none of those is built into vmlinux for this kernel's configuration; tsplice updates code built into vmlinux.`);
+      }
+      log(`${file}: #included by ${h.units.length} unit(s) built into vmlinux, rebuilt with the patched copy${h.units.length > 0 ? ` (${h.units.join(', ')})` : ''}`);
+      headerUnits.push({ ...h, reasons: Object.fromEntries(h.units.map((u) => [u, [`#include of ${file}`]])) });
     }
-    const refused = units.flatMap((u) => u.state.refused.map((r) => `${u.unit}: ${r.symbol} (${r.section}): ${r.reason}`));
-    if (refused.length > 0) throw new UserError(`The patch cannot be made into a safe update:\n  ${refused.join('\n  ')}`);
+    const compiled = new Set(own.map((o) => o.unit));
+    for (const unit of new Set(headerUnits.flatMap((h) => h.units))) {
+      if (compiled.has(unit)) continue;
+      compiled.add(unit);
+      copyUnit(tree.dir, sourceRoot, unit);
+      // Units found through a header are built-in by kbuild's own lists already.
+      await compile(unit, 'built-in', headerUnits.filter((h) => h.units.includes(unit)));
+    }
+    refuse();
     const functions = units.flatMap((u) => u.state.functions);
     if (functions.length === 0) {
       const lineOnly = units.flatMap((u) => u.state.lineNumbersOnly);
@@ -172,6 +261,13 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
         lineOnly.length > 0
           ? `The patch changes no code: ${lineOnly.length} function(s) differ only in line numbers (${lineOnly.slice(0, 5).join(', ')}).`
           : 'The patch changes no code built into the kernel.',
+      );
+    }
+    if (!functions.some((f) => f.status === 'changed')) {
+      // New functions that no replaced function calls would sit in a module nothing reaches.
+      const added = functions.map((f) => f.name);
+      throw new UserError(
+        `The patch changes no running code: it only adds ${added.slice(0, 5).join(', ')}${added.length > 5 ? ', …' : ''}, which no changed function calls; it belongs in one update with the code that uses ${added.length === 1 ? 'it' : 'them'}.`,
       );
     }
     // A unit rebuilt only for a header it does not change has nothing to carry.

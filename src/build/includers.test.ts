@@ -4,13 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { projectRoot } from '../lab/guest-image.js';
 import { preparedTree } from '../lab/prepare.js';
 import { buildStatus } from './config.js';
-import { FORCED_INCLUDES, includedFrom, includeGraph, unitsIncluding, type IncludeGraph } from './includers.js';
+import { FORCED_INCLUDES, includedFrom, includeGraph, unitsIncluding, unitsReached, type IncludeGraph } from './includers.js';
 import { buildPreObject } from './kbuild.js';
+import { applyPatchesToCopies } from './patch.js';
 
 const tree = preparedTree('6.1.0-47-amd64', '6.1.170-3');
 
@@ -93,5 +96,38 @@ describe('the units that include a header', { skip: tree ? false : 'the 6.1.0-47
       assert.ok(deps.length > 100, cmdFile);
       assert.deepEqual(deps.filter((d) => !reached.has(d)), [], `${unit}: headers kbuild used that the graph misses`);
     }
+  });
+});
+
+describe('the units a header change reaches', { skip: tree ? false : 'the 6.1.0-47-amd64 tree is not prepared' }, () => {
+  let graph: IncludeGraph;
+  const work = mkdtempSync(join(tmpdir(), 'tsplice-reach-'));
+  before(() => {
+    graph = includeGraph(tree!);
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  /** The units a corpus patch's change to `header` reaches (its other files patched too). */
+  function reachOf(patchName: string, header: string): ReturnType<typeof unitsReached> {
+    const dir = join(work, patchName);
+    const touched = applyPatchesToCopies(tree!.dir, [join(projectRoot(), 'test', 'corpus', 'patches', `${patchName}.patch`)], dir);
+    const patched = new Map(touched.map((f) => [f, readFileSync(join(dir, f), 'latin1')]));
+    return unitsReached(tree!, header, { graph, pre: readFileSync(join(tree!.dir, header), 'latin1'), post: patched.get(header) ?? '', patched });
+  }
+
+  it('include/linux/hugetlb.h: renamed functions reach the mm units that call them, of the 70 that include it', () => {
+    const found = reachOf('mm-gup', 'include/linux/hugetlb.h');
+    assert.deepEqual(found.changed, ['folio_isolate_hugetlb', 'folio_putback_hugetlb', 'get_huge_page_for_hwpoison', 'isolate_hugetlb', 'putback_active_hugepage']);
+    assert.deepEqual(found.units, ['mm/gup.c', 'mm/hugetlb.c', 'mm/memory-failure.c', 'mm/memory_hotplug.c', 'mm/mempolicy.c', 'mm/migrate.c']);
+    assert.deepEqual(found.reasons?.['mm/gup.c'], ['folio_isolate_hugetlb', 'isolate_hugetlb']);
+    assert.ok((found.notReached ?? 0) > 50);
+  });
+
+  it('a changed trace event reaches its callers and the unit that defines CREATE_TRACE_POINTS', () => {
+    const found = reachOf('kernel-time-hrtimer', 'include/trace/events/timer.h');
+    assert.deepEqual(found.changed, ['*hrtimer_start*']);
+    assert.ok(found.units.includes('kernel/time/hrtimer.c'));
+    // timer.c instantiates the events of trace/events/timer.h.
+    assert.ok(found.reasons?.['kernel/time/timer.c']?.includes('its trace events (the unit defines CREATE_TRACE_POINTS)'));
   });
 });

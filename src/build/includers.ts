@@ -10,6 +10,10 @@
  * changed function. It must never miss one, so an include it cannot place on kbuild's common
  * search path is linked to every file whose path ends the same way (a folder Makefile's own
  * `-I` finds those).
+ *
+ * unitsReached narrows those units to the ones whose code the change can reach: those whose
+ * text names what changed, directly or through the other headers they see
+ * (src/build/header-reach.ts); the limit then counts only them.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,6 +23,7 @@ import { UserError } from '../errors.js';
 import { cachePath } from '../lab/cache.js';
 import type { PreparedTree } from '../lab/prepare.js';
 import { buildStatus, readAutoConf, type BuildStatus } from './config.js';
+import { findReach, headerChange, parseItems, tailName, type HeaderChange, type ReachCache } from './header-reach.js';
 
 /** kbuild's search path for `<…>` includes on x86 (LINUXINCLUDE in the top Makefile), in order. */
 export const INCLUDE_ROOTS = [
@@ -39,10 +44,16 @@ export const DEFAULT_HEADER_UNIT_LIMIT = 40;
 
 export interface HeaderUnits {
   header: string;
-  /** The units built into vmlinux that include the header, directly or through other headers. */
+  /** The units built into vmlinux that include the header (and, with reach, use what changed), directly or through other headers. */
   units: string[];
   /** Units that include it but are not rebuilt: modules, units not built, and 'unknown' ones. */
   skipped: { unit: string; status: BuildStatus }[];
+  /** With reach (unitsReached): the header's changed names (tails as `*tail*`), or why the change reaches every includer. */
+  changed?: string[];
+  /** With reach: for each unit rebuilt, the changed names that reach it. */
+  reasons?: Record<string, string[]>;
+  /** With reach: units that include the header and may be built in, but use nothing that changed. */
+  notReached?: number;
 }
 
 export interface IncludeGraph {
@@ -389,15 +400,8 @@ function tooMany(header: string, count: number, limit: number): UserError {
   );
 }
 
-/**
- * The units built into vmlinux that a change to `header` affects; refuses above the limit.
- * The candidates' status is first read from the Makefiles (fast, for thousands), then, when
- * few enough, asked of kbuild itself, which is exact: `proc-$(CONFIG_MMU) := task_mmu.o`
- * replaces `proc-y := nommu.o`, which a reading of assignments cannot see.
- */
-export function unitsIncluding(tree: PreparedTree, header: string, options: IncludersOptions = {}): HeaderUnits {
-  const limit = options.limit ?? DEFAULT_HEADER_UNIT_LIMIT;
-  const graph = options.graph ?? includeGraph(tree);
+/** The `.c` files that include `header`, split by what the Makefiles say of them; refuses a header every unit has. */
+function includingUnits(tree: PreparedTree, header: string, graph: IncludeGraph, limit: number) {
   const reached = includersOf(graph, header);
   const forced = FORCED_INCLUDES.find((f) => f === header || reached.includes(f));
   if (forced) {
@@ -409,16 +413,19 @@ export function unitsIncluding(tree: PreparedTree, header: string, options: Incl
   const readMakefiles = new FolderStatus(tree.dir, config);
   const skipped: HeaderUnits['skipped'] = [];
   const candidates: string[] = [];
-  let builtIn = 0;
+  const builtIn = new Set<string>();
   for (const file of reached.filter((f) => f.endsWith('.c')).sort()) {
     const folder = readMakefiles.of(posix.dirname(file));
     const status = folder === 'not built' ? folder : combine(folder, buildStatus(tree.dir, file, config));
     if (status === 'module' || status === 'not built') skipped.push({ unit: file, status });
     else candidates.push(file);
-    if (status === 'built-in') builtIn++;
+    if (status === 'built-in') builtIn.add(file);
   }
-  const folders = new Set(candidates.map((c) => posix.dirname(c)));
-  if (builtIn > limit && folders.size > EXACT_FOLDER_BUDGET) throw tooMany(header, builtIn, limit);
+  return { config, readMakefiles, skipped, candidates, builtIn };
+}
+
+/** Of `candidates`, those kbuild's own lists build into vmlinux; the others join `skipped`. */
+function exactlyBuiltIn(tree: PreparedTree, config: Map<string, string>, readMakefiles: FolderStatus, candidates: readonly string[], skipped: HeaderUnits['skipped']): string[] {
   const kbuild = new KbuildLists(tree, config, readMakefiles);
   const units: string[] = [];
   for (const unit of candidates) {
@@ -426,9 +433,194 @@ export function unitsIncluding(tree: PreparedTree, header: string, options: Incl
     if (status === 'built-in') units.push(unit);
     else skipped.push({ unit, status });
   }
-  if (units.length > limit) throw tooMany(header, units.length, limit);
   skipped.sort((a, b) => a.unit.localeCompare(b.unit));
+  return units;
+}
+
+/**
+ * The units built into vmlinux that a change to `header` affects; refuses above the limit.
+ * The candidates' status is first read from the Makefiles (fast, for thousands), then, when
+ * few enough, asked of kbuild itself, which is exact: `proc-$(CONFIG_MMU) := task_mmu.o`
+ * replaces `proc-y := nommu.o`, which a reading of assignments cannot see.
+ */
+export function unitsIncluding(tree: PreparedTree, header: string, options: IncludersOptions = {}): HeaderUnits {
+  const limit = options.limit ?? DEFAULT_HEADER_UNIT_LIMIT;
+  const graph = options.graph ?? includeGraph(tree);
+  const { config, readMakefiles, skipped, candidates, builtIn } = includingUnits(tree, header, graph, limit);
+  const folders = new Set(candidates.map((c) => posix.dirname(c)));
+  if (builtIn.size > limit && folders.size > EXACT_FOLDER_BUDGET) throw tooMany(header, builtIn.size, limit);
+  const units = exactlyBuiltIn(tree, config, readMakefiles, candidates, skipped);
+  if (units.length > limit) throw tooMany(header, units.length, limit);
   return { header, units, skipped };
+}
+
+/** Whether kbuild builds `unit` into vmlinux, from its own lists (exact; about 20 ms a folder). */
+export function kbuildStatus(tree: PreparedTree, unit: string): BuildStatus {
+  const config = readAutoConf(tree.dir);
+  return new KbuildLists(tree, config, new FolderStatus(tree.dir, config)).unit(unit);
+}
+
+export interface ReachOptions extends IncludersOptions {
+  /** The header's text before the patch ('' for a header the patch creates) and after. */
+  pre: string;
+  post: string;
+  /** The post text of every file the patch changes (tree-relative path -> text): a mention in either text counts. */
+  patched?: ReadonlyMap<string, string>;
+  /** Texts read for another header of the same patch (with the same `patched`). */
+  cache?: ReachCache;
+}
+
+/** `<x.h>` or `"x.h"` from `includer`, as the graph would resolve it (first match on the search path). */
+function resolveSpec(graph: IncludeGraph, treeDir: string, includer: string, spec: string): string | undefined {
+  const m = /^([<"])([^>"]+)[>"]/.exec(spec);
+  if (!m?.[2]) return undefined;
+  const candidates = m[1] === '"' ? [posix.join(posix.dirname(includer), m[2])] : [];
+  for (const root of INCLUDE_ROOTS) candidates.push(posix.join(root, m[2]));
+  return candidates.find((p) => graph.index.has(p) || existsSync(join(treeDir, p)));
+}
+
+/** The files reached from all of `starts` along `edges` (the starts included). */
+function reachable(graph: IncludeGraph, starts: Iterable<string>, edges: number[][], through?: (file: string) => boolean): Set<string> {
+  const seen = new Set<number>();
+  const queue: number[] = [];
+  for (const s of starts) {
+    const id = graph.index.get(s);
+    if (id !== undefined && !seen.has(id)) {
+      seen.add(id);
+      queue.push(id);
+    }
+  }
+  while (queue.length > 0) {
+    for (const next of edges[queue.pop() ?? 0] ?? []) {
+      if (seen.has(next)) continue;
+      if (through && !through(graph.files[next] ?? '')) continue;
+      seen.add(next);
+      queue.push(next);
+    }
+  }
+  return new Set([...seen].map((i) => graph.files[i] ?? ''));
+}
+
+/**
+ * An `#include` line the patch adds to (or removes from) the header changes, for every unit
+ * that includes the header, which names are declared before its own code: so the names the
+ * included header, and the headers it brings that the header did not already bring (by the
+ * graph), define at top level count as changed. A unit that already had them through another
+ * path is rebuilt for nothing; one that did not is rebuilt as it must be. An include that
+ * cannot be found is a change no name carries.
+ */
+function includeSeeds(
+  graph: IncludeGraph,
+  treeDir: string,
+  change: HeaderChange,
+  post: string,
+  read: (file: string) => string,
+): { seeds: Map<string, string>; files: string[]; unresolved?: string } {
+  const seeds = new Map<string, string>();
+  const files: string[] = [];
+  const header = change.header;
+  const before = new Set([header, ...includedFrom(graph, header)]);
+  let after: Set<string> | undefined;
+  const lines = [...change.includesAdded.map((spec) => ({ spec, added: true })), ...change.includesRemoved.map((spec) => ({ spec, added: false }))];
+  for (const { spec, added } of lines) {
+    const path = resolveSpec(graph, treeDir, header, spec);
+    if (!path) return { seeds, files, unresolved: `#include ${spec} ${added ? 'added' : 'removed'}, a file tsplice does not find` };
+    if (!added && !after) {
+      const direct = parseItems(post).flatMap((i) => (i.include !== undefined ? [resolveSpec(graph, treeDir, header, i.include)] : [])).filter((p): p is string => p !== undefined);
+      after = reachable(graph, [header, ...direct], graph.includes);
+    }
+    const had = added ? before : (after ?? new Set<string>());
+    const brought = [path, ...includedFrom(graph, path).filter((f) => !had.has(f) && !f.endsWith('.c'))];
+    for (const file of brought) {
+      files.push(file);
+      for (const item of parseItems(read(file))) {
+        for (const name of item.names) if (!seeds.has(name)) seeds.set(name, `#include ${spec}`);
+        for (const tail of item.tails) if (!seeds.has(tailName(tail))) seeds.set(tailName(tail), `#include ${spec}`);
+      }
+    }
+  }
+  return { seeds, files };
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function tooManyReached(header: string, count: number, limit: number, byName: Map<string, number>, everything?: string): UserError {
+  const over = `more than the ${limit} that create rebuilds for a changed header`;
+  const top = [...byName].filter(([name]) => name !== everything).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const shown = top.slice(0, 3).map(([name, n]) => `${name} reaches ${plural(n, 'unit')}`);
+  const more = top.length > 3 ? `, and ${plural(top.length - 3, 'other changed name')}` : '';
+  if (everything && top.length === 0) {
+    return new UserError(`${everything}: a change no name carries, so all ${count} units built into vmlinux that include the header count, ${over}.`);
+  }
+  const why = everything ? `; ${everything.replace(/^\S+: /, '')}, so every unit that includes it counts` : '';
+  return new UserError(`${header}: the names it changes reach ${plural(count, 'unit')} built into vmlinux, ${over} (${shown.join(', ')}${more}${why}).`);
+}
+
+/** For each reached unit, the changed names that reach it, counted per name over `units`. */
+function countByName(reasons: ReadonlyMap<string, string[]>, units: Iterable<string>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const unit of units) for (const why of reasons.get(unit) ?? []) out.set(why, (out.get(why) ?? 0) + 1);
+  return out;
+}
+
+/**
+ * The units built into vmlinux whose code a change to `header` can reach (src/build/header-reach.ts):
+ * of the units that include it, those whose text names what changed, directly or through the
+ * other headers they include. Refuses above the limit, naming the changed names that reach
+ * the most units.
+ */
+export function unitsReached(tree: PreparedTree, header: string, options: ReachOptions): HeaderUnits {
+  const limit = options.limit ?? DEFAULT_HEADER_UNIT_LIMIT;
+  const graph = options.graph ?? includeGraph(tree);
+  const { config, readMakefiles, skipped, candidates, builtIn } = includingUnits(tree, header, graph, limit);
+  const patched = options.patched ?? new Map<string, string>();
+  const read = (file: string): string => {
+    const path = join(tree.dir, file);
+    const own = existsSync(path) ? readFileSync(path, 'latin1') : '';
+    const post = patched.get(file);
+    return post === undefined ? own : `${own}\n${post}`;
+  };
+  const change = headerChange(header, options.pre, options.post);
+  const brought = includeSeeds(graph, tree.dir, change, options.post, read);
+  if (brought.unresolved) change.unnamed.push(brought.unresolved);
+  const candidateSet = new Set(candidates);
+  // Every file the candidates' translation units can hold: a type or macro a unit uses may be
+  // declared in a header that does not include this one (a forward declaration) and still
+  // lead to what changed, so the closure runs over all of them, not only the includers.
+  const forced = reachable(graph, FORCED_INCLUDES, graph.includes);
+  const files = new Set([...reachable(graph, candidates, graph.includes), ...forced, ...brought.files, header]);
+  for (const c of candidates) files.delete(c);
+  const result = findReach({
+    change,
+    seeds: brought.seeds,
+    files: [...files].sort(),
+    units: candidates,
+    read,
+    // A unit's text with the .c/.inc files it #includes (not headers: those are in the closure).
+    unitFiles: (unit) => [...reachable(graph, [unit], graph.includes, (f) => !f.endsWith('.h'))],
+    unitsIncluding: (file) => includersOf(graph, file).filter((u) => candidateSet.has(u)),
+    ...(options.cache ? { cache: options.cache } : {}),
+  });
+  const reachedCandidates = candidates.filter((c) => result.units.has(c));
+  const reachedBuiltIn = reachedCandidates.filter((c) => builtIn.has(c));
+  const folders = new Set(reachedCandidates.map((c) => posix.dirname(c)));
+  if (reachedBuiltIn.length > limit && folders.size > EXACT_FOLDER_BUDGET) {
+    throw tooManyReached(header, reachedBuiltIn.length, limit, countByName(result.units, reachedBuiltIn), result.everything);
+  }
+  const units = exactlyBuiltIn(tree, config, readMakefiles, reachedCandidates, skipped);
+  if (units.length > limit) throw tooManyReached(header, units.length, limit, countByName(result.units, units), result.everything);
+  const reasons: Record<string, string[]> = {};
+  for (const unit of units) reasons[unit] = result.units.get(unit) ?? [];
+  return {
+    header,
+    units,
+    skipped,
+    changed: result.everything ? [result.everything] : [...change.names, ...new Set(brought.seeds.values())],
+    reasons,
+    notReached: candidates.length - reachedCandidates.length,
+  };
 }
 
 function underIncludeRoot(file: string): boolean {

@@ -87,7 +87,9 @@ export function classifyApplyError(message: string): GuestOutcome {
  */
 export const CREATE_CLASSES: [string, RegExp][] = [
   ['layout change', /data layout change/],
-  ['header change: too many units include it', /is included by \d+ units built into vmlinux, more than|is part of every unit of the kernel/],
+  ['header change: too many units include it', /is included by \d+ units built into vmlinux, more than|is part of every unit of the kernel|reach \d+ units? built into vmlinux, more than|units built into vmlinux that include the header count, more than/],
+  ['header change: another unit must change too', /does not compile with the patched/],
+  ['only adds functions nothing calls', /changes no running code: it only adds/],
   ['header change', /tsplice does not yet find and rebuild the units that include a changed header|changes headers; tsplice does not yet/],
   ['__init code or data', /__init function|__initdata/],
   ['changed initializer: __dyndbg descriptor (line number)', /\(__dyndbg\): changed initial value/],
