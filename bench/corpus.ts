@@ -27,7 +27,8 @@ import { projectRoot } from '../src/lab/guest-image.js';
 import { chooseRelease } from '../src/lab/kernel-choice.js';
 import { prepareTree, preparedTree } from '../src/lab/prepare.js';
 import { GuestFailure, runInGuest } from '../src/lab/qemu.js';
-import { writeUpdate } from '../src/update/format.js';
+import { writeUpdate, type UpdatePackage } from '../src/update/format.js';
+import { unitThatMustChange, writeGroupPatch } from '../src/corpus/group.js';
 import { patchPath, readManifest, type CorpusEntry } from '../src/corpus/derive.js';
 import { createClasses, formatMarkdown, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../src/corpus/outcome.js';
 
@@ -68,6 +69,28 @@ const work = cachePath('corpus', 'bench-run');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
+/**
+ * Creates the update for one corpus file; when create says another unit must change too and
+ * that unit is a corpus file, its diff joins the patch (src/corpus/group.ts), up to 8 files.
+ */
+async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackage; group: string[] }> {
+  const group = [entry.file];
+  for (;;) {
+    const patch =
+      group.length === 1 ? patchPath(manifestPath, manifest, entry) : writeGroupPatch(join(work, `group-${entry.file.replace(/\W/g, '-')}.patch`), group, (f) => patchPath(manifestPath, manifest, byFile.get(f) as CorpusEntry));
+    try {
+      const { update } = await createUpdate({ tree, patches: [patch], distributionVersion: kernel.version, headersDir: kernel.headersDir, log: quiet });
+      return { update, group };
+    } catch (error) {
+      const unit = error instanceof UserError ? unitThatMustChange(error.message) : undefined;
+      const other = unit ? manifest.files.find((e) => e.unit === unit || e.file === unit) : undefined;
+      if (!other || group.includes(other.file) || group.length >= 8) throw error;
+      group.push(other.file);
+    }
+  }
+}
+const byFile = new Map(manifest.files.map((e) => [e.file, e]));
+
 // 1. Create.
 const rows = new Map<string, CorpusRow>();
 const created: { entry: CorpusEntry; id: string; path: string }[] = [];
@@ -77,13 +100,8 @@ for (const [i, entry] of entries.entries()) {
   rows.set(entry.file, row);
   const started = Date.now();
   try {
-    const { update } = await createUpdate({
-      tree,
-      patches: [patchPath(manifestPath, manifest, entry)],
-      distributionVersion: kernel.version,
-      headersDir: kernel.headersDir,
-      log: quiet,
-    });
+    const { update, group } = await createGrouped(entry);
+    if (group.length > 1) row.groupedWith = group.filter((f) => f !== entry.file);
     row.createSeconds = (Date.now() - started) / 1000;
     row.functions = update.functions.length;
     const path = join(work, `${update.id}.tsplice`);

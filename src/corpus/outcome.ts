@@ -137,6 +137,8 @@ export interface CorpusRow {
   pauseUs?: number;
   error?: string;
   headers: number;
+  /** Other corpus files whose diffs are in this file's update (one fix across files). */
+  groupedWith?: string[];
   /** The first boot this file's update ran in (0-based), when it reached the guest. */
   boot?: number;
 }
@@ -208,7 +210,7 @@ export function formatMarkdown(rows: CorpusRow[], t: CorpusTotals): string {
     '| --- | --- | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.file} | ${r.outcome} | ${r.functions || ''} | ${r.createSeconds?.toFixed(1) ?? ''} | ${r.applyMs !== undefined ? (r.applyMs / 1000).toFixed(1) : ''} | ${r.pauseUs?.toFixed(0) ?? ''} |`,
+        `| ${r.file}${r.groupedWith ? ` (with ${r.groupedWith.join(', ')})` : ''} | ${r.outcome} | ${r.functions || ''} | ${r.createSeconds?.toFixed(1) ?? ''} | ${r.applyMs !== undefined ? (r.applyMs / 1000).toFixed(1) : ''} | ${r.pauseUs?.toFixed(0) ?? ''} |`,
     ),
   ];
   return lines.join('\n');

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { combinePatches, patchSections, unitThatMustChange } from './group.js';
+
+const header = `--- a/include/linux/hugetlb.h
++++ b/include/linux/hugetlb.h
+@@ -1 +1 @@
+-int isolate_hugetlb(struct page *page);
++int folio_isolate_hugetlb(struct page *page);
+`;
+const gup = `# tsplice corpus: mm/gup.c
+--- a/mm/gup.c
++++ b/mm/gup.c
+@@ -1 +1 @@
+-	isolate_hugetlb(page);
++	folio_isolate_hugetlb(page);
+${header}`;
+const migrate = `# tsplice corpus: mm/migrate.c
+--- a/mm/migrate.c
++++ b/mm/migrate.c
+@@ -1 +1 @@
+-	isolate_hugetlb(p);
++	folio_isolate_hugetlb(p);
+${header}`;
+
+it('splits a patch per file and drops the comment before it', () => {
+  assert.deepEqual([...patchSections(gup).keys()], ['mm/gup.c', 'include/linux/hugetlb.h']);
+  assert.equal(patchSections(gup).get('include/linux/hugetlb.h'), header);
+});
+
+it('combines patches with each shared header diff once', () => {
+  const combined = combinePatches([gup, migrate], 'group');
+  assert.equal(combined.split('+++ b/include/linux/hugetlb.h').length, 2);
+  assert.deepEqual([...patchSections(combined).keys()], ['mm/gup.c', 'include/linux/hugetlb.h', 'mm/migrate.c']);
+  assert.throws(() => combinePatches([gup, gup.replace('folio_isolate_hugetlb(page)', 'other(page)')], 'x'), /change mm\/gup.c differently/);
+});
+
+it('reads the unit that must change from create\'s refusal', () => {
+  const message = "mm/hugetlb.c does not compile with the patched include/linux/hugetlb.h (isolate_hugetlb): mm/hugetlb.c:1:1: error: implicit declaration of function 'isolate_hugetlb'. The patch changes what mm/hugetlb.c uses but not mm/hugetlb.c itself; it has to change that unit too.";
+  assert.equal(unitThatMustChange(message), 'mm/hugetlb.c');
+  assert.equal(unitThatMustChange('The patch changes no code built into the kernel.'), undefined);
+});

@@ -1,0 +1,53 @@
+/**
+ * Fixes that span several files. A corpus patch holds one file's diff and the header diffs it
+ * needs; when a header change renames or moves a declaration, another unit that uses it no
+ * longer compiles (create says "X does not compile with the patched …; it has to change that
+ * unit too"). Upstream, one commit changed both files; a maintainer ships them as one update.
+ * When that other unit is itself a corpus file, its diff joins the update: one patch holding
+ * each file's diff once.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** The file a diff section changes, from its `+++ b/PATH` line. */
+const SECTION_TARGET = /^\+\+\+ b\/(\S+)/m;
+
+/** A patch split into one diff section per file, comment lines before the first dropped. */
+export function patchSections(text: string): Map<string, string> {
+  const sections = new Map<string, string>();
+  const starts = [...text.matchAll(/^--- a\/\S+.*$/gm)].map((m) => m.index ?? 0);
+  starts.forEach((start, i) => {
+    const section = text.slice(start, starts[i + 1] ?? text.length);
+    const target = SECTION_TARGET.exec(section)?.[1];
+    if (target && !sections.has(target)) sections.set(target, section.endsWith('\n') ? section : `${section}\n`);
+  });
+  return sections;
+}
+
+/**
+ * One patch from several corpus patches: each file's diff once (the grouped headers are the
+ * same diffs of the same release), files in the order first seen. Throws if two patches
+ * change one file differently.
+ */
+export function combinePatches(texts: readonly string[], title: string): string {
+  const combined = new Map<string, string>();
+  for (const text of texts) {
+    for (const [file, section] of patchSections(text)) {
+      const known = combined.get(file);
+      if (known !== undefined && known !== section) throw new Error(`The grouped patches change ${file} differently.`);
+      combined.set(file, section);
+    }
+  }
+  return `# ${title}\n${[...combined.values()].join('')}`;
+}
+
+/** The unit create named as needing a change of its own, if the message says so. */
+export function unitThatMustChange(message: string): string | undefined {
+  return /(?:^|\n)\s*(\S+\.c) does not compile with the patched /.exec(message)?.[1];
+}
+
+/** Writes the combined patch of `files`' patches to `path`. */
+export function writeGroupPatch(path: string, files: readonly string[], patchOf: (file: string) => string): string {
+  const title = `tsplice corpus group: ${files.join(', ')} (one update: a header change in one needs the others' diffs to compile)`;
+  writeFileSync(path, combinePatches(files.map((f) => readFileSync(patchOf(f), 'utf8')), title));
+  return path;
+}
