@@ -23,6 +23,8 @@ export interface KernelMemory {
 export interface LearnedSymbol {
   name: string;
   address: bigint;
+  /** A static (or a place in an object) of the unit the referring code is from: its name is only unique there. */
+  local?: boolean;
   /** Where it was learned: function and offset. */
   from: string;
 }
@@ -166,7 +168,7 @@ export function matchAt(
         if (named.length > 0 && !named.some((s) => s.runningAddress === symbolAddress)) {
           return fail(i, size, `the code refers to 0x${symbolAddress.toString(16)}, and /proc/kallsyms has ${target.name} at ${named.map((n) => `0x${n.runningAddress.toString(16)}`).join(', ')}`);
         }
-        learned.push({ name: target.name, address: symbolAddress, from });
+        learned.push({ name: target.name, address: symbolAddress, from, local: target.local });
       } else if (target.kind === 'string') {
         const text = readCString(memory, meant, target.text.length + 1);
         if (text !== target.text) {
@@ -178,7 +180,7 @@ export function matchAt(
         if (named.length > 0 && !named.some((s) => s.runningAddress === pieceAddress)) {
           return fail(i, size, `the code refers to 0x${pieceAddress.toString(16)}+${target.offset}, and /proc/kallsyms has no ${target.name} there`);
         }
-        learned.push({ name: target.name, address: pieceAddress, from });
+        learned.push({ name: target.name, address: pieceAddress, from, local: true });
       }
       i += size;
       continue;
@@ -206,6 +208,14 @@ export function checkTarget(update: UpdatePackage, procVersion: string): void {
  * runs in its place lives. Matching such a function means matching that code (updates stack).
  */
 export type ReplacedFunctions = ReadonlyMap<bigint, { address: bigint; size: number; module?: string }>;
+
+/** Where a unit's static `name` is kept in MatchResult.learned. */
+export function learnedKey(unit: string, name: string): string {
+  return `${unit}\0${name}`;
+}
+
+/** A bare name two units' statics both claim: never an address to use. */
+export const AMBIGUOUS = -1n;
 
 /** Matches every changed function of an update; throws MatchError with the first mismatch. */
 export function matchUpdate(
@@ -245,11 +255,19 @@ export function matchUpdate(
     functions.push({ name: fn.name, unit: fn.unit, runningAddress: match.candidate.runningAddress, size: fn.pre.size, traced: match.outcome.traced });
     learned.set(fn.name, { name: fn.name, address: match.candidate.runningAddress, from: 'kallsyms' });
     for (const l of match.outcome.learned) {
-      const known = learned.get(l.name);
+      // Two units of one update may each have a static of the same name: statics are known
+      // per unit, and by bare name only while that is unambiguous.
+      const key = l.local ? learnedKey(fn.unit, l.name) : l.name;
+      const known = learned.get(key);
       if (known && known.address !== l.address) {
         throw new UserError(`${l.name} is at 0x${known.address.toString(16)} according to ${known.from} but at 0x${l.address.toString(16)} according to ${l.from}; tsplice cannot tell which one the patch means.`);
       }
-      if (!known) learned.set(l.name, l);
+      if (!known) learned.set(key, l);
+      if (l.local) {
+        const bare = learned.get(l.name);
+        if (bare === undefined) learned.set(l.name, l);
+        else if (bare.address !== l.address && bare.local) learned.set(l.name, { ...bare, address: AMBIGUOUS });
+      }
     }
   }
   return { functions, learned };
