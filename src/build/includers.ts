@@ -185,19 +185,9 @@ export function includeGraph(tree: PreparedTree): IncludeGraph {
 
 /** The files reached from `file` along `edges`, directly or not (`file` itself excluded). */
 function closure(graph: IncludeGraph, file: string, edges: number[][]): string[] {
-  const start = graph.index.get(file);
-  if (start === undefined) return [];
-  const seen = new Set<number>([start]);
-  const queue = [start];
-  while (queue.length > 0) {
-    for (const next of edges[queue.pop() ?? 0] ?? []) {
-      if (seen.has(next)) continue;
-      seen.add(next);
-      queue.push(next);
-    }
-  }
-  seen.delete(start);
-  return [...seen].map((i) => graph.files[i] ?? '');
+  const seen = reachable(graph, [file], edges);
+  seen.delete(file);
+  return [...seen];
 }
 
 /** The files that include `file`, directly or not. */

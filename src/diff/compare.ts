@@ -11,7 +11,7 @@
 import { relocationInfo, SHN_UNDEF, type Rela } from '../elf/index.js';
 import type { Correlation } from './correlate.js';
 import { canonicalName } from './names.js';
-import type { DiffObject, ObjectPiece, RelocationTarget } from './object.js';
+import { isDescriptor, type DiffObject, type ObjectPiece, type RelocationTarget } from './object.js';
 
 export type Verdict = { verdict: 'same' } | { verdict: 'line-numbers-only' } | { verdict: 'changed'; why: string };
 
@@ -97,9 +97,7 @@ function describeTarget(object: DiffObject, piece: ObjectPiece, rela: Rela): str
   }
 }
 
-/** The section of dynamic debug descriptors (`struct _ddebug`, include/linux/dynamic_debug.h). */
-const DYNDBG_SECTION = '__dyndbg';
-/** `unsigned int lineno:18` follows the four pointers modname, function, filename, format. */
+/** In a descriptor (`struct _ddebug`), `unsigned int lineno:18` follows the four pointers modname, function, filename, format. */
 const DYNDBG_LINENO_OFFSET = 32;
 const DYNDBG_LINENO_MASK = (1 << 18) - 1;
 
@@ -180,7 +178,7 @@ export function comparePieces(
   if (firstDifference >= 0) {
     const isCode = prePiece.symbol.type === 2; // STT_FUNC
     if (isCode && onlyLineImmediatesDiffer(pre, prePiece, post, postPiece, a, b)) return { verdict: 'line-numbers-only' };
-    if (postPiece.section.name === DYNDBG_SECTION && onlyDescriptorLineDiffers(a, b)) return { verdict: 'line-numbers-only' };
+    if (isDescriptor(postPiece) && onlyDescriptorLineDiffers(a, b)) return { verdict: 'line-numbers-only' };
     return { verdict: 'changed', why: `bytes differ at +0x${firstDifference.toString(16)}` };
   }
   return lineOnly ? { verdict: 'line-numbers-only' } : { verdict: 'same' };

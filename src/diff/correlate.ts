@@ -5,7 +5,7 @@
  * different functions), in order of appearance, which gcc keeps stable for unchanged code.
  */
 import { isNumberedLabel } from './names.js';
-import type { DiffObject, ObjectPiece } from './object.js';
+import { isDescriptor, type DiffObject, type ObjectPiece } from './object.js';
 
 export class Correlation {
   readonly preToPost = new Map<ObjectPiece, ObjectPiece>();
@@ -101,7 +101,7 @@ function descriptorKey(object: DiffObject, piece: ObjectPiece): string {
 function correlateDescriptors(pre: DiffObject, post: DiffObject, correlation: Correlation): void {
   const descriptors = (object: DiffObject): Map<string, ObjectPiece[]> =>
     groupBy(
-      object.dataObjects.filter((p) => p.section.name === '__dyndbg'),
+      object.dataObjects.filter(isDescriptor),
       (p) => descriptorKey(object, p),
     );
   const postGroups = descriptors(post);
@@ -112,9 +112,7 @@ function correlateDescriptors(pre: DiffObject, post: DiffObject, correlation: Co
   }
 }
 
-/** Descriptors are paired by what they say only: one left over is removed or new, never renamed. */
-const isDescriptor = (piece: ObjectPiece): boolean => piece.section.name === '__dyndbg';
-
+/** Descriptors are paired by what they say only (correlateDescriptors): one left over is removed or new, never renamed. */
 export function correlate(pre: DiffObject, post: DiffObject): Correlation {
   const correlation = new Correlation();
   correlateList(pre.functions, post.functions, correlation);

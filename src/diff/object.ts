@@ -189,21 +189,35 @@ export class DiffObject {
   }
 
   /**
-   * A constant the compiler named with a counter and that points nowhere: `__func__.3`,
-   * `__msg.9` (NL_SET_ERR_MSG's static string), a `static const` table `names.2`. Like a
-   * `.LC0` string it is a literal: two are the same when their bytes are, whatever their
-   * numbers, and new code can use a copy of it.
+   * Constant data the compiler named with a counter: `__func__.3`, `__msg.9` (NL_SET_ERR_MSG's
+   * static string), `CSWTCH.5`, a `static const` table `names.2`. Its contents are known and
+   * nothing compares its address, so new code can use a copy of it.
    */
-  isConstantLabel(piece: ObjectPiece): boolean {
+  isNumberedConstant(piece: ObjectPiece): boolean {
     const section = piece.section;
     return (
       section.type === SHT_PROGBITS &&
       (section.flags & (SHF_WRITE | SHF_EXECINSTR)) === 0n &&
       piece.symbol.bind === STB_LOCAL &&
-      piece.relocations.length === 0 &&
       isNumberedLabel(piece.symbol.name)
     );
   }
+
+  /**
+   * A numbered constant that points nowhere: like a `.LC0` string it is a literal, and two
+   * are the same when their bytes are, whatever their numbers.
+   */
+  isConstantLabel(piece: ObjectPiece): boolean {
+    return this.isNumberedConstant(piece) && piece.relocations.length === 0;
+  }
+}
+
+/** The section of dynamic debug descriptors (`struct _ddebug`, include/linux/dynamic_debug.h). */
+export const DYNDBG_SECTION = '__dyndbg';
+
+/** A `pr_debug` call site's descriptor. */
+export function isDescriptor(piece: ObjectPiece): boolean {
+  return piece.section.name === DYNDBG_SECTION;
 }
 
 function readString(data: Uint8Array, offset: number): string {

@@ -7,7 +7,7 @@
 import { parseElf, modelFromElf, writeElf, SHN_ABS, SHN_UNDEF } from '../elf/index.js';
 import { UserError } from '../errors.js';
 import type { KernelSymbols } from '../match/kallsyms.js';
-import { AMBIGUOUS, learnedKey, type LearnedSymbol } from '../match/run-pre.js';
+import { learnedKey, type LearnedSymbol } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 
 export interface ResolvedModule {
@@ -28,8 +28,7 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
     const external = externals.get(symbol.name);
     const name = external?.name ?? symbol.name;
     const scoped = external?.local ? learned.get(learnedKey(external.unit, name)) : undefined;
-    const bare = learned.get(name);
-    let address = scoped?.address ?? (bare && bare.address !== AMBIGUOUS ? bare.address : undefined);
+    let address = (scoped ?? learned.get(name))?.address;
     if (address === undefined) {
       const candidates = symbols.lookup(name).filter((s) => s.module === undefined);
       if (candidates.length === 1) address = candidates[0]?.runningAddress;

@@ -214,9 +214,6 @@ export function learnedKey(unit: string, name: string): string {
   return `${unit}\0${name}`;
 }
 
-/** A bare name two units' statics both claim: never an address to use. */
-export const AMBIGUOUS = -1n;
-
 /** Matches every changed function of an update; throws MatchError with the first mismatch. */
 export function matchUpdate(
   update: UpdatePackage,
@@ -226,6 +223,8 @@ export function matchUpdate(
 ): MatchResult {
   const functions: MatchedFunction[] = [];
   const learned = new Map<string, LearnedSymbol>();
+  /** Bare names that two units' statics both claim: they stay out of `learned`. */
+  const claimedTwice = new Set<string>();
   for (const fn of update.functions) {
     if (!fn.pre) continue;
     const candidates = symbols.lookup(fn.name).filter((s) => isText(s) && s.module === undefined);
@@ -263,10 +262,13 @@ export function matchUpdate(
         throw new UserError(`${l.name} is at 0x${known.address.toString(16)} according to ${known.from} but at 0x${l.address.toString(16)} according to ${l.from}; tsplice cannot tell which one the patch means.`);
       }
       if (!known) learned.set(key, l);
-      if (l.local) {
+      if (l.local && !claimedTwice.has(l.name)) {
         const bare = learned.get(l.name);
         if (bare === undefined) learned.set(l.name, l);
-        else if (bare.address !== l.address && bare.local) learned.set(l.name, { ...bare, address: AMBIGUOUS });
+        else if (bare.address !== l.address && bare.local) {
+          learned.delete(l.name);
+          claimedTwice.add(l.name);
+        }
       }
     }
   }

@@ -36,7 +36,6 @@ import {
 import { UserError } from '../errors.js';
 import type { DiffObject, ObjectPiece } from '../diff/object.js';
 import type { DiffState } from '../diff/pipeline.js';
-import { isNumberedLabel } from '../diff/names.js';
 import { SPECIAL_SECTIONS, type SpecialEntry } from '../diff/special-sections.js';
 
 /** An undefined symbol of the payload and what it stands for, for apply to resolve. */
@@ -195,16 +194,13 @@ class PayloadBuilder {
   }
 
   /**
-   * A copy of constant data the compiler named with a counter (`__func__.2`, `CSWTCH.5`, a
-   * `static const` table `names.3`), placed in the payload with its relocations. The running
-   * kernel holds hundreds of `__func__.2`, one per unit, and kallsyms cannot tell them apart;
-   * their contents are known and nothing compares their addresses, so a copy is as good.
+   * A copy of a numbered constant (DiffObject.isNumberedConstant: `__func__.2`, `CSWTCH.5`),
+   * placed in the payload with its relocations. The running kernel holds hundreds of
+   * `__func__.2`, one per unit, and kallsyms cannot tell them apart; a copy is as good.
    * Undefined for anything else.
    */
   private constantLabelCopy(object: DiffObject, piece: ObjectPiece, unit: string): { section: ModelSection; symbol: ModelSymbol } | undefined {
-    const section = piece.section;
-    const constant = (section.flags & (SHF_WRITE | SHF_EXECINSTR)) === 0n && section.type === SHT_PROGBITS;
-    if (!constant || piece.symbol.bind !== STB_LOCAL || !isNumberedLabel(piece.symbol.name)) return undefined;
+    if (!object.isNumberedConstant(piece)) return undefined;
     this.place(object, piece, unit);
     const placed = this.placed.get(piece);
     if (placed) placed.section.relocations = piece.relocations.map((r) => this.relocation(object, r, piece.start, unit, piece));
