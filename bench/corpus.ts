@@ -23,14 +23,14 @@ import { UserError } from '../src/errors.js';
 import { FormatError } from '../src/elf/index.js';
 import { cachePath } from '../src/lab/cache.js';
 import { labKernel } from '../src/lab/fetch.js';
-import { projectRoot } from '../src/lab/guest-image.js';
+import { GUEST_PROJECT_DIR, projectRoot } from '../src/lab/guest-image.js';
 import { chooseRelease } from '../src/lab/kernel-choice.js';
 import { prepareTree, preparedTree } from '../src/lab/prepare.js';
 import { GuestFailure, runInGuest } from '../src/lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../src/update/format.js';
 import { unitThatMustChange, writeGroupPatch } from '../src/corpus/group.js';
 import { patchPath, readManifest, type CorpusEntry } from '../src/corpus/derive.js';
-import { createClasses, formatMarkdown, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../src/corpus/outcome.js';
+import { CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../src/corpus/outcome.js';
 
 const { values } = parseArgs({
   options: {
@@ -140,12 +140,11 @@ if (!values['skip-guest'] && created.length > 0) {
     try {
       const r = await runInGuest({
         kernel,
-        command: `node /opt/tsplice/dist/src/corpus/guest.js ${planPath}`,
+        command: `node ${GUEST_PROJECT_DIR}/dist/src/corpus/guest.js ${planPath}`,
         cwd: work,
         shares: [work],
         timeoutSeconds: 180 + 150 * remaining.length,
-        // An oops, a soft lockup, a hung task or an RCU stall ends the boot at once.
-        append: 'panic_on_oops=1 softlockup_panic=1 hung_task_panic=1 hung_task_timeout_secs=60 sysctl.kernel.panic_on_rcu_stall=1',
+        append: CORPUS_GUEST_APPEND,
         onLine: (line) => {
           lastLines.push(line);
           if (lastLines.length > 30) lastLines = lastLines.slice(-30);
@@ -159,15 +158,9 @@ if (!values['skip-guest'] && created.length > 0) {
       lastLines = error.lastLines;
     }
     const lines = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').split('\n').filter(Boolean) : [];
-    let started: string | undefined;
-    for (const line of lines.slice(seen)) {
-      const record = JSON.parse(line) as { type: string; id: string } & GuestResult;
-      if (record.type === 'start') started = record.id;
-      else if (record.type === 'result') {
-        done.set(record.id, { ...record, boot });
-        if (started === record.id) started = undefined;
-      }
-    }
+    const records = parseGuestRecords(lines.slice(seen));
+    for (const result of records.results) done.set(result.id, { ...result, boot });
+    const started = records.unfinished;
     seen = lines.length;
     if (started && !done.has(started)) {
       const item = created.find((c) => c.id === started);

@@ -8,8 +8,9 @@
  * site to the new code, smoke workload, dmesg clean, `tsplice undo`, original bytes back).
  * One test per file, so a failure names it.
  *
- * `tsplice apply` sometimes dies with SIGSEGV in the guest, nondeterministically (docs/corpus.md,
- * "apply crashed": a few percent of applies, never the same update twice). An update whose
+ * `tsplice apply` died now and then with SIGSEGV in the guest under multi-threaded TCG (a few
+ * percent of applies, never the same update twice; the lab now runs single-threaded TCG for
+ * that reason: docs/lab.md). An update whose
  * apply crashed is run once more in the same boot, after the others; its test passes only when
  * that run passes every step, and says that it needed it.
  */
@@ -28,7 +29,7 @@ import { prepareTree } from '../lab/prepare.js';
 import { GuestFailure, runInGuest } from '../lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../update/format.js';
 import { patchPath, readManifest } from './derive.js';
-import { createClasses, type GuestPlan, type GuestResult } from './outcome.js';
+import { CORPUS_GUEST_APPEND, createClasses, parseGuestRecords, type GuestPlan, type GuestResult } from './outcome.js';
 import { expectationProblems, SELECTION, updateFacts } from './selection.js';
 
 const quiet = (): void => {};
@@ -62,27 +63,11 @@ const second = spawnSync('node', [driver, 'plan-retry.json'], { stdio: 'inherit'
 process.exit(second.status ?? 1);
 `;
 
-/** The `result` records of a results file of the guest driver, by update id. */
-function readResults(path: string): Map<string, GuestResult> {
-  const results = new Map<string, GuestResult>();
-  if (!existsSync(path)) return results;
-  for (const line of readFileSync(path, 'utf8').split('\n').filter(Boolean)) {
-    const record = JSON.parse(line) as { type: string } & GuestResult;
-    if (record.type === 'result') results.set(record.id, record);
-  }
-  return results;
-}
-
-/** The update the driver started last and never finished, in a results file. */
-function unfinished(path: string): string | undefined {
-  if (!existsSync(path)) return undefined;
-  let started: string | undefined;
-  for (const line of readFileSync(path, 'utf8').split('\n').filter(Boolean)) {
-    const record = JSON.parse(line) as { type: string; id: string };
-    if (record.type === 'start') started = record.id;
-    else if (record.type === 'result' && record.id === started) started = undefined;
-  }
-  return started;
+/** The records of a results file of the guest driver: results by update id, and the update it stopped in. */
+function readRecords(path: string): { results: Map<string, GuestResult>; unfinished?: string } {
+  const lines = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : [];
+  const { results, unfinished } = parseGuestRecords(lines);
+  return { results: new Map(results.map((r) => [r.id, r])), ...(unfinished ? { unfinished } : {}) };
 }
 
 describe('the real-fix corpus selection on the lab kernel', () => {
@@ -173,8 +158,7 @@ describe('the real-fix corpus selection on the lab kernel', () => {
           shares: [share],
           // TCG on two cores: a boot, then about 6 s per update (apply, smoke, undo), with room.
           timeoutSeconds: 300 + 120 * items.length,
-          // An oops, a soft lockup, a hung task or an RCU stall ends the boot at once (as the bench).
-          append: 'panic_on_oops=1 softlockup_panic=1 hung_task_panic=1 hung_task_timeout_secs=60 sysctl.kernel.panic_on_rcu_stall=1',
+          append: CORPUS_GUEST_APPEND,
           onLine: (line) => {
             lastLines = [...lastLines.slice(-29), line];
             if (line.startsWith('corpus: ') && line.includes(': ', 8)) say(`  ${line.slice(8, 300)}`);
@@ -185,9 +169,11 @@ describe('the real-fix corpus selection on the lab kernel', () => {
         if (!(error instanceof GuestFailure)) throw error;
         stopped = error.message;
       }
-      first = readResults(plan.results);
-      retried = readResults(join(share, 'results-retry.jsonl'));
-      broke = unfinished(join(share, 'results-retry.jsonl')) ?? unfinished(plan.results);
+      const firstRecords = readRecords(plan.results);
+      const retriedRecords = readRecords(join(share, 'results-retry.jsonl'));
+      first = firstRecords.results;
+      retried = retriedRecords.results;
+      broke = retriedRecords.unfinished ?? firstRecords.unfinished;
       say(`guest part: ${items.length} updates in ${seconds(Date.now() - started)} (one boot)${stopped ? `; stopped: ${stopped.split('\n')[0]}` : ''}`);
     });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { folderStatus, identifiersInErrors, includingUnit, isBuildProduct, namedIn, parseDiffRq, patchNameFor, vmlinuxStatus } from './derive.js';
-import { classifyApplyError, createClasses, dmesgProblems, totals, type CorpusRow } from './outcome.js';
+import { classifyApplyError, createClasses, dmesgProblems, parseGuestRecords, totals, type CorpusRow } from './outcome.js';
 
 describe('parseDiffRq', () => {
   it('splits changed and one-sided files and drops build products', () => {
@@ -121,6 +121,15 @@ describe('outcomes', () => {
       ['changed initializer: __dyndbg descriptor (line number)'],
     );
   });
+  it('reads the guest driver\'s records: results in order, and the update it stopped in', () => {
+    const result = (id: string): string => JSON.stringify({ type: 'result', id, file: `${id}.c`, outcome: 'applied', functions: [], dmesg: [] });
+    const start = (id: string): string => JSON.stringify({ type: 'start', id });
+    const done = parseGuestRecords([start('a'), result('a'), start('b'), result('b')]);
+    assert.deepEqual(done.results.map((r) => r.id), ['a', 'b']);
+    assert.equal(done.unfinished, undefined);
+    assert.equal(parseGuestRecords([start('a'), result('a'), start('b')]).unfinished, 'b');
+  });
+
   it('classes apply failures', () => {
     assert.equal(classifyApplyError('tsplice: The running kernel does not match the update: f at 0x1+0x4: reloc (expected 00, running 01).'), 'match failed');
     assert.equal(classifyApplyError('Cannot apply update u: task 1 (sh) is inside function f (f+0x10 is on its stack)'), 'busy');

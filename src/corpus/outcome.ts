@@ -59,6 +59,30 @@ export interface GuestResult {
   reboot?: boolean;
 }
 
+/**
+ * The guest kernel's command line for corpus runs: an oops, a soft lockup, a hung task or an
+ * RCU stall ends the boot at once, so that the update running then is known to have broken it.
+ */
+export const CORPUS_GUEST_APPEND = 'panic_on_oops=1 softlockup_panic=1 hung_task_panic=1 hung_task_timeout_secs=60 sysctl.kernel.panic_on_rcu_stall=1';
+
+/**
+ * The records of a results file (lines of the guest driver): the results in order, and the
+ * update that was started and has no result (the guest stopped during it), if any.
+ */
+export function parseGuestRecords(lines: readonly string[]): { results: GuestResult[]; unfinished?: string } {
+  const results: GuestResult[] = [];
+  let started: string | undefined;
+  for (const line of lines) {
+    const record = JSON.parse(line) as { type: string; id: string } & GuestResult;
+    if (record.type === 'start') started = record.id;
+    else if (record.type === 'result') {
+      results.push(record);
+      if (started === record.id) started = undefined;
+    }
+  }
+  return started === undefined ? { results } : { results, unfinished: started };
+}
+
 /** Kernel log lines that mean something went wrong. */
 const BAD_KERNEL_LINE =
   /\b(Oops|BUG:|WARNING:|general protection fault|segfault at|traps:|Call Trace:|kernel BUG|RIP:|refcount_t:|list_(add|del) corruption|UBSAN|stack-protector|soft lockup|hard LOCKUP|rcu: INFO|self-detected stall|blocked for more than|ftrace bug|ftrace failed)/;
