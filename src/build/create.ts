@@ -298,7 +298,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       log(`Building the update module and the core module for ${tree.release}...`);
       const payload = buildPayload(carried);
       const module = await buildUpdateModule(options.headersDir, update.id, payload);
-      update.module = { name: module.name, bytes: module.bytes.toString('base64'), externals: payload.externals };
+      update.module = { name: module.name, bytes: module.bytes.toString('base64'), externals: payload.externals, ...(payload.renamedFunctions.length > 0 ? { renamedFunctions: payload.renamedFunctions } : {}) };
       update.coreModule = (await coreModuleFor(tree.release, options.headersDir)).toString('base64');
     }
     return { update, units, headerUnits };

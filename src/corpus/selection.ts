@@ -115,6 +115,11 @@ export const SELECTION: SelectedFile[] = [
     },
   },
   {
+    file: 'fs/binfmt_elf.c',
+    why: 'a static of two units (compat_binfmt_elf.c #includes binfmt_elf.c): elf_core_dump and its static notesize are matched per unit, and each copy of the new code has a name of its own in the module; was "match failed"',
+    update: { functions: ['elf_core_dump', 'elf_core_dump'], refersTo: ['notesize'] },
+  },
+  {
     file: 'net/core/neighbour.c',
     why: 'was "match failed" on cs-prefixed retpoline calls (2e e8 to __x86_indirect_thunk_*); seven functions, .cold, calls .constprop/.isra clones',
     update: {

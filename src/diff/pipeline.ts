@@ -9,11 +9,13 @@ import { comparePieces } from './compare.js';
 import { correlate, type Correlation } from './correlate.js';
 import { DiffObject, isWritable, type ObjectPiece } from './object.js';
 import { checkDataLayouts } from './layouts.js';
+import { copyUnplacedStaticCallees } from './private-copies.js';
 import { bugLines, scanSpecialSections, type SpecialEntry } from './special-sections.js';
 
 export interface CarriedFunction {
   name: string;
-  status: 'changed' | 'new';
+  /** changed: replaces a running function; new: only the update has it; copy: a private copy of an unchanged static (private-copies.ts). */
+  status: 'changed' | 'new' | 'copy';
   section: string;
   /** Why it counts as changed (first difference found). */
   why?: string;
@@ -216,6 +218,7 @@ const collectSpecialEntries: DiffStep = {
 export const DIFF_STEPS: readonly DiffStep[] = [
   compareFunctions,
   carryJumpsIntoChangedCode,
+  copyUnplacedStaticCallees,
   compareData,
   collectNewStrings,
   refuseInitChanges,
@@ -242,7 +245,7 @@ export function diffObjects(pre: DiffObject, post: DiffObject, steps: readonly D
 /** The JSON that `tsplice diff --json` prints. */
 export interface DiffReport {
   ok: boolean;
-  functions: { name: string; status: 'changed' | 'new' }[];
+  functions: { name: string; status: 'changed' | 'new' | 'copy' }[];
   data: { name: string; status: 'new' }[];
   refused: Refusal[];
   lineNumbersOnly: string[];

@@ -110,7 +110,8 @@ export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {
     const requests = match.functions.map((f) => {
       const fn = update.functions.find((u) => u.name === f.name && u.unit === f.unit);
       if (!fn) throw new UserError(`Internal error: matched ${f.name} is not in the update.`);
-      const newAddress = newFunctionAddress(loaded, module.name, fn.name);
+      const moduleSymbol = module.renamedFunctions?.find((r) => r.unit === fn.unit && r.name === fn.name)?.symbol ?? fn.name;
+      const newAddress = newFunctionAddress(loaded, module.name, moduleSymbol);
       functions.push({ name: fn.name, oldAddress: f.runningAddress, newAddress });
       return {
         name: fn.name,

@@ -225,6 +225,24 @@ export function matchUpdate(
   const learned = new Map<string, LearnedSymbol>();
   /** Bare names that two units' statics both claim: they stay out of `learned`. */
   const claimedTwice = new Set<string>();
+  const remember = (l: LearnedSymbol, unit: string): void => {
+    // Two units of one update may each have a static of the same name: statics are known
+    // per unit, and by bare name only while that is unambiguous.
+    const key = l.local ? learnedKey(unit, l.name) : l.name;
+    const known = learned.get(key);
+    if (known && known.address !== l.address) {
+      throw new UserError(`${l.name} is at 0x${known.address.toString(16)} according to ${known.from} but at 0x${l.address.toString(16)} according to ${l.from}; tsplice cannot tell which one the patch means.`);
+    }
+    if (!known) learned.set(key, l);
+    if (l.local && !claimedTwice.has(l.name)) {
+      const bare = learned.get(l.name);
+      if (bare === undefined) learned.set(l.name, l);
+      else if (bare.address !== l.address && bare.local) {
+        learned.delete(l.name);
+        claimedTwice.add(l.name);
+      }
+    }
+  };
   for (const fn of update.functions) {
     if (!fn.pre) continue;
     const candidates = symbols.lookup(fn.name).filter((s) => isText(s) && s.module === undefined);
@@ -232,7 +250,7 @@ export function matchUpdate(
       throw new UserError(`The running kernel has no function ${fn.name} (from ${fn.unit}) in /proc/kallsyms: the update is not for this kernel.`);
     }
     const sites = rewriteSites(fn, update.specialEntries);
-    const matches: { candidate: KernelSymbol; outcome: Outcome & { ok: true } }[] = [];
+    const matches: { original: KernelSymbol; candidate: KernelSymbol; outcome: Outcome & { ok: true } }[] = [];
     let firstMismatch: Mismatch | undefined;
     for (const original of candidates) {
       const replacement = replaced.get(original.runningAddress);
@@ -241,7 +259,7 @@ export function matchUpdate(
         : original;
       const running = memory.read(candidate.runningAddress, fn.pre.size);
       const outcome = matchAt(fn, sites, candidate.runningAddress, running, symbols, memory);
-      if (outcome.ok) matches.push({ candidate, outcome });
+      if (outcome.ok) matches.push({ original, candidate, outcome });
       else firstMismatch ??= outcome.mismatch;
     }
     if (matches.length === 0) throw new MatchError(firstMismatch as Mismatch);
@@ -250,27 +268,13 @@ export function matchUpdate(
         `${fn.name} matches ${matches.length} functions of the running kernel (${matches.map((m) => `0x${m.candidate.runningAddress.toString(16)}`).join(', ')}); tsplice cannot tell which one the patch means.`,
       );
     }
-    const match = matches[0] as { candidate: KernelSymbol; outcome: Outcome & { ok: true } };
+    const match = matches[0] as (typeof matches)[number];
     functions.push({ name: fn.name, unit: fn.unit, runningAddress: match.candidate.runningAddress, size: fn.pre.size, traced: match.outcome.traced });
-    learned.set(fn.name, { name: fn.name, address: match.candidate.runningAddress, from: 'kallsyms' });
-    for (const l of match.outcome.learned) {
-      // Two units of one update may each have a static of the same name: statics are known
-      // per unit, and by bare name only while that is unambiguous.
-      const key = l.local ? learnedKey(fn.unit, l.name) : l.name;
-      const known = learned.get(key);
-      if (known && known.address !== l.address) {
-        throw new UserError(`${l.name} is at 0x${known.address.toString(16)} according to ${known.from} but at 0x${l.address.toString(16)} according to ${l.from}; tsplice cannot tell which one the patch means.`);
-      }
-      if (!known) learned.set(key, l);
-      if (l.local && !claimedTwice.has(l.name)) {
-        const bare = learned.get(l.name);
-        if (bare === undefined) learned.set(l.name, l);
-        else if (bare.address !== l.address && bare.local) {
-          learned.delete(l.name);
-          claimedTwice.add(l.name);
-        }
-      }
-    }
+    // A changed function is learned like the statics its code names, at its kallsyms address
+    // (where other code calls it, also when an applied update runs in its place): a static of
+    // two units (elf_core_dump of binfmt_elf.c and of compat_binfmt_elf.c) is known per unit.
+    remember({ name: fn.name, address: match.original.runningAddress, from: 'kallsyms', local: match.original.type === 't' }, fn.unit);
+    for (const l of match.outcome.learned) remember(l, fn.unit);
   }
   return { functions, learned };
 }

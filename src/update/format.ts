@@ -41,7 +41,7 @@ export interface UpdateCode {
 
 export interface UpdateFunction {
   name: string;
-  status: 'changed' | 'new';
+  status: 'changed' | 'new' | 'copy';
   /** The compilation unit (source file relative to the tree). */
   unit: string;
   section: string;
@@ -104,6 +104,8 @@ export interface UpdatePackage {
     /** base64 of the .ko */
     bytes: string;
     externals: { symbol: string; name: string; unit: string; local: boolean }[];
+    /** Carried functions of one name in two units: the name each has in the module. */
+    renamedFunctions?: { unit: string; name: string; symbol: string }[];
   };
   /** The core module (kmod/) built for the target kernel (base64 of the .ko). */
   coreModule?: string;

@@ -52,6 +52,12 @@ export interface ExternalReference {
 export interface Payload {
   model: ObjectModel;
   externals: ExternalReference[];
+  /**
+   * The module's symbol for each carried function whose name another carried function also has
+   * (a static of two units, e.g. elf_core_dump of binfmt_elf.c and of compat_binfmt_elf.c):
+   * apply finds the new code in /proc/kallsyms by this name.
+   */
+  renamedFunctions: { unit: string; name: string; symbol: string }[];
 }
 
 /** Sections copied whole when carried code refers to them: constant, and shared by their users. */
@@ -71,6 +77,8 @@ class PayloadBuilder {
   /** Per unit: carried piece -> its section and symbol in the payload. */
   private readonly placed = new Map<ObjectPiece, { section: ModelSection; symbol: ModelSymbol }>();
   private readonly wholeSections = new Map<string, { section: ModelSection; symbol: ModelSymbol }>();
+  /** Copies of `.altinstr_replacement` whose relocations wait for the carried alternatives. */
+  private readonly pendingReplacements: { object: DiffObject; section: Section; unit: string; copy: ModelSection }[] = [];
 
   constructor(private readonly unitSlug: (unit: string) => string) {}
 
@@ -82,6 +90,15 @@ class PayloadBuilder {
 
   /** Post pieces -> the pre piece they are a version of: the running kernel knows the pre name. */
   runningName = new Map<ObjectPiece, string>();
+
+  /** The module's symbol for a placed piece. */
+  placedSymbol(piece: ObjectPiece): ModelSymbol | undefined {
+    return this.placed.get(piece)?.symbol;
+  }
+
+  slugOf(unit: string): string {
+    return this.unitSlug(unit);
+  }
 
   private kernelName(piece: ObjectPiece): string {
     return this.runningName.get(piece) ?? piece.symbol.name;
@@ -146,9 +163,54 @@ class PayloadBuilder {
       this.sections.push(copy);
       placed = { section: copy, symbol: this.sectionSymbol(copy) };
       this.wholeSections.set(key, placed);
-      copy.relocations = object.elf.relaFor(section).map((r) => this.relocation(object, r, 0, unit, undefined));
+      if (section.name === ALT_REPLACEMENT || section.name === ALT_AUX) this.pendingReplacements.push({ object, section, unit, copy });
+      else copy.relocations = object.elf.relaFor(section).map((r) => this.relocation(object, r, 0, unit, undefined));
     }
     return placed;
+  }
+
+  /**
+   * Relocates the alternative code of the carried functions only. `.altinstr_replacement` and
+   * `.altinstr_aux` are copied whole, but most of their code belongs to functions the update
+   * does not carry; those bytes are dead in the module (nothing reaches them), and the jumps
+   * they make back into their own function (`jmp .text.__nr_to_section+0x3d`) would otherwise
+   * have to be resolved in the running kernel, where a static of that name may exist many times.
+   */
+  relocateAlternativeCode(): void {
+    const entries = this.sections.find((s) => s.name === '.altinstructions');
+    for (const { object, section, unit, copy } of this.pendingReplacements) {
+      if (section.name === ALT_AUX) {
+        // static_cpu_has() blocks: testb, then jnz/jmp back into the function that owns the
+        // block. A jump into a function the update does not carry is in a dead block.
+        copy.relocations = object.elf
+          .relaFor(section)
+          .filter((r) => !this.jumpsIntoUncarriedCode(object, r))
+          .map((r) => this.relocation(object, r, 0, unit, undefined));
+        continue;
+      }
+      // Replacements: the ranges the carried .altinstructions entries point at.
+      const live: [number, number][] = [];
+      for (const r of entries?.relocations ?? []) {
+        if (r.offset % ALT_INSTR_SIZE !== ALT_REPL_OFFSET_FIELD || r.symbol !== this.wholeSections.get(`${unit}\0${section.name}`)?.symbol) continue;
+        // PC32 at the field: the replacement is at the section symbol + addend.
+        const start = Number(r.addend);
+        const length = entries?.data?.[r.offset - ALT_REPL_OFFSET_FIELD + ALT_REPLACEMENTLEN_FIELD] ?? 0;
+        live.push([start, start + length]);
+      }
+      copy.relocations = object.elf
+        .relaFor(section)
+        .filter((r) => live.some(([from, to]) => r.offset >= from && r.offset < to))
+        .map((r) => this.relocation(object, r, 0, unit, undefined));
+    }
+  }
+
+  /** A relocation to a section symbol of code none of whose functions the payload carries. */
+  private jumpsIntoUncarriedCode(object: DiffObject, rela: Rela): boolean {
+    const symbol = object.elf.symbols[rela.symbolIndex];
+    if (!symbol || symbol.type !== STT_SECTION || symbol.shndx === SHN_UNDEF || symbol.shndx >= 0xff00) return false;
+    const target = object.elf.sections[symbol.shndx];
+    if (!target || (target.flags & SHF_EXECINSTR) === 0n || copiedWhole(target)) return false;
+    return !object.functions.some((f) => f.section === target && this.placed.has(f));
   }
 
   /**
@@ -256,6 +318,13 @@ class PayloadBuilder {
   }
 }
 
+const ALT_REPLACEMENT = '.altinstr_replacement';
+const ALT_AUX = '.altinstr_aux';
+/** struct alt_instr (arch/x86/include/asm/alternative.h): s32 instr_offset, s32 repl_offset, u16 cpuid, u8 instrlen, u8 replacementlen. */
+const ALT_INSTR_SIZE = 12;
+const ALT_REPL_OFFSET_FIELD = 4;
+const ALT_REPLACEMENTLEN_FIELD = 11;
+
 /** Builds the payload object for the carried code of every unit. */
 export function buildPayload(units: readonly { unit: string; state: DiffState }[]): Payload {
   const slugs = new Map(units.map((u, i) => [u.unit, `u${i}`]));
@@ -271,7 +340,28 @@ export function buildPayload(units: readonly { unit: string; state: DiffState }[
     builder.relocatePieces(state.post, unit, [...state.functions.map((f) => f.post), ...state.data.flatMap((d) => (d.post ? [d.post] : []))]);
     builder.addSpecialEntries(state.post, unit, state.specialEntries);
   }
+  builder.relocateAlternativeCode();
   const functions = builder.symbols.filter((s) => s.type === STT_FUNC).length;
   if (functions === 0) throw new UserError('The update carries no function to put in a module.');
-  return { model: { sections: builder.sections, symbols: builder.symbols }, externals: [...builder.externals.values()] };
+  return { model: { sections: builder.sections, symbols: builder.symbols }, externals: [...builder.externals.values()], renamedFunctions: renameSharedFunctionNames(units, builder) };
+}
+
+/**
+ * Gives each carried function whose name is carried twice a name of its own in the module, so
+ * that /proc/kallsyms shows one function per name in it. References inside the module are by
+ * symbol, not by name: the rename changes nothing but what kallsyms and backtraces show.
+ */
+function renameSharedFunctionNames(units: readonly { unit: string; state: DiffState }[], builder: PayloadBuilder): Payload['renamedFunctions'] {
+  const carried = units.flatMap(({ unit, state }) => state.functions.map((f) => ({ unit, piece: f.post })));
+  const count = new Map<string, number>();
+  for (const { piece } of carried) count.set(piece.symbol.name, (count.get(piece.symbol.name) ?? 0) + 1);
+  const renamed: Payload['renamedFunctions'] = [];
+  for (const { unit, piece } of carried) {
+    if ((count.get(piece.symbol.name) ?? 0) < 2) continue;
+    const symbol = builder.placedSymbol(piece);
+    if (!symbol) continue;
+    symbol.name = `${piece.symbol.name}.tsplice.${builder.slugOf(unit)}`;
+    renamed.push({ unit, name: piece.symbol.name, symbol: symbol.name });
+  }
+  return renamed;
 }
