@@ -23,7 +23,10 @@ import { UserError } from '../errors.js';
 import { cachePath } from '../lab/cache.js';
 import type { PreparedTree } from '../lab/prepare.js';
 import { buildStatus, readAutoConf, type BuildStatus } from './config.js';
-import { findReach, headerChange, parseItems, tailName, type HeaderChange, type ReachCache } from './header-reach.js';
+import { headerChange, type HeaderChange } from './header-change.js';
+import { parseItems } from './header-items.js';
+import { findReach, type ReachCache } from './header-reach.js';
+import { tailName } from './token-pastes.js';
 
 /** kbuild's search path for `<…>` includes on x86 (LINUXINCLUDE in the top Makefile), in order. */
 export const INCLUDE_ROOTS = [
