@@ -91,13 +91,23 @@ async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackag
 }
 const byFile = new Map(manifest.files.map((e) => [e.file, e]));
 
-// 1. Create.
+// 1. Create. A file already in a created group's update is not made again: that one update
+// carries its diff, and its outcome is the file's.
 const rows = new Map<string, CorpusRow>();
-const created: { entry: CorpusEntry; id: string; path: string }[] = [];
+const created: { entry: CorpusEntry; id: string; path: string; group: string[] }[] = [];
+/** Files whose diff is carried by another file's update: file -> the file whose update it is. */
+const carriedBy = new Map<string, string>();
 log(`Creating ${entries.length} updates against ${tree.dir}...`);
 for (const [i, entry] of entries.entries()) {
   const row: CorpusRow = { file: entry.file, unit: entry.unit, outcome: '', reason: '', changesCode: true, functions: 0, headers: entry.headers.length };
   rows.set(entry.file, row);
+  const earlier = created.find((c) => c.group.includes(entry.file));
+  if (earlier) {
+    carriedBy.set(entry.file, earlier.entry.file);
+    row.outcome = row.reason = 'created';
+    log(`[${i + 1}/${entries.length}] ${entry.file}: in the update of ${earlier.entry.file}  [${elapsed()}]`);
+    continue;
+  }
   const started = Date.now();
   try {
     const { update, group } = await createGrouped(entry);
@@ -106,7 +116,7 @@ for (const [i, entry] of entries.entries()) {
     row.functions = update.functions.length;
     const path = join(work, `${update.id}.tsplice`);
     writeUpdate(path, update);
-    created.push({ entry, id: update.id, path });
+    created.push({ entry, id: update.id, path, group });
     row.outcome = 'created';
     row.reason = 'created';
   } catch (error) {
@@ -119,6 +129,18 @@ for (const [i, entry] of entries.entries()) {
     row.changesCode = classes[0] !== 'no code change';
   }
   log(`[${i + 1}/${entries.length}] ${entry.file}: ${row.outcome}${row.functions ? ` (${row.functions} functions)` : ''} in ${row.createSeconds?.toFixed(1)} s  [${elapsed()}]`);
+}
+// A file that alone only adds functions nothing calls (fs/notify/fsnotify.c exporting a helper
+// for fs/notify/mark.c) is part of a fix across files: when a later group carries its diff,
+// that update is the file's.
+for (const row of rows.values()) {
+  if (row.reason !== 'refused at create: only adds functions nothing calls') continue;
+  const group = created.find((c) => c.group.includes(row.file));
+  if (!group) continue;
+  carriedBy.set(row.file, group.entry.file);
+  row.refusedAlone = row.error;
+  delete row.error;
+  row.outcome = row.reason = 'created';
 }
 
 // 2. Apply in the guest.
@@ -189,6 +211,23 @@ if (!values['skip-guest'] && created.length > 0) {
     if (result.error) row.error = result.error;
   }
   writeFileSync(join(work, 'guest-results.json'), `${JSON.stringify([...done.values()], null, 2)}\n`);
+}
+
+// Files carried by another file's update take that update's outcome.
+for (const [file, owner] of carriedBy) {
+  const row = rows.get(file) as CorpusRow;
+  const from = rows.get(owner) as CorpusRow;
+  Object.assign(row, {
+    outcome: from.outcome,
+    reason: from.reason,
+    functions: from.functions,
+    groupedWith: [owner, ...(from.groupedWith ?? []).filter((f) => f !== file)],
+    inUpdateOf: owner,
+    ...(from.applyMs !== undefined ? { applyMs: from.applyMs } : {}),
+    ...(from.pauseUs !== undefined ? { pauseUs: from.pauseUs } : {}),
+    ...(from.error !== undefined ? { error: from.error } : {}),
+    ...(from.boot !== undefined ? { boot: from.boot } : {}),
+  });
 }
 
 // 3. Report.

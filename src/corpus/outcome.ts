@@ -163,6 +163,10 @@ export interface CorpusRow {
   headers: number;
   /** Other corpus files whose diffs are in this file's update (one fix across files). */
   groupedWith?: string[];
+  /** The corpus file whose (grouped) update carries this file's diff, when not this file's own. */
+  inUpdateOf?: string;
+  /** Why create refused this file alone, when a group's update carries it. */
+  refusedAlone?: string;
   /** The first boot this file's update ran in (0-based), when it reached the guest. */
   boot?: number;
 }
@@ -234,7 +238,7 @@ export function formatMarkdown(rows: CorpusRow[], t: CorpusTotals): string {
     '| --- | --- | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.file}${r.groupedWith ? ` (with ${r.groupedWith.join(', ')})` : ''} | ${r.outcome} | ${r.functions || ''} | ${r.createSeconds?.toFixed(1) ?? ''} | ${r.applyMs !== undefined ? (r.applyMs / 1000).toFixed(1) : ''} | ${r.pauseUs?.toFixed(0) ?? ''} |`,
+        `| ${r.file}${r.inUpdateOf ? ` (in the update of ${r.inUpdateOf})` : r.groupedWith ? ` (with ${r.groupedWith.join(', ')})` : ''} | ${r.outcome} | ${r.functions || ''} | ${r.createSeconds?.toFixed(1) ?? ''} | ${r.applyMs !== undefined ? (r.applyMs / 1000).toFixed(1) : ''} | ${r.pauseUs?.toFixed(0) ?? ''} |`,
     ),
   ];
   return lines.join('\n');
