@@ -16,12 +16,13 @@ import { chooseRelease } from '../lab/kernel-choice.js';
 import { prepareTree } from '../lab/prepare.js';
 import { runInGuest } from '../lab/qemu.js';
 import { writeUpdate } from '../update/format.js';
+import { moduleNameFor } from '../update/module.js';
 
 const quiet = (): void => {};
 const patch = (name: string): string => join(projectRoot(), 'test', 'patches', `${name}.patch`);
 
 /** The updates the guest applies, by file name in the share. */
-const UPDATES = ['proc-version-string', 'proc-uptime-new-helper', 'proc-loadavg-new-global', 'proc-cmdline-static-local', 'timer-sched-function', 'sys-newuname-machine', 'pipe-read-null'];
+const UPDATES = ['proc-version-string', 'proc-uptime-new-helper', 'proc-loadavg-new-global', 'proc-cmdline-static-local', 'timer-sched-function', 'sys-newuname-machine', 'pipe-read-null', 'proc-version-pr-debug'];
 
 const UNAME_PROBE = `#include <stdio.h>
 #include <errno.h>
@@ -60,7 +61,7 @@ const observe = () => ({
   uname: JSON.parse(sh('./uname_probe')),
 });
 for (const [name, id] of Object.entries(ids)) {
-  if (name === 'pipe-read-null' || name.startsWith('mismatch') || name.endsWith('-second')) continue;
+  if (name === 'pipe-read-null' || name === 'proc-version-pr-debug' || name.startsWith('mismatch') || name.endsWith('-second')) continue;
   const entry = { before: observe() };
   const fn = JSON.parse(sh('tsplice inspect ' + name + '.tsplice --json')).functions.find((f) => f.status === 'changed').name;
   entry.function = fn;
@@ -106,6 +107,14 @@ sh('sleep 1');
 report.afterBusy = tsplice('apply pipe-read-null.tsplice --tries 2 --retry-ms 100');
 report.afterBusyPipe = sh('echo through-the-pipe | cat');
 report.undoAfterBusy = tsplice('undo ' + ids['pipe-read-null']);
+// a new pr_debug: dynamic debug knows its descriptor (under the update module) and turns it on
+report.dyndbg = { apply: tsplice('apply proc-version-pr-debug.tsplice') };
+tryRun('mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug');
+report.dyndbg.control = tryRun("grep 'tsplice: /proc/version read by' /sys/kernel/debug/dynamic_debug/control");
+report.dyndbg.enable = tryRun("echo 'format \\"tsplice: /proc/version read by\\" +p' > /sys/kernel/debug/dynamic_debug/control");
+readFileSync('/proc/version', 'utf8');
+report.dyndbg.dmesg = sh('dmesg | tail -20');
+report.dyndbg.undo = tsplice('undo ' + ids['proc-version-pr-debug']);
 // an update built from another source version
 report.mismatch = tsplice('apply mismatch-176.tsplice');
 report.mismatchModules = readFileSync('/proc/modules', 'utf8');
@@ -154,6 +163,7 @@ interface Report {
   undoAfterBusy: Outcome;
   mismatch: Outcome;
   mismatchModules: string;
+  dyndbg: { apply: Outcome; control: Outcome; enable: Outcome; dmesg: string; undo: Outcome };
   stack: {
     first: Outcome;
     second: Outcome;
@@ -220,7 +230,8 @@ describe('apply and undo on the booted lab kernel', () => {
       assert.ok(e.list.some((u) => u.id === ids[name] && u.state === 'applied'), `${name}: ${JSON.stringify(e.list)}`);
       assert.ok(e.undo.ok, `${name}: ${e.undo.out}`);
     }
-    assert.equal(Object.keys(report.updates).length, UPDATES.length - 1);
+    // pipe-read-null and proc-version-pr-debug have checks of their own below.
+    assert.equal(Object.keys(report.updates).length, UPDATES.length - 2);
   });
 
   it('writes a jump right after the __fentry__ site and restores the bytes on undo', () => {
@@ -309,6 +320,18 @@ describe('apply and undo on the booted lab kernel', () => {
     assert.equal(report.mismatch.ok, false);
     assert.match(report.mismatch.out, /does not match the update: rdmacg_try_charge at 0x[0-9a-f]+\+0x[0-9a-f]+: the bytes differ \(expected [0-9a-f ]+, running [0-9a-f ]+\)/);
     assert.ok(!report.mismatchModules.includes('tsplice_rdma'));
+  });
+
+  it('registers a new pr_debug with dynamic debug, so it can be turned on and prints', () => {
+    const d = report.dyndbg;
+    assert.ok(d.apply.ok, d.apply.out);
+    assert.ok(d.control.ok, `the descriptor is not in dynamic_debug/control: ${d.control.out}`);
+    assert.match(d.control.out, /version_proc_show/);
+    // dynamic_debug/control names the module a descriptor belongs to: `[tsplice_proc_version_pr_debug_…]`.
+    assert.ok(d.control.out.includes(`[${moduleNameFor(ids['proc-version-pr-debug'] ?? '')}]`), d.control.out);
+    assert.ok(d.enable.ok, d.enable.out);
+    assert.match(d.dmesg, /tsplice: \/proc\/version read by node/);
+    assert.ok(d.undo.ok, d.undo.out);
   });
 
   it('leaves no oops, BUG or WARNING in the kernel log', () => {

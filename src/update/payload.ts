@@ -34,7 +34,7 @@ import {
   type Section,
 } from '../elf/index.js';
 import { UserError } from '../errors.js';
-import type { DiffObject, ObjectPiece } from '../diff/object.js';
+import { DYNDBG_SECTION, isDescriptor, type DiffObject, type ObjectPiece } from '../diff/object.js';
 import type { DiffState } from '../diff/pipeline.js';
 import { SPECIAL_SECTIONS, type SpecialEntry } from '../diff/special-sections.js';
 
@@ -104,13 +104,18 @@ class PayloadBuilder {
     return this.runningName.get(piece) ?? piece.symbol.name;
   }
 
-  /** Places a function or data object in a section of its own. */
+  /**
+   * Places a function or data object in a section of its own. A new `pr_debug` descriptor goes
+   * in a section named `__dyndbg` (the linker joins them into one), where the module loader
+   * finds it and registers it with dynamic debug under the update module's name, so that
+   * `echo 'func NAME +p' > <debugfs>/dynamic_debug/control` turns on the new message too.
+   */
   place(object: DiffObject, piece: ObjectPiece, unit: string): void {
     const isCode = (piece.section.flags & SHF_EXECINSTR) !== 0n;
     const prefix = isCode ? '.text' : piece.section.type === SHT_NOBITS ? '.bss' : (piece.section.flags & SHF_WRITE) !== 0n ? '.data' : '.rodata';
     const size = piece.end - piece.start;
     const section: ModelSection = {
-      name: `${prefix}.tsplice.${this.unitSlug(unit)}.${piece.symbol.name}`,
+      name: isDescriptor(piece) ? DYNDBG_SECTION : `${prefix}.tsplice.${this.unitSlug(unit)}.${piece.symbol.name}`,
       type: piece.section.type,
       flags: piece.section.flags & (SHF_ALLOC | SHF_WRITE | SHF_EXECINSTR),
       addralign: Math.max(1, piece.section.addralign),
