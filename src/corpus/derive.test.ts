@@ -1,14 +1,19 @@
 /**
  * The corpus's pure parts: reading `diff -rq`, which folders kbuild reaches, which headers a
- * compiler error points at, and the words for outcomes. No kernel tree or guest needed: the
- * folder tests build a tiny fake tree.
+ * compiler error points at, which of a header diff's hunks a file needs, and the words for
+ * outcomes. No kernel tree or guest needed: the folder tests build a tiny fake tree, the hunk
+ * tests use small diffs, GNU patch and a stand-in for the compiler.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { folderStatus, identifiersInErrors, includingUnit, isBuildProduct, namedIn, parseDiffRq, patchNameFor, vmlinuxStatus } from './derive.js';
+import { applyToCopies } from './hunk-apply.js';
+import { missingNames, selectHunks, type HunkCompile } from './hunk-select.js';
+import { renderHunks, splitHunks, unionHunks } from './hunks.js';
 import { classifyApplyError, createClasses, dmesgProblems, parseGuestRecords, totals, type CorpusRow } from './outcome.js';
 
 describe('parseDiffRq', () => {
@@ -53,6 +58,138 @@ describe('header selection', () => {
   });
   it('names patches after the file', () => {
     assert.equal(patchNameFor('kernel/time/timer.c'), 'kernel-time-timer.patch');
+  });
+});
+
+describe('header hunks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsplice-hunks-test-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // A 60-line header; the new one adds a field (hunk 1), a helper using a new macro (hunk 2),
+  // the macro (hunk 3) and an unrelated declaration whose comment names the macro (hunk 4),
+  // far enough apart to be 4 hunks.
+  const oldLines = Array.from({ length: 60 }, (_v, i) => `int old_${i + 1};`);
+  const newLines = [...oldLines];
+  newLines.splice(50, 0, 'int unrelated_change; /* not HELPER_SHIFT */');
+  newLines.splice(36, 1, '#define HELPER_SHIFT 3');
+  newLines.splice(20, 0, 'static inline int new_helper(void) { return HELPER_SHIFT; }', '/* two lines */');
+  newLines.splice(5, 0, 'int added_member;');
+  const path = 'include/linux/thing.h';
+  mkdirSync(join(dir, 'old', dirname(path)), { recursive: true });
+  mkdirSync(join(dir, 'new', dirname(path)), { recursive: true });
+  writeFileSync(join(dir, 'old', path), `${oldLines.join('\n')}\n`);
+  writeFileSync(join(dir, 'new', path), `${newLines.join('\n')}\n`);
+  const diff = spawnSync('diff', ['-u', '--label', `a/${path}`, '--label', `b/${path}`, join(dir, 'old', path), join(dir, 'new', path)], { encoding: 'utf8' }).stdout;
+
+  it('splits a file diff into its hunks', () => {
+    const split = splitHunks(diff);
+    assert.deepEqual(split.head, [`--- a/${path}`, `+++ b/${path}`]);
+    assert.equal(split.hunks.length, 4);
+    assert.deepEqual(
+      split.hunks.map((h) => [h.oldStart, h.oldCount, h.newStart, h.newCount]),
+      [
+        [3, 6, 3, 7],
+        [18, 6, 19, 8],
+        [34, 7, 37, 7],
+        [48, 6, 51, 7],
+      ],
+    );
+    assert.ok(split.hunks[1]?.lines.includes('+static inline int new_helper(void) { return HELPER_SHIFT; }'));
+    assert.throws(() => splitHunks(diff.replace('@@ -3,6 +3,7 @@', '@@ -3,6 +3,9 @@')), /Malformed hunk/);
+  });
+
+  it('writes some hunks back as a diff that applies exactly, new-side lines recomputed', () => {
+    const part = renderHunks(splitHunks(diff), [3, 1]);
+    assert.match(part, /^--- a\/include\/linux\/thing\.h\n\+\+\+ b\/include\/linux\/thing\.h\n@@ -18,6 \+18,8 @@\n/);
+    // Hunk 1 (one line added) is left out: hunk 4 starts one line earlier on the new side.
+    assert.match(part, /@@ -48,6 \+50,7 @@/);
+    assert.doesNotMatch(part, /added_member|HELPER_SHIFT 3/);
+    assert.equal(renderHunks(splitHunks(diff), []), '');
+    const applied = applyToCopies(join(dir, 'old'), part);
+    assert.equal(applied.clean, true, applied.problems.join('; '));
+    const expected = [...oldLines];
+    expected.splice(50, 0, 'int unrelated_change; /* not HELPER_SHIFT */');
+    expected.splice(20, 0, 'static inline int new_helper(void) { return HELPER_SHIFT; }', '/* two lines */');
+    assert.equal(applied.texts.get(path), `${expected.join('\n')}\n`);
+    assert.equal(applyToCopies(join(dir, 'old'), diff, true).clean, true);
+    // A hunk whose context is not where it says is a problem, not an offset silently taken.
+    const moved = applyToCopies(join(dir, 'old'), part.replace('@@ -18,6', '@@ -16,6'), true);
+    assert.equal(moved.clean, false);
+    assert.match(moved.problems.join(' '), /offset/);
+  });
+
+  it('keeps a missing newline at the end of the file', () => {
+    const text = '--- a/x.h\n+++ b/x.h\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n';
+    const split = splitHunks(text);
+    assert.equal(split.hunks[0]?.lines.length, 5);
+    assert.equal(renderHunks(split, [0]), text);
+  });
+
+  it('joins two subsets of one diff (two files of one update needing different hunks)', () => {
+    const split = splitHunks(diff);
+    assert.equal(unionHunks(renderHunks(split, [0, 3]), renderHunks(split, [1, 3])), renderHunks(split, [0, 1, 3]));
+    assert.equal(unionHunks(renderHunks(split, [2]), renderHunks(split, [0, 1, 3])), diff);
+    assert.throws(() => unionHunks(renderHunks(split, [0]), renderHunks(split, [0]).replace('added_member', 'other')), /different hunks/);
+  });
+
+  it('reads what the compiler missed: members and functions, a structure tag only alone', () => {
+    const names = missingNames(
+      [
+        "kernel/exit.c:558:16: error: ‘struct task_struct’ has no member named ‘user_dumpable’",
+        "drivers/base/core.c:197:9: error: implicit declaration of function ‘fwnode_set_flag’; did you mean ‘of_node_set_flag’? [-Werror=implicit-function-declaration]",
+        "fs/x.c:3:1: error: invalid use of undefined type ‘struct fb_deferred_io’",
+        'fs/x.c:12:1: warning: unused variable ‘quiet’',
+      ].join('\n'),
+    ).map((n) => n.name);
+    assert.deepEqual(names, ['user_dumpable', 'fwnode_set_flag', 'fb_deferred_io']);
+  });
+
+  // A stand-in compiler: the unit uses added_member and new_helper; new_helper needs the macro.
+  const compiler = (calls: string[][]): HunkCompile => async (diffs) => {
+    const text = diffs.get(path) ?? '';
+    calls.push([...text.matchAll(/^@@ -(\d+)/gm)].map((m) => m[1] ?? ''));
+    const errors: string[] = [];
+    if (!text.includes('+int added_member;')) errors.push("u.c:1:1: error: ‘struct s’ has no member named ‘added_member’");
+    if (!text.includes('+static inline int new_helper')) errors.push("u.c:2:1: error: implicit declaration of function ‘new_helper’ [-Werror=implicit-function-declaration]");
+    else if (!text.includes('+#define HELPER_SHIFT')) errors.push(`${path}:21:1: error: ‘HELPER_SHIFT’ undeclared (first use in this function)`);
+    return { ok: errors.length === 0, output: errors.join('\n') };
+  };
+
+  it('starts from the hunks naming what was missed, adds those the next errors name, drops the ones not needed', async () => {
+    const calls: string[][] = [];
+    const alone = (await compiler([])(new Map())).output;
+    const selection = await selectHunks([{ path, diff }], [alone], compiler(calls));
+    assert.equal(selection.ok, true);
+    assert.equal(selection.method, 'named');
+    // Seeds 1 and 2; HELPER_SHIFT adds 3 and 4 (its comment names it); each is then taken away
+    // in turn: only 4 goes.
+    assert.deepEqual(calls, [['3', '18'], ['3', '18', '34', '48'], ['18', '34', '48'], ['3', '34', '48'], ['3', '18', '48'], ['3', '18', '34']]);
+    const choice = selection.choices[0];
+    assert.deepEqual(choice?.kept.map((k) => k.index), [1, 2, 3]);
+    assert.equal(choice?.total, 4);
+    assert.match(choice?.kept[2]?.reason ?? '', /^names HELPER_SHIFT: .*undeclared/);
+    assert.match(choice?.kept[0]?.at ?? '', /^@@ -3,6 \+3,7 @@/);
+    assert.doesNotMatch(choice?.diff ?? '', /unrelated_change/);
+  });
+
+  it('falls back to taking hunks away one at a time when the names lead nowhere', async () => {
+    const calls: string[][] = [];
+    // The errors name nothing any hunk has: no seed, no progress, then removal.
+    const selection = await selectHunks([{ path, diff }], ['u.c:1:1: error: expected ‘;’ before ‘}’ token'], async (diffs) => {
+      const result = await compiler(calls)(diffs);
+      return { ok: result.ok, output: result.ok ? '' : 'u.c:1:1: error: something else entirely' };
+    });
+    assert.equal(selection.ok, true);
+    assert.equal(selection.method, 'removal');
+    assert.deepEqual(selection.choices[0]?.kept.map((k) => k.index), [1, 2, 3]);
+    assert.match(selection.choices[0]?.kept[0]?.reason ?? '', /^without it: /);
+    // One compile with nothing, one with the whole diff, then one per hunk.
+    assert.equal(selection.compiles, 1 + 1 + 4);
+  });
+
+  it('says so when even the whole diff does not compile', async () => {
+    const selection = await selectHunks([{ path, diff }], [], async () => ({ ok: false, output: 'u.c:1:1: error: no' }));
+    assert.equal(selection.ok, false);
+    assert.equal(selection.choices[0]?.kept.length, 4);
   });
 });
 

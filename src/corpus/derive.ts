@@ -4,12 +4,15 @@
  * built into vmlinux, each with its own diff as a patch against the older tree.
  *
  * A file's diff alone may not compile against the older tree's headers (a new helper, a new
- * field, a new header). Then the header hunks it needs are grouped into its patch, as whole
+ * field, a new header). Then the header hunks it needs are grouped into its patch. First whole
  * header diffs: the changed headers the unit includes (the pre object's kbuild dependencies
  * and the new file's #include lines) whose hunks name an identifier the compiler complained
  * about; for a name none of them has, a changed header that adds it; after four rounds, if it
- * still fails, every changed header the unit includes. Which headers were grouped, and the
- * compiler line that made each necessary, is recorded in the manifest. Nothing here edits
+ * still fails, every changed header the unit includes. Once those compile, each header is cut
+ * down to the hunks the unit needs (src/corpus/hunk-select.ts); a header none of whose hunks
+ * is needed is dropped. Which headers and hunks were grouped, and the compiler line that made
+ * each necessary, is recorded in the manifest. Every patch is checked to apply with GNU patch,
+ * fuzz 0 and no offset, to the older tree's files (src/corpus/hunk-apply.ts). Nothing here edits
  * either tree: the compile tests run the unit's recorded kbuild command on copies in a work
  * folder (see compileWithOverlay). docs/corpus.md has the figures.
  *
@@ -23,6 +26,10 @@ import { basename, dirname, join, relative } from 'node:path';
 import { buildStatus, readAutoConf, type BuildStatus } from '../build/config.js';
 import { buildPreObject, objectPathOf, recordedCommand, variantCommand } from '../build/kbuild.js';
 import type { PreparedTree } from '../lab/prepare.js';
+import { applyToCopies } from './hunk-apply.js';
+import { namedIn, selectHunks, type KeptHunk } from './hunk-select.js';
+
+export { namedIn } from './hunk-select.js';
 
 export type Log = (line: string) => void;
 
@@ -266,16 +273,19 @@ function runShell(command: string, cwd: string): Promise<{ status: number; outpu
 }
 
 /**
- * Compiles `unit` of the old tree with some files taken from the new tree instead, using the
- * unit's recorded kbuild command. Headers are overlaid by putting a copy of their folder (the
- * changed header, the others as links) in front of the tree's -I folders; the unit's own
- * folder comes first for quoted includes anyway.
+ * Compiles `unit` of the old tree with some files taken from the new tree instead (or given as
+ * text: the old header with some hunks applied), using the unit's recorded kbuild command.
+ * Headers are overlaid by putting a copy of their folder (the changed header, the others as
+ * links) in front of the tree's -I folders; the unit's own folder comes first for quoted
+ * includes anyway.
  */
 export async function compileWithOverlay(
   tree: PreparedTree,
   unit: string,
   files: string[],
   newDir: string,
+  /** Text to use instead of the new tree's, by path (a header with only some hunks applied). */
+  texts?: ReadonlyMap<string, string>,
 ): Promise<CompileResult> {
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'tsplice-corpus-'));
@@ -290,7 +300,9 @@ export async function compileWithOverlay(
       const to = join(root, file);
       mkdirSync(dirname(to), { recursive: true });
       rmSync(to, { force: true });
-      copyFileSync(join(newDir, file), to);
+      const text = texts?.get(file);
+      if (text !== undefined) writeFileSync(to, text);
+      else copyFileSync(join(newDir, file), to);
       const dir = dirname(file);
       if (file.endsWith('.h') && dir !== unitDir && !linked.has(dir)) {
         linked.add(dir);
@@ -339,21 +351,6 @@ export function identifiersInErrors(output: string): string[] {
   return [...found];
 }
 
-/**
- * Whether a header's new text defines `name`: literally, or through a macro that pastes it
- * together (`__create_dev_flag_accessors(ready_to_probe, …)` makes dev_set_ready_to_probe), so
- * the longest underscore-separated tail of the name (two parts or more) counts too.
- */
-export function namedIn(name: string, text: string): boolean {
-  if (new RegExp(`\\b${name}\\b`).test(text)) return true;
-  const parts = name.split('_').filter(Boolean);
-  for (let k = 1; k <= parts.length - 2; k++) {
-    const tail = parts.slice(k).join('_');
-    if (tail.length >= 6 && new RegExp(`\\b${tail}\\b`).test(text)) return true;
-  }
-  return false;
-}
-
 /** The lines a diff adds. */
 function addedText(diff: string): string {
   return diff
@@ -389,6 +386,10 @@ export interface HeaderNeed {
   path: string;
   /** The compiler line that made it necessary (or why it was grouped). */
   reason: string;
+  /** Hunks in the header's whole diff. */
+  hunksTotal?: number;
+  /** The hunks of its diff the patch carries, each with why (src/corpus/hunk-select.ts). */
+  hunks?: KeptHunk[];
 }
 
 export type CompileOutcome = 'alone' | 'with-headers' | 'fails';
@@ -468,6 +469,59 @@ export interface DerivedCorpus {
   patches: Map<string, string>;
 }
 
+/**
+ * The header hunks a unit needs, once the whole diffs of `headers` make it compile
+ * (src/corpus/hunk-select.ts): each header with the hunks kept and why, and its part of the
+ * patch. A header none of whose hunks is needed is dropped; when no smaller set compiles, the
+ * whole diffs are kept and the reason says so.
+ */
+async function headerHunks(
+  oldTree: PreparedTree,
+  newDir: string,
+  c: { file: string; unit: string },
+  headers: readonly HeaderNeed[],
+  headerDiff: (path: string) => string,
+  outputs: readonly string[],
+  log: Log,
+): Promise<{ headers: HeaderNeed[]; parts: string[] }> {
+  const selection = await selectHunks(
+    headers.map((h) => ({ path: h.path, diff: headerDiff(h.path) })),
+    outputs,
+    async (diffs) => {
+      const texts = new Map<string, string>();
+      for (const [path, diff] of diffs) {
+        const applied = applyToCopies(oldTree.dir, diff);
+        if (!applied.clean) throw new Error(`Some hunks of ${path} do not apply to ${oldTree.dir}: ${applied.problems.join('; ')}`);
+        for (const [p, t] of applied.texts) texts.set(p, t);
+      }
+      return compileWithOverlay(oldTree, c.unit, [c.file, ...diffs.keys()], newDir, texts);
+    },
+    { clean: (line) => firstErrors(line, 1) || line.trim(), log },
+  );
+  const out: HeaderNeed[] = [];
+  const parts: string[] = [];
+  for (const [k, choice] of selection.choices.entries()) {
+    const need = headers[k] as HeaderNeed;
+    if (!selection.ok) {
+      // The whole diffs compiled a moment ago but not in the selection's own check: keep them.
+      out.push({ ...need, reason: `${need.reason} (whole diff: the hunks could not be chosen, the whole diffs failed to compile again)` });
+      parts.push(headerDiff(need.path));
+      continue;
+    }
+    if (choice.kept.length === 0) {
+      log(`  ${need.path}: none of its ${choice.total} hunks is needed; left out`);
+      continue;
+    }
+    // Each kept hunk was found needed (the unit fails without it), so keeping all of several
+    // means no smaller set compiles.
+    const note = choice.kept.length === choice.total && choice.total > 1 ? ' (whole diff: no smaller set of its hunks compiles)' : '';
+    out.push({ path: need.path, reason: `${need.reason}${note}`, hunksTotal: choice.total, hunks: choice.kept });
+    parts.push(choice.diff);
+  }
+  log(`  hunks (${selection.method}, ${selection.compiles} compiles): ${out.map((h) => `${h.path} ${h.hunks?.length ?? '?'}/${h.hunksTotal ?? '?'}`).join(', ')}`);
+  return { headers: out, parts };
+}
+
 export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpus> {
   const { oldTree, newTree, log } = options;
   const oldDir = oldTree.dir;
@@ -534,6 +588,8 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
   for (const [i, c] of selected.entries()) {
     const own = fileDiff(oldDir, newDir, c.file);
     const headers: HeaderNeed[] = [];
+    /** Each grouped header's part of the patch: the hunks it needs. */
+    const headerParts: string[] = [];
     let compile: CompileOutcome = 'alone';
     let compileError: string | undefined;
     if (!existsSync(join(oldDir, c.unit))) {
@@ -544,6 +600,8 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
       let result = await compileWithOverlay(oldTree, c.unit, [c.file], newDir);
       if (!result.ok) {
         compileError = firstErrors(result.output);
+        // Every output that made a header necessary: its names seed the hunk selection.
+        const outputs = [result.output];
         const deps = objectDependencies(oldDir, objectPathOf(c.unit));
         // Changed headers the unit includes: in the old object's dependencies, or named by an
         // #include of the new file (it may include a header the old one did not).
@@ -571,6 +629,7 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
           headers.push(...more);
           result = await compileWithOverlay(oldTree, c.unit, [c.file, ...headers.map((h) => h.path)], newDir);
           output = result.output;
+          outputs.push(output);
         }
         if (!result.ok) {
           // Still failing: every changed header the unit includes.
@@ -581,12 +640,20 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
         }
         compile = result.ok ? 'with-headers' : 'fails';
         if (!result.ok) compileError = `${compileError} || with ${headers.length} headers: ${firstErrors(result.output)}`;
+        if (result.ok) {
+          // The whole diffs compile: keep only the hunks the unit needs.
+          const chosen = await headerHunks(oldTree, newDir, c, headers, headerDiff, outputs, log);
+          headers.splice(0, headers.length, ...chosen.headers);
+          headerParts.push(...chosen.parts);
+        } else headerParts.push(...headers.map((h) => headerDiff(h.path)));
       }
     }
-    const headerNote = headers.length > 0 ? headers.map((h) => h.path).join(', ') : 'none';
+    const headerNote = headers.length > 0 ? headers.map((h) => (h.hunks ? `${h.path} (${h.hunks.length} of ${h.hunksTotal} hunks)` : h.path)).join(', ') : 'none';
     const first = `# tsplice corpus: ${c.file} (unit ${c.unit}), ${oldTree.sourceVersion} -> ${newTree.sourceVersion}; grouped headers: ${headerNote}\n`;
-    const body = [own, ...headers.map((h) => headerDiff(h.path))].join('');
-    const text = first + body;
+    const text = first + [own, ...headerParts].join('');
+    // What create will do with it: every hunk must apply at its stated line, without fuzz.
+    const check = applyToCopies(oldDir, text, true);
+    if (!check.clean) throw new Error(`The derived patch of ${c.file} does not apply cleanly to ${oldDir}: ${check.problems.join('; ')}`);
     const name = patchNameFor(c.file);
     patches.set(name, text);
     entries.push({

@@ -40,3 +40,16 @@ it('reads the unit that must change from create\'s refusal', () => {
   assert.equal(unitThatMustChange(message), 'mm/hugetlb.c');
   assert.equal(unitThatMustChange('The patch changes no code built into the kernel.'), undefined);
 });
+
+it('combines two patches holding different hunks of one header into their union', () => {
+  const sched = (hunk: string): string => `--- a/include/linux/sched.h\n+++ b/include/linux/sched.h\n${hunk}`;
+  const first = '@@ -10,3 +10,4 @@\n a\n+\tunsigned user_dumpable:1;\n b\n c\n';
+  const second = '@@ -40,3 +40,4 @@\n x\n+\tu32 kstack_offset;\n y\n z\n';
+  const exit = `--- a/kernel/exit.c\n+++ b/kernel/exit.c\n@@ -1 +1 @@\n-a\n+b\n${sched(first)}`;
+  const fork = `--- a/kernel/fork.c\n+++ b/kernel/fork.c\n@@ -1 +1 @@\n-c\n+d\n${sched(second)}`;
+  const combined = patchSections(combinePatches([exit, fork], 'group')).get('include/linux/sched.h') ?? '';
+  assert.match(combined, /user_dumpable/);
+  assert.match(combined, /kstack_offset/);
+  // The second hunk's new-side start moves by the line the first one adds.
+  assert.match(combined, /@@ -40,3 \+41,4 @@/);
+});

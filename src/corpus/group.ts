@@ -7,6 +7,7 @@
  * each file's diff once.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { unionHunks } from './hunks.js';
 
 /** The file a diff section changes, from its `+++ b/PATH` line. */
 const SECTION_TARGET = /^\+\+\+ b\/(\S+)/m;
@@ -24,17 +25,24 @@ export function patchSections(text: string): Map<string, string> {
 }
 
 /**
- * One patch from several corpus patches: each file's diff once (the grouped headers are the
- * same diffs of the same release), files in the order first seen. Throws if two patches
- * change one file differently.
+ * One patch from several corpus patches: each file's diff once, files in the order first seen.
+ * A header two patches both change carries the union of their hunks (each patch holds only the
+ * hunks its file needs: kernel/exit.c one of sched.h's, kernel/fork.c the other). Throws if two
+ * patches change one place of a file differently.
  */
 export function combinePatches(texts: readonly string[], title: string): string {
   const combined = new Map<string, string>();
   for (const text of texts) {
     for (const [file, section] of patchSections(text)) {
       const known = combined.get(file);
-      if (known !== undefined && known !== section) throw new Error(`The grouped patches change ${file} differently.`);
-      combined.set(file, section);
+      if (known === undefined || known === section) combined.set(file, section);
+      else {
+        try {
+          combined.set(file, unionHunks(known, section));
+        } catch {
+          throw new Error(`The grouped patches change ${file} differently.`);
+        }
+      }
     }
   }
   return `# ${title}\n${[...combined.values()].join('')}`;

@@ -1,0 +1,125 @@
+/**
+ * The hunks of a one-file unified diff (what `diff -u -p` writes): split, and written back
+ * with only some of them. A corpus patch carries, for each header a file needs, only the hunks
+ * that file needs to compile, not the whole header diff (src/corpus/hunk-select.ts chooses).
+ *
+ * Any subset of a diff's hunks applies to the old file: a hunk's context and removed lines
+ * are old-file lines, and its old-side line numbers count old-file lines, which the hunks left
+ * out do not move. Only the new-side numbers depend on the hunks before; they are recomputed
+ * so a subset is a valid diff on its own.
+ */
+
+export interface Hunk {
+  /** The `@@ -a,b +c,d @@ context` line as diff wrote it. */
+  at: string;
+  oldStart: number;
+  oldCount: number;
+  newStart: number;
+  newCount: number;
+  /** The lines after the `@@` line: ' ', '-', '+' and '\ No newline at end of file'. */
+  lines: string[];
+}
+
+export interface SplitDiff {
+  /** The `--- a/PATH` and `+++ b/PATH` lines (and anything diff put before them). */
+  head: string[];
+  hunks: Hunk[];
+}
+
+const HUNK_AT = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
+
+/** Splits a one-file unified diff into its file lines and hunks. */
+export function splitHunks(diff: string): SplitDiff {
+  const lines = diff.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const head: string[] = [];
+  const hunks: Hunk[] = [];
+  for (const line of lines) {
+    const at = HUNK_AT.exec(line);
+    if (at) {
+      hunks.push({
+        at: line,
+        oldStart: Number(at[1]),
+        oldCount: at[2] === undefined ? 1 : Number(at[2]),
+        newStart: Number(at[3]),
+        newCount: at[4] === undefined ? 1 : Number(at[4]),
+        lines: [],
+      });
+      continue;
+    }
+    const current = hunks[hunks.length - 1];
+    if (current) current.lines.push(line);
+    else head.push(line);
+  }
+  for (const h of hunks) {
+    const old = h.lines.filter((l) => l.startsWith(' ') || l.startsWith('-')).length;
+    const added = h.lines.filter((l) => l.startsWith(' ') || l.startsWith('+')).length;
+    if (old !== h.oldCount || added !== h.newCount) throw new Error(`Malformed hunk ${h.at}: ${old} old and ${added} new lines, the header says ${h.oldCount} and ${h.newCount}.`);
+  }
+  return { head, hunks };
+}
+
+/**
+ * The diff with only the hunks at `keep` (0-based indices, any order), new-side line numbers
+ * recomputed for the hunks left out. Empty when `keep` is empty.
+ */
+export function renderHunks(diff: SplitDiff, keep: Iterable<number>): string {
+  const kept = new Set(keep);
+  if (kept.size === 0) return '';
+  const out = [...diff.head];
+  // A hunk left out would have moved every later hunk's new-side lines by its growth.
+  let shift = 0;
+  diff.hunks.forEach((h, i) => {
+    if (!kept.has(i)) {
+      shift += h.newCount - h.oldCount;
+      return;
+    }
+    out.push(h.at.replace(/^(@@ -\S+ \+)(\d+)/, (_all, before: string) => `${before}${h.newStart - shift}`), ...h.lines);
+  });
+  return `${out.join('\n')}\n`;
+}
+
+/** The lines a hunk changes (removed and added), for looking names up. */
+export function changedLines(h: Hunk): string {
+  return h.lines.filter((l) => l.startsWith('+') || l.startsWith('-')).join('\n');
+}
+
+/** All of a hunk's text: the `@@` line's function context, context, removed and added lines. */
+export function allLines(h: Hunk): string {
+  return [h.at.replace(HUNK_AT, ''), ...h.lines].join('\n');
+}
+
+/** `@@ -910,6 +910,9 @@ struct task_struct {` without the trailing function context's spaces. */
+export function hunkLabel(h: Hunk): string {
+  return h.at.trimEnd();
+}
+
+/**
+ * One diff of a file from two subsets of the same diff (two corpus patches that each carry some
+ * hunks of one header, grouped into one update): every hunk of either, once, in file order.
+ * Hunks of one diff never overlap, so a union applies as well as each part; new-side numbers
+ * are recomputed for the union. Throws when the two are not parts of one diff (a hunk at the
+ * same old line with different text).
+ */
+export function unionHunks(a: string, b: string): string {
+  const sides = [splitHunks(a), splitHunks(b)];
+  const byOld = new Map<number, { hunk: Hunk; ownShift: number }>();
+  for (const side of sides) {
+    // How far this subset's own new-side numbers are from the old side, hunk by hunk.
+    let growth = 0;
+    for (const h of side.hunks) {
+      const known = byOld.get(h.oldStart);
+      if (known && known.hunk.lines.join('\n') !== h.lines.join('\n')) throw new Error(`The two diffs have different hunks at old line ${h.oldStart}.`);
+      if (!known) byOld.set(h.oldStart, { hunk: h, ownShift: growth });
+      growth += h.newCount - h.oldCount;
+    }
+  }
+  const head = sides[0]?.head ?? [];
+  const out = [...head];
+  let growth = 0;
+  for (const [, { hunk, ownShift }] of [...byOld].sort(([x], [y]) => x - y)) {
+    out.push(hunk.at.replace(/^(@@ -\S+ \+)(\d+)/, (_all, before: string) => `${before}${hunk.newStart - ownShift + growth}`), ...hunk.lines);
+    growth += hunk.newCount - hunk.oldCount;
+  }
+  return `${out.join('\n')}\n`;
+}
