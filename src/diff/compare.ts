@@ -12,6 +12,7 @@ import { relocationInfo, SHN_UNDEF, type Rela } from '../elf/index.js';
 import type { Correlation } from './correlate.js';
 import { canonicalName } from './names.js';
 import { isDescriptor, type DiffObject, type ObjectPiece, type RelocationTarget } from './object.js';
+import { reachesRenamed } from './renames.js';
 
 export type Verdict = { verdict: 'same' } | { verdict: 'line-numbers-only' } | { verdict: 'changed'; why: string };
 
@@ -163,7 +164,8 @@ export function comparePieces(
     if (at !== b.offset - postPiece.start || a.type !== b.type) {
       return { verdict: 'changed', why: `relocation ${i} moved or changed type` };
     }
-    const equality = sameTarget(pre.target(prePiece, a), post.target(postPiece, b), correlation, pre, post);
+    let equality = sameTarget(pre.target(prePiece, a), post.target(postPiece, b), correlation, pre, post);
+    if (equality === 'different' && reachesRenamed(pre, prePiece, a, post, postPiece, b, correlation)) equality = 'same';
     if (equality === 'different') {
       return {
         verdict: 'changed',

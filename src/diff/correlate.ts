@@ -10,6 +10,13 @@ import { isDescriptor, type DiffObject, type ObjectPiece } from './object.js';
 export class Correlation {
   readonly preToPost = new Map<ObjectPiece, ObjectPiece>();
   readonly postToPre = new Map<ObjectPiece, ObjectPiece>();
+  /**
+   * Functions renamed with their code unchanged (renames.ts), pre -> post. Kept apart from
+   * the pairs: they make a caller's call the same call when compared, but the post function is
+   * still carried as new, and new code never reaches the running one by the old name (which
+   * may be `__init` code that is gone).
+   */
+  readonly renamed = new Map<ObjectPiece, ObjectPiece>();
 
   pair(pre: ObjectPiece, post: ObjectPiece): void {
     this.preToPost.set(pre, post);

@@ -184,6 +184,25 @@ export class DiffObject {
     return { kind: 'section', section: section.name, offset };
   }
 
+  /**
+   * The function or object a relocation in `piece` reaches and the offset in it, whether it
+   * names a section (`.text.foo - 4`) or a symbol (`foo - 4`): the same place either way.
+   * Undefined for symbols outside the object.
+   */
+  placeOf(piece: ObjectPiece, rela: Rela): { piece: ObjectPiece; offset: bigint } | undefined {
+    const symbol = this.elf.symbols[rela.symbolIndex];
+    if (!symbol || symbol.shndx === SHN_UNDEF || symbol.shndx >= 0xff00) return undefined;
+    const section = this.elf.sections[symbol.shndx];
+    if (!section) return undefined;
+    let offset = rela.addend + (symbol.type === STT_SECTION ? 0n : symbol.value);
+    if (relocationInfo(rela.type)?.pcRelative && isCodeSection(piece.section)) {
+      const instruction = instructionAt(this.instructions(piece), rela.offset - piece.start);
+      if (instruction) offset += BigInt(instruction.offset + instruction.length - (rela.offset - piece.start));
+    }
+    const inside = this.pieceAt(section, Number(offset));
+    return inside ? { piece: inside, offset: offset - BigInt(inside.start) } : undefined;
+  }
+
   isLocal(piece: ObjectPiece): boolean {
     return piece.symbol.bind === STB_LOCAL;
   }

@@ -10,6 +10,7 @@ import { correlate, type Correlation } from './correlate.js';
 import { DiffObject, isWritable, type ObjectPiece } from './object.js';
 import { checkDataLayouts } from './layouts.js';
 import { copyUnplacedStaticCallees } from './private-copies.js';
+import { findRenamedFunctions } from './renames.js';
 import { bugLines, scanSpecialSections, type SpecialEntry } from './special-sections.js';
 
 export interface CarriedFunction {
@@ -65,6 +66,7 @@ function isInit(piece: ObjectPiece): boolean {
 const compareFunctions: DiffStep = {
   name: 'compare functions',
   run(state) {
+    findRenamedFunctions(state.pre, state.post, state.correlation);
     const preLines = bugLines(state.pre);
     const postLines = bugLines(state.post);
     for (const post of state.post.functions) {

@@ -77,6 +77,8 @@ class PayloadBuilder {
   /** Per unit: carried piece -> its section and symbol in the payload. */
   private readonly placed = new Map<ObjectPiece, { section: ModelSection; symbol: ModelSymbol }>();
   private readonly wholeSections = new Map<string, { section: ModelSection; symbol: ModelSymbol }>();
+  /** Global functions and objects the payload defines, by name: other units' references bind to them. */
+  private readonly carriedGlobals = new Map<string, ModelSymbol>();
   /** Copies of `.altinstr_replacement` whose relocations wait for the carried alternatives. */
   private readonly pendingReplacements: { object: DiffObject; section: Section; unit: string; copy: ModelSection }[] = [];
 
@@ -134,6 +136,7 @@ class PayloadBuilder {
     };
     this.symbols.push(symbol);
     this.placed.set(piece, { section, symbol });
+    if (symbol.bind !== STB_LOCAL) this.carriedGlobals.set(symbol.name, symbol);
   }
 
   /**
@@ -236,6 +239,10 @@ class PayloadBuilder {
       if (placed) return { offset, type: rela.type, symbol: placed.symbol, addend: rela.addend };
       const copy = piece ? this.constantLabelCopy(object, piece, unit) : undefined;
       if (copy) return { offset, type: rela.type, symbol: copy.symbol, addend: rela.addend };
+      // A global that another unit of this update carries (kernel/module/main.c calling the
+      // module_destroy_params that kernel/params.c's part of the fix adds): the new copy.
+      const sibling = symbol.shndx === SHN_UNDEF && symbol.bind !== STB_LOCAL ? this.carriedGlobals.get(symbol.name) : undefined;
+      if (sibling) return { offset, type: rela.type, symbol: sibling, addend: rela.addend };
       if (symbol.shndx === SHN_UNDEF || !piece) {
         return { offset, type: rela.type, symbol: this.external(symbol.name, unit, symbol.bind === STB_LOCAL && symbol.shndx !== SHN_UNDEF), addend: rela.addend };
       }
