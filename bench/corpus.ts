@@ -73,19 +73,21 @@ mkdirSync(work, { recursive: true });
  * Creates the update for one corpus file; when create says another unit must change too and
  * that unit is a corpus file, its diff joins the patch (src/corpus/group.ts), up to 8 files.
  */
-async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackage; group: string[] }> {
+async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackage; group: string[]; reasons: string[] }> {
   const group = [entry.file];
+  const reasons: string[] = [];
   for (;;) {
     const patch =
       group.length === 1 ? patchPath(manifestPath, manifest, entry) : writeGroupPatch(join(work, `group-${entry.file.replace(/\W/g, '-')}.patch`), group, (f) => patchPath(manifestPath, manifest, byFile.get(f) as CorpusEntry));
     try {
       const { update } = await createUpdate({ tree, patches: [patch], distributionVersion: kernel.version, headersDir: kernel.headersDir, log: quiet });
-      return { update, group };
+      return { update, group, reasons };
     } catch (error) {
       const unit = error instanceof UserError ? unitThatMustChange(error.message) : undefined;
       const other = unit ? manifest.files.find((e) => e.unit === unit || e.file === unit) : undefined;
       if (!other || group.includes(other.file) || group.length >= 8) throw error;
       group.push(other.file);
+      reasons.push(`${other.file}: ${(error as UserError).message.split('\n')[0] ?? ''}`);
     }
   }
 }
@@ -110,8 +112,11 @@ for (const [i, entry] of entries.entries()) {
   }
   const started = Date.now();
   try {
-    const { update, group } = await createGrouped(entry);
-    if (group.length > 1) row.groupedWith = group.filter((f) => f !== entry.file);
+    const { update, group, reasons } = await createGrouped(entry);
+    if (group.length > 1) {
+      row.groupedWith = group.filter((f) => f !== entry.file);
+      row.groupReasons = reasons;
+    }
     row.createSeconds = (Date.now() - started) / 1000;
     row.functions = update.functions.length;
     const path = join(work, `${update.id}.tsplice`);

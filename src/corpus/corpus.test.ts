@@ -29,6 +29,7 @@ import { prepareTree } from '../lab/prepare.js';
 import { GuestFailure, runInGuest } from '../lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../update/format.js';
 import { patchPath, readManifest } from './derive.js';
+import { writeGroupPatch } from './group.js';
 import { CORPUS_GUEST_APPEND, createClasses, parseGuestRecords, type GuestPlan, type GuestResult } from './outcome.js';
 import { expectationProblems, SELECTION, updateFacts } from './selection.js';
 
@@ -92,7 +93,15 @@ describe('the real-fix corpus selection on the lab kernel', () => {
       try {
         const { update } = await createUpdate({
           tree,
-          patches: [patchPath(manifestPath, manifest, entry)],
+          patches: [
+            selected.groupWith
+              ? writeGroupPatch(join(share, `group-${selected.file.replace(/\W/g, '-')}.patch`), [selected.file, ...selected.groupWith], (f) => {
+                  const member = manifest.files.find((e) => e.file === f);
+                  assert.ok(member, `${f} is not in ${manifestPath}`);
+                  return patchPath(manifestPath, manifest, member);
+                })
+              : patchPath(manifestPath, manifest, entry),
+          ],
           distributionVersion: kernel.version,
           headersDir: kernel.headersDir,
           log: quiet,

@@ -163,6 +163,8 @@ export interface CorpusRow {
   headers: number;
   /** Other corpus files whose diffs are in this file's update (one fix across files). */
   groupedWith?: string[];
+  /** Why each grouped file joined: create's message naming the unit that had to change too. */
+  groupReasons?: string[];
   /** The corpus file whose (grouped) update carries this file's diff, when not this file's own. */
   inUpdateOf?: string;
   /** Why create refused this file alone, when a group's update carries it. */

@@ -22,6 +22,8 @@ export interface UpdateExpectation {
   special?: string[];
   /** Local symbols of the running kernel the new code refers to, by full name (clones: `.constprop.0`). */
   refersTo?: string[];
+  /** Statics carried as private copies (src/diff/private-copies.ts), by name. */
+  copies?: string[];
 }
 
 export interface SelectedFile {
@@ -29,6 +31,8 @@ export interface SelectedFile {
   file: string;
   /** Why it is in the selection: the feature or failure mode it covers. */
   why: string;
+  /** Other corpus files whose diffs go in the same update (one fix across files, src/corpus/group.ts). */
+  groupWith?: string[];
   /** The create refusal's class (src/corpus/outcome.ts createClasses: its only one)... */
   refused?: string;
   /** ...and what the refusal message must say (the symbol at fault and why). */
@@ -120,6 +124,19 @@ export const SELECTION: SelectedFile[] = [
     update: { functions: ['elf_core_dump', 'elf_core_dump'], refersTo: ['notesize'] },
   },
   {
+    file: 'mm/hugetlb.c',
+    groupWith: ['mm/gup.c', 'mm/memory-failure.c', 'mm/memory_hotplug.c', 'mm/mempolicy.c', 'mm/migrate.c'],
+    why: 'one fix across six units (include/linux/hugetlb.h renames isolate_hugetlb); statics of one name in several units matched per unit; private copies of set_pte (a header static inline the running kernel has 5 times) and __free_raw_hwp_pages; was "match failed", then "ambiguous static"',
+    update: {
+      functions: [
+        '__gup_longterm_locked', '__unmap_hugepage_range', 'do_migrate_range.isra.0', 'do_migrate_range.isra.0.cold', 'huge_pmd_unshare', 'hugetlb_change_protection',
+        'hugetlb_fault', 'hugetlb_fault.cold', 'hugetlb_unshare_pmds', 'kernel_move_pages', 'memory_failure', 'memory_failure.cold', 'migrate_pages',
+        'move_hugetlb_page_tables', 'move_hugetlb_state', 'putback_movable_pages', 'queue_pages_hugetlb', 'soft_offline_page', 'soft_offline_page.cold',
+      ],
+      copies: ['__free_raw_hwp_pages', 'set_pte'],
+    },
+  },
+  {
     file: 'net/core/neighbour.c',
     why: 'was "match failed" on cs-prefixed retpoline calls (2e e8 to __x86_indirect_thunk_*); seven functions, .cold, calls .constprop/.isra clones',
     update: {
@@ -139,6 +156,7 @@ export interface UpdateFacts {
   literals: string[];
   special: string[];
   refersTo: string[];
+  copies: string[];
 }
 
 export function updateFacts(update: UpdatePackage): UpdateFacts {
@@ -167,6 +185,7 @@ export function updateFacts(update: UpdatePackage): UpdateFacts {
     literals: [...literals].sort(),
     special: [...new Set(update.specialEntries.filter((s) => s.side === 'post' && owners.has(s.owner)).map((s) => s.section))].sort(),
     refersTo: [...new Set(externals.filter((e) => e.local).map((e) => e.name))].sort(),
+    copies: update.functions.filter((f) => f.status === 'copy').map((f) => f.name).sort(),
   };
 }
 
@@ -185,5 +204,6 @@ export function expectationProblems(facts: UpdateFacts, expected: UpdateExpectat
   missing('string literal', expected.literals, facts.literals);
   missing('special section entries in', expected.special, facts.special);
   missing('reference to the local symbol', expected.refersTo, facts.refersTo);
+  missing('private copy of', expected.copies, facts.copies);
   return problems;
 }
