@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { folderStatus, identifiersInErrors, includingUnit, isBuildProduct, namedIn, parseDiffRq, patchNameFor, vmlinuxStatus } from './derive.js';
 import { applyToCopies } from './hunk-apply.js';
 import { missingNames, selectHunks, type HunkCompile } from './hunk-select.js';
-import { renderHunks, splitHunks, unionHunks } from './hunks.js';
+import { narrowToDefines, renderHunks, splitHunks, unionHunks } from './hunks.js';
 import { classifyApplyError, createClasses, dmesgProblems, parseGuestRecords, totals, type CorpusRow } from './outcome.js';
 
 describe('parseDiffRq', () => {
@@ -161,12 +161,13 @@ describe('header hunks', () => {
     assert.equal(selection.ok, true);
     assert.equal(selection.method, 'named');
     // Seeds 1 and 2; HELPER_SHIFT adds 3 and 4 (its comment names it); each is then taken away
-    // in turn: only 4 goes.
-    assert.deepEqual(calls, [['3', '18'], ['3', '18', '34', '48'], ['18', '34', '48'], ['3', '34', '48'], ['3', '18', '48'], ['3', '18', '34']]);
+    // in turn: only 4 goes. Last, hunk 3 is narrowed to its #define (it also drops old_37).
+    assert.deepEqual(calls, [['3', '18'], ['3', '18', '34', '48'], ['18', '34', '48'], ['3', '34', '48'], ['3', '18', '48'], ['3', '18', '34'], ['3', '18', '34']]);
     const choice = selection.choices[0];
     assert.deepEqual(choice?.kept.map((k) => k.index), [1, 2, 3]);
     assert.equal(choice?.total, 4);
-    assert.match(choice?.kept[2]?.reason ?? '', /^names HELPER_SHIFT: .*undeclared/);
+    assert.match(choice?.kept[2]?.reason ?? '', /^names HELPER_SHIFT: .*undeclared.*narrowed to the #define of HELPER_SHIFT/);
+    assert.match(choice?.diff ?? '', /^ int old_37;$/m);
     assert.match(choice?.kept[0]?.at ?? '', /^@@ -3,6 \+3,7 @@/);
     assert.doesNotMatch(choice?.diff ?? '', /unrelated_change/);
   });
@@ -190,6 +191,69 @@ describe('header hunks', () => {
     const selection = await selectHunks([{ path, diff }], [], async () => ({ ok: false, output: 'u.c:1:1: error: no' }));
     assert.equal(selection.ok, false);
     assert.equal(selection.choices[0]?.kept.length, 4);
+  });
+});
+
+describe('narrowing a hunk to the #defines a file needs', () => {
+  const tcpHeader = [
+    '--- a/include/linux/tcp.h',
+    '+++ b/include/linux/tcp.h',
+    '@@ -471,10 +471,11 @@ enum tsq_flags {',
+    ' \tTCPF_MTU_REDUCED_DEFERRED\t= (1UL << TCP_MTU_REDUCED_DEFERRED),',
+    ' };',
+    ' ',
+    '-static inline struct tcp_sock *tcp_sk(const struct sock *sk)',
+    '-{',
+    '-\treturn (struct tcp_sock *)sk;',
+    '-}',
+    '+#define tcp_sk(ptr) container_of_const(ptr, struct tcp_sock, inet_conn.icsk_inet.sk)',
+    '+',
+    '+/* Variant of tcp_sk() upgrading a const sock to a read/write tcp socket. */',
+    '+#define tcp_sk_rw(ptr) container_of(ptr, struct tcp_sock, \\',
+    '+\t\t\t\t\tinet_conn.icsk_inet.sk)',
+    ' ',
+    ' struct tcp_timewait_sock {',
+    ' \tstruct inet_timewait_sock tw_sk;',
+    '@@ -900,2 +901,3 @@ static inline void later(void)',
+    ' a',
+    '+b',
+    ' c',
+    '',
+  ].join('\n');
+
+  it('keeps the lines it removes and adds only the #define of the missing name', () => {
+    const hunk = splitHunks(tcpHeader).hunks[0];
+    assert.ok(hunk);
+    const narrowed = narrowToDefines(hunk, new Set(['tcp_sk_rw']));
+    assert.ok(narrowed);
+    assert.deepEqual(
+      narrowed.lines.filter((l) => !l.startsWith(' ')),
+      ['+#define tcp_sk_rw(ptr) container_of(ptr, struct tcp_sock, \\', '+\t\t\t\t\tinet_conn.icsk_inet.sk)'],
+    );
+    assert.ok(narrowed.lines.includes(' static inline struct tcp_sock *tcp_sk(const struct sock *sk)'));
+    assert.match(narrowed.at, /^@@ -471,10 \+471,12 @@ enum tsq_flags \{/);
+    assert.equal(narrowToDefines(hunk, new Set(['tcp_sk_other'])), undefined);
+    // A #define the hunk changes (removed and added) would be defined twice: not narrowed.
+    const redefined = { ...hunk, lines: hunk.lines.map((l) => (l.startsWith('-static inline') ? '-#define tcp_sk_rw(ptr) ((struct tcp_sock *)(ptr))' : l)) };
+    assert.equal(narrowToDefines(redefined, new Set(['tcp_sk_rw'])), undefined);
+  });
+
+  it('narrows a kept hunk when the unit compiles with the narrowed header', async () => {
+    const gcc: HunkCompile = async (diffs) => {
+      const text = diffs.get('include/linux/tcp.h') ?? '';
+      return text.includes('#define tcp_sk_rw') ? { ok: true, output: '' } : { ok: false, output: "net/ipv4/tcp_output.c:4213:36: error: implicit declaration of function ‘tcp_sk_rw’" };
+    };
+    const selection = await selectHunks([{ path: 'include/linux/tcp.h', diff: tcpHeader }], ["net/ipv4/tcp_output.c:4213:36: error: implicit declaration of function ‘tcp_sk_rw’"], gcc);
+    assert.equal(selection.ok, true);
+    const choice = selection.choices[0];
+    assert.deepEqual(choice?.kept.map((k) => k.index), [1]);
+    assert.match(choice?.kept[0]?.reason ?? '', /narrowed to the #define of tcp_sk_rw/);
+    assert.doesNotMatch(choice?.diff ?? '', /container_of_const/);
+    assert.match(choice?.diff ?? '', /^ static inline struct tcp_sock \*tcp_sk/m);
+    // A unit that needs the whole hunk (it uses the const-preserving tcp_sk) keeps it whole.
+    const strict: HunkCompile = async (diffs) => ((diffs.get('include/linux/tcp.h') ?? '').includes('+#define tcp_sk(ptr)') ? { ok: true, output: '' } : { ok: false, output: "x.c:1:1: error: implicit declaration of function ‘tcp_sk_rw’" });
+    const whole = await selectHunks([{ path: 'include/linux/tcp.h', diff: tcpHeader }], ["x.c:1:1: error: implicit declaration of function ‘tcp_sk_rw’"], strict);
+    assert.match(whole.choices[0]?.diff ?? '', /container_of_const/);
   });
 });
 

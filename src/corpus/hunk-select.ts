@@ -12,7 +12,7 @@
  * keeping each one whose absence breaks the compile. The compiler is a callback, so this is
  * tested without a kernel tree.
  */
-import { allLines, changedLines, hunkLabel, renderHunks, splitHunks, type SplitDiff } from './hunks.js';
+import { allLines, changedLines, hunkLabel, narrowToDefines, renderHunks, replaceHunk, splitHunks, type SplitDiff } from './hunks.js';
 
 /**
  * Whether `text` names `name`: literally, or through a macro that pastes it together
@@ -113,16 +113,35 @@ function firstErrorLine(output: string): string {
  */
 export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: readonly string[], compile: HunkCompile, options: SelectOptions = {}): Promise<HunkSelection> {
   const clean = options.clean ?? ((line: string): string => line.trim());
-  const split = new Map<string, SplitDiff>(headers.map((h) => [h.path, splitHunks(h.diff)]));
+  let split = new Map<string, SplitDiff>(headers.map((h) => [h.path, splitHunks(h.diff)]));
+  /** Every name the compiler said was missing, for narrowing hunks to the #defines of those names. */
+  const seen = new Set<string>();
   /** Per header, the kept hunks' 0-based indices and why each. */
   type Kept = Map<string, Map<number, string>>;
   let kept: Kept = new Map(headers.map((h) => [h.path, new Map<number, string>()]));
   let compiles = 0;
-  const run = async (selection: Kept): Promise<{ ok: boolean; output: string }> => {
+  const run = async (selection: Kept, diffsOf = split): Promise<{ ok: boolean; output: string }> => {
     compiles++;
     const diffs = new Map<string, string>();
-    for (const [path, chosen] of selection) if (chosen.size > 0) diffs.set(path, renderHunks(split.get(path) as SplitDiff, chosen.keys()));
+    for (const [path, chosen] of selection) if (chosen.size > 0) diffs.set(path, renderHunks(diffsOf.get(path) as SplitDiff, chosen.keys()));
     return compile(diffs);
+  };
+  // A kept hunk that also changes what the unit does not need, cut down to the #defines of the
+  // missing names it adds (hunks.ts narrowToDefines), when the unit compiles with that.
+  const narrow = async (): Promise<void> => {
+    for (const [path, chosen] of kept) {
+      for (const i of [...chosen.keys()]) {
+        const original = split.get(path)?.hunks[i];
+        const narrowed = original ? narrowToDefines(original, seen) : undefined;
+        if (!narrowed) continue;
+        const trial = new Map(split);
+        trial.set(path, replaceHunk(split.get(path) as SplitDiff, i, narrowed));
+        if (!(await run(kept, trial)).ok) continue;
+        split = trial;
+        const defined = narrowed.lines.filter((l) => l.startsWith('+')).map((l) => /#\s*define\s+(\w+)/.exec(l)?.[1]).filter(Boolean);
+        chosen.set(i, `${chosen.get(i) ?? ''} (narrowed to the #define of ${defined.join(', ')}: the hunk's other changes are not needed)`);
+      }
+    }
   };
   const choices = (selection: Kept): HunkChoice[] =>
     headers.map((h) => {
@@ -145,6 +164,7 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
       const chosen = kept.get(path) as Map<number, string>;
       for (const { name, line } of names) {
         if (name.includes('/')) continue;
+        seen.add(name);
         const inChanged = diff.hunks.map((h, i) => (namedIn(name, changedLines(h)) ? i : -1)).filter((i) => i >= 0);
         const hits = inChanged.length > 0 ? inChanged : diff.hunks.map((h, i) => (namedIn(name, allLines(h)) ? i : -1)).filter((i) => i >= 0);
         for (const i of hits) {
@@ -172,6 +192,7 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
           if ((await run(trial)).ok) kept = trial;
         }
       }
+      await narrow();
       return { ok: true, method: 'named', choices: choices(kept), compiles };
     }
     const more = addNamed(missingNames(result.output));
@@ -192,5 +213,7 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
       else kept.get(path)?.set(i, `without it: ${clean(firstErrorLine(result.output))}`);
     }
   }
+  for (const { name } of missingNames(errorOutputs.join('\n'))) seen.add(name);
+  await narrow();
   return { ok: true, method: 'removal', choices: choices(kept), compiles };
 }

@@ -123,3 +123,56 @@ export function unionHunks(a: string, b: string): string {
   }
   return `${out.join('\n')}\n`;
 }
+
+/** A `#define NAME` line of a diff ('+' side), and the name. */
+const DEFINE_LINE = /^\+\s*#\s*define\s+([A-Za-z_]\w*)/;
+
+/**
+ * A hunk cut down to the `#define`s of `names` it adds: the lines it removes stay as they were
+ * (context), and no other line is added. include/linux/tcp.h's hunk turns the inline `tcp_sk()`
+ * into a macro and adds `tcp_sk_rw()` below it; net/ipv4/tcp_output.c's fix needs only the
+ * latter, and a macro is complete in itself, so a maintainer backporting the fix would add just
+ * that line. Only macro definitions are cut out this way: a declaration of a function needs
+ * its definition, which another unit's diff holds (the hunk must stay whole, so that unit is
+ * grouped in). Undefined when the hunk adds no such `#define` or nothing else.
+ */
+export function narrowToDefines(h: Hunk, names: ReadonlySet<string>): Hunk | undefined {
+  // A macro the hunk redefines (its old #define removed) would be defined twice.
+  const redefined = new Set(h.lines.filter((l) => l.startsWith('-')).map((l) => DEFINE_LINE.exec(`+${l.slice(1)}`)?.[1]).filter(Boolean));
+  const keep = new Set<number>();
+  h.lines.forEach((line, i) => {
+    const name = DEFINE_LINE.exec(line)?.[1];
+    if (!name || !names.has(name) || redefined.has(name)) return;
+    // The definition with its continuation lines.
+    for (let k = i; k < h.lines.length && h.lines[k]?.startsWith('+'); k++) {
+      keep.add(k);
+      if (!(h.lines[k] ?? '').trimEnd().endsWith('\\')) break;
+    }
+  });
+  if (keep.size === 0) return undefined;
+  const lines: string[] = [];
+  h.lines.forEach((line, i) => {
+    if (line.startsWith('-')) lines.push(` ${line.slice(1)}`);
+    else if (line.startsWith('+')) {
+      if (keep.has(i)) lines.push(line);
+    } else lines.push(line);
+  });
+  if (lines.length === h.lines.length && lines.every((l, i) => l === h.lines[i])) return undefined;
+  const newCount = lines.filter((l) => l.startsWith(' ') || l.startsWith('+')).length;
+  const at = h.at.replace(/^@@ -(\S+) \+(\d+)(?:,\d+)? @@/, (_all, old: string, start: string) => `@@ -${old} +${start},${newCount} @@`);
+  return { at, oldStart: h.oldStart, oldCount: h.oldCount, newStart: h.newStart, newCount, lines };
+}
+
+/** The diff with hunk `i` replaced by `h` (a narrowed version of it); later hunks' new-side numbers follow. */
+export function replaceHunk(diff: SplitDiff, i: number, h: Hunk): SplitDiff {
+  const old = diff.hunks[i];
+  if (!old) return diff;
+  const delta = h.newCount - h.oldCount - (old.newCount - old.oldCount);
+  const hunks = diff.hunks.map((x, k) => {
+    if (k === i) return h;
+    if (k < i || delta === 0) return x;
+    const newStart = x.newStart + delta;
+    return { ...x, newStart, at: x.at.replace(/^(@@ -\S+ \+)(\d+)/, (_all, before: string) => `${before}${newStart}`) };
+  });
+  return { head: diff.head, hunks };
+}
