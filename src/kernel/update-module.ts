@@ -6,7 +6,7 @@
  */
 import { parseElf, modelFromElf, writeElf, SHN_ABS, SHN_UNDEF } from '../elf/index.js';
 import { UserError } from '../errors.js';
-import type { KernelSymbols } from '../match/kallsyms.js';
+import type { KernelSymbol, KernelSymbols } from '../match/kallsyms.js';
 import { learnedKey, type LearnedSymbol } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 
@@ -14,6 +14,11 @@ export interface ResolvedModule {
   bytes: Uint8Array;
   /** External symbol -> running address given to it. */
   resolved: Map<string, bigint>;
+}
+
+/** A kallsyms type letter in upper case is a global symbol (T text, D data, R read-only, B bss, W weak, …). */
+function isGlobal(symbol: KernelSymbol): boolean {
+  return symbol.type !== symbol.type.toLowerCase();
 }
 
 export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>): ResolvedModule {
@@ -30,11 +35,18 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
     const scoped = external?.local ? learned.get(learnedKey(external.unit, name)) : undefined;
     let address = (scoped ?? learned.get(name))?.address;
     if (address === undefined) {
-      const candidates = symbols.lookup(name).filter((s) => s.module === undefined);
+      const inVmlinux = symbols.lookup(name).filter((s) => s.module === undefined);
+      // A reference to a global binds only to a global: a static of the same name in some other
+      // unit is another function or object (the global the patch adds, perhaps).
+      const candidates = external?.local ? inVmlinux : inVmlinux.filter(isGlobal);
       if (candidates.length === 1) address = candidates[0]?.runningAddress;
       else if (candidates.length > 1) {
         throw new UserError(
           `The new code refers to ${name}${external?.local ? ` (a static of ${external.unit})` : ''}, which the running kernel has ${candidates.length} times, and matching did not tell which one.`,
+        );
+      } else if (inVmlinux.length > 0) {
+        throw new UserError(
+          `The new code refers to the global ${name}, which the running kernel has only as a static (${inVmlinux.length === 1 ? 'once' : `${inVmlinux.length} times`}): it may be another unit's, so tsplice does not bind to it.`,
         );
       } else {
         throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`);

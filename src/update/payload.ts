@@ -77,6 +77,8 @@ class PayloadBuilder {
   /** Per unit: carried piece -> its section and symbol in the payload. */
   private readonly placed = new Map<ObjectPiece, { section: ModelSection; symbol: ModelSymbol }>();
   private readonly wholeSections = new Map<string, { section: ModelSection; symbol: ModelSymbol }>();
+  /** Names a unit of the update turns from a static into a global, and the unit: the running kernel has its static. */
+  readonly madeGlobal = new Map<string, string>();
   /** Global functions and objects the payload defines, by name: other units' references bind to them. */
   private readonly carriedGlobals = new Map<string, ModelSymbol>();
   /** Copies of `.altinstr_replacement` whose relocations wait for the carried alternatives. */
@@ -243,6 +245,10 @@ class PayloadBuilder {
       // module_destroy_params that kernel/params.c's part of the fix adds): the new copy.
       const sibling = symbol.shndx === SHN_UNDEF && symbol.bind !== STB_LOCAL ? this.carriedGlobals.get(symbol.name) : undefined;
       if (sibling) return { offset, type: rela.type, symbol: sibling, addend: rela.addend };
+      // A global another unit of this update makes of a static (fs/notify/fsnotify.c exporting
+      // fsnotify_next_mark for fs/notify/mark.c): the running kernel has that unit's static.
+      const madeGlobalBy = symbol.shndx === SHN_UNDEF && symbol.bind !== STB_LOCAL ? this.madeGlobal.get(symbol.name) : undefined;
+      if (madeGlobalBy) return { offset, type: rela.type, symbol: this.external(symbol.name, madeGlobalBy, true), addend: rela.addend };
       if (symbol.shndx === SHN_UNDEF || !piece) {
         return { offset, type: rela.type, symbol: this.external(symbol.name, unit, symbol.bind === STB_LOCAL && symbol.shndx !== SHN_UNDEF), addend: rela.addend };
       }
@@ -341,8 +347,11 @@ const ALT_REPLACEMENTLEN_FIELD = 11;
 export function buildPayload(units: readonly { unit: string; state: DiffState }[]): Payload {
   const slugs = new Map(units.map((u, i) => [u.unit, `u${i}`]));
   const builder = new PayloadBuilder((unit) => slugs.get(unit) ?? 'u');
-  for (const { state } of units) {
-    for (const [pre, post] of state.correlation.preToPost) builder.runningName.set(post, pre.symbol.name);
+  for (const { unit, state } of units) {
+    for (const [pre, post] of state.correlation.preToPost) {
+      builder.runningName.set(post, pre.symbol.name);
+      if (pre.symbol.bind === STB_LOCAL && post.symbol.bind !== STB_LOCAL) builder.madeGlobal.set(post.symbol.name, unit);
+    }
   }
   for (const { unit, state } of units) {
     for (const f of state.functions) builder.place(state.post, f.post, unit);
