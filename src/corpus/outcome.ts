@@ -119,6 +119,7 @@ export const CREATE_CLASSES: [string, RegExp][] = [
   ['changed initializer: __dyndbg descriptor (line number)', /\(__dyndbg\): changed initial value/],
   ['changed initializer: renumbered __BTF_ID__ name', /changed initial value of existing data \(at \+0x[0-9a-f]+ __BTF_ID__\S+ -> __BTF_ID__/],
   ['changed initializer', /changed initial value of existing data/],
+  ['changed table', /changed table \(/],
   ['unknown special section', /describes this function and tsplice does not know its layout/],
   ['no DWARF', /carry no DWARF/],
   ['no code change', /changes no code/],

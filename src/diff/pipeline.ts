@@ -11,6 +11,7 @@ import { DiffObject, isWritable, type ObjectPiece } from './object.js';
 import { checkDataLayouts } from './layouts.js';
 import { copyUnplacedStaticCallees } from './private-copies.js';
 import { findRenamedFunctions } from './renames.js';
+import { refuseChangedTables } from './tables.js';
 import { bugLines, scanSpecialSections, type SpecialEntry } from './special-sections.js';
 
 export interface CarriedFunction {
@@ -225,6 +226,7 @@ export const DIFF_STEPS: readonly DiffStep[] = [
   collectNewStrings,
   refuseInitChanges,
   collectSpecialEntries,
+  refuseChangedTables,
   checkDataLayouts,
 ];
 

@@ -34,10 +34,23 @@ export const SPECIAL_SECTIONS: readonly SpecialSectionLayout[] = [
  * Sections that may point into code but describe nothing the new code needs: debug info,
  * link-time discards, export and initcall tables of the built-in kernel, the printk index.
  */
-const METADATA_SECTION = /^(\.eh_frame|\.debug_|\.rela\.debug_|\.discard|\.note|\.comment|\.BTF|_*__ksymtab|_*__kcrctab|\.modinfo|__param|\.initcall|\.con_initcall|\.printk_index|__dyndbg|\.orc_unwind$|\.altinstr_replacement|\.altinstr_aux|\.init\.|\.exit\.|__tracepoints_ptrs|_ftrace_events|\.ref\.data|__patchable_function_entries)/;
+const METADATA_SECTION = /^(\.eh_frame|\.debug_|\.rela\.debug_|\.discard|\.note|\.comment|\.BTF($|\.)|_*__ksymtab|_*__kcrctab|\.modinfo|__param|\.initcall|\.con_initcall|\.printk_index|__dyndbg|\.orc_unwind$|\.altinstr_replacement|\.altinstr_aux|\.init\.|\.exit\.|__tracepoints_ptrs|_ftrace_events|\.ref\.data|__patchable_function_entries)/;
 
 /** Ordinary data: a pointer from here to a changed function reaches it through its entry jump. */
 const ORDINARY_DATA = /^(\.data|\.rodata|\.bss|\.tbss|\.tdata)/;
+
+export function isMetadata(name: string): boolean {
+  return METADATA_SECTION.test(name);
+}
+
+export function isOrdinaryData(name: string): boolean {
+  return ORDINARY_DATA.test(name);
+}
+
+/** One of SPECIAL_SECTIONS, whose entries describe places in the code. */
+export function isDescribingCode(name: string): boolean {
+  return SPECIAL_SECTIONS.some((l) => l.name === name);
+}
 
 export interface SpecialEntry {
   section: string;
