@@ -162,7 +162,7 @@ describe('header hunks', () => {
     assert.equal(selection.method, 'named');
     // Seeds 1 and 2; HELPER_SHIFT adds 3 and 4 (its comment names it); each is then taken away
     // in turn: only 4 goes. Last, hunk 3 is narrowed to its #define (it also drops old_37).
-    assert.deepEqual(calls, [['3', '18'], ['3', '18', '34', '48'], ['18', '34', '48'], ['3', '34', '48'], ['3', '18', '48'], ['3', '18', '34'], ['3', '18', '34']]);
+    assert.deepEqual(calls, [['3', '18'], ['3', '18', '34', '48'], ['18', '34', '48'], ['3', '34', '48'], ['3', '18', '48'], ['3', '18', '34'], ['3', '18', '35']]);
     const choice = selection.choices[0];
     assert.deepEqual(choice?.kept.map((k) => k.index), [1, 2, 3]);
     assert.equal(choice?.total, 4);
@@ -230,8 +230,10 @@ describe('narrowing a hunk to the #defines a file needs', () => {
       narrowed.lines.filter((l) => !l.startsWith(' ')),
       ['+#define tcp_sk_rw(ptr) container_of(ptr, struct tcp_sock, \\', '+\t\t\t\t\tinet_conn.icsk_inet.sk)'],
     );
-    assert.ok(narrowed.lines.includes(' static inline struct tcp_sock *tcp_sk(const struct sock *sk)'));
-    assert.match(narrowed.at, /^@@ -471,10 \+471,12 @@ enum tsq_flags \{/);
+    // The inline it would have replaced stays; three lines of context on each side.
+    assert.deepEqual(narrowed.lines.slice(0, 3), [' {', ' \treturn (struct tcp_sock *)sk;', ' }']);
+    assert.equal(narrowed.lines.length, 3 + 2 + 3);
+    assert.match(narrowed.at, /^@@ -475,6 \+475,8 @@ enum tsq_flags \{/);
     assert.equal(narrowToDefines(hunk, new Set(['tcp_sk_other'])), undefined);
     // A #define the hunk changes (removed and added) would be defined twice: not narrowed.
     const redefined = { ...hunk, lines: hunk.lines.map((l) => (l.startsWith('-static inline') ? '-#define tcp_sk_rw(ptr) ((struct tcp_sock *)(ptr))' : l)) };
@@ -249,7 +251,7 @@ describe('narrowing a hunk to the #defines a file needs', () => {
     assert.deepEqual(choice?.kept.map((k) => k.index), [1]);
     assert.match(choice?.kept[0]?.reason ?? '', /narrowed to the #define of tcp_sk_rw/);
     assert.doesNotMatch(choice?.diff ?? '', /container_of_const/);
-    assert.match(choice?.diff ?? '', /^ static inline struct tcp_sock \*tcp_sk/m);
+    assert.match(choice?.diff ?? '', /^ \treturn \(struct tcp_sock \*\)sk;$/m);
     // A unit that needs the whole hunk (it uses the const-preserving tcp_sk) keeps it whole.
     const strict: HunkCompile = async (diffs) => ((diffs.get('include/linux/tcp.h') ?? '').includes('+#define tcp_sk(ptr)') ? { ok: true, output: '' } : { ok: false, output: "x.c:1:1: error: implicit declaration of function ‘tcp_sk_rw’" });
     const whole = await selectHunks([{ path: 'include/linux/tcp.h', diff: tcpHeader }], ["x.c:1:1: error: implicit declaration of function ‘tcp_sk_rw’"], strict);

@@ -158,9 +158,19 @@ export function narrowToDefines(h: Hunk, names: ReadonlySet<string>): Hunk | und
     } else lines.push(line);
   });
   if (lines.length === h.lines.length && lines.every((l, i) => l === h.lines[i])) return undefined;
-  const newCount = lines.filter((l) => l.startsWith(' ') || l.startsWith('+')).length;
-  const at = h.at.replace(/^@@ -(\S+) \+(\d+)(?:,\d+)? @@/, (_all, old: string, start: string) => `@@ -${old} +${start},${newCount} @@`);
-  return { at, oldStart: h.oldStart, oldCount: h.oldCount, newStart: h.newStart, newCount, lines };
+  // Three lines of context on each side, as diff writes them: GNU patch takes a hunk with
+  // less context on one side than the other for one anchored at the start or end of the file.
+  const first = lines.findIndex((l) => l.startsWith('+'));
+  let last = lines.length - 1;
+  while (last > first && !lines[last]?.startsWith('+')) last--;
+  const lead = Math.max(0, first - 3);
+  const trimmed = lines.slice(lead, last + 4);
+  const oldCount = trimmed.filter((l) => !l.startsWith('+')).length;
+  const newCount = trimmed.length;
+  const oldStart = h.oldStart + lead;
+  const newStart = h.newStart + lead;
+  const at = h.at.replace(/^@@ -\S+ \+\S+ @@/, `@@ -${oldStart},${oldCount} +${newStart},${newCount} @@`);
+  return { at, oldStart, oldCount, newStart, newCount, lines: trimmed };
 }
 
 /** The diff with hunk `i` replaced by `h` (a narrowed version of it); later hunks' new-side numbers follow. */
