@@ -124,16 +124,20 @@ export function unionHunks(a: string, b: string): string {
   return `${out.join('\n')}\n`;
 }
 
-/** A `#define NAME` line of a diff ('+' side), and the name. */
-const DEFINE_LINE = /^\+\s*#\s*define\s+([A-Za-z_]\w*)/;
+/** A `#define NAME(` line of a diff ('+' side): a function-like macro, and its name. */
+const DEFINE_LINE = /^\+\s*#\s*define\s+([A-Za-z_]\w*)\(/;
 
 /**
- * A hunk cut down to the `#define`s of `names` it adds: the lines it removes stay as they were
- * (context), and no other line is added. include/linux/tcp.h's hunk turns the inline `tcp_sk()`
- * into a macro and adds `tcp_sk_rw()` below it; net/ipv4/tcp_output.c's fix needs only the
- * latter, and a macro is complete in itself, so a maintainer backporting the fix would add just
- * that line. Only macro definitions are cut out this way: a declaration of a function needs
- * its definition, which another unit's diff holds (the hunk must stay whole, so that unit is
+ * A hunk cut down to the function-like `#define`s of `names` it adds: the lines it removes stay
+ * as they were (context), and no other line is added. include/linux/tcp.h's hunk turns the
+ * inline `tcp_sk()` into a macro and adds the accessor `tcp_sk_rw()` below it;
+ * net/ipv4/tcp_output.c's fix needs only the latter, and such a macro is complete in itself,
+ * so a maintainer backporting the fix would add just that line. Never a constant: a new flag
+ * value gives a meaning to bits of existing data (include/net/genetlink.h's
+ * GENL_MCAST_CAP_NET_ADMIN is bit 0 of a `flags` that held GENL_ADMIN_PERM there, beside a
+ * `cap_sys_admin` member the hunk removes), and keeping the old structure with the new
+ * constant would change what running data means. Nor a declaration of a function: it needs
+ * its definition, which another unit's diff holds (the hunk stays whole, so that unit is
  * grouped in). Undefined when the hunk adds no such `#define` or nothing else.
  */
 export function narrowToDefines(h: Hunk, names: ReadonlySet<string>): Hunk | undefined {
