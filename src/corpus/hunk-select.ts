@@ -126,9 +126,24 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
     for (const [path, chosen] of selection) if (chosen.size > 0) diffs.set(path, renderHunks(diffsOf.get(path) as SplitDiff, chosen.keys()));
     return compile(diffs);
   };
+  // A name can be in more hunks than the one that adds it (the per-CPU kstack_offset a hunk
+  // removes, the task_struct member another adds): keep a hunk only if the unit fails without
+  // it. Without any hunk it is the file alone, which failed.
+  const prune = async (): Promise<void> => {
+    for (const path of split.keys()) {
+      for (const i of [...(kept.get(path)?.keys() ?? [])].sort((a, b) => a - b)) {
+        if ([...kept.values()].reduce((n, m) => n + m.size, 0) <= 1) break;
+        const trial: Kept = new Map([...kept].map(([p, m]) => [p, new Map(m)]));
+        trial.get(path)?.delete(i);
+        if ((await run(trial)).ok) kept = trial;
+      }
+    }
+  };
   // A kept hunk that also changes what the unit does not need, cut down to the #defines of the
   // missing names it adds (hunks.ts narrowToDefines), when the unit compiles with that.
-  const narrow = async (): Promise<void> => {
+  // Whether any hunk was narrowed.
+  const narrow = async (): Promise<boolean> => {
+    let narrowedAny = false;
     for (const [path, chosen] of kept) {
       for (const i of [...chosen.keys()]) {
         const original = split.get(path)?.hunks[i];
@@ -138,10 +153,12 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
         trial.set(path, replaceHunk(split.get(path) as SplitDiff, i, narrowed));
         if (!(await run(kept, trial)).ok) continue;
         split = trial;
+        narrowedAny = true;
         const defined = narrowed.lines.filter((l) => l.startsWith('+')).map((l) => /#\s*define\s+(\w+)/.exec(l)?.[1]).filter(Boolean);
         chosen.set(i, `${chosen.get(i) ?? ''} (narrowed to the #define of ${defined.join(', ')}: the hunk's other changes are not needed)`);
       }
     }
+    return narrowedAny;
   };
   const choices = (selection: Kept): HunkChoice[] =>
     headers.map((h) => {
@@ -181,18 +198,10 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
   for (let round = 0; round < (options.rounds ?? 4); round++) {
     const result = await run(kept);
     if (result.ok) {
-      // A name can be in more hunks than the one that adds it (the per-CPU kstack_offset a
-      // hunk removes, the task_struct member another adds): keep a hunk only if the unit
-      // fails without it. Without any hunk it is the file alone, which failed.
-      for (const path of split.keys()) {
-        for (const i of [...(kept.get(path)?.keys() ?? [])].sort((a, b) => a - b)) {
-          if ([...kept.values()].reduce((n, m) => n + m.size, 0) <= 1) break;
-          const trial: Kept = new Map([...kept].map(([p, m]) => [p, new Map(m)]));
-          trial.get(path)?.delete(i);
-          if ((await run(trial)).ok) kept = trial;
-        }
-      }
-      await narrow();
+      await prune();
+      // A narrowed hunk may need less of the others (tcp.h's tcp_sk_rw without the
+      // container_of_const that the whole hunk used): prune again after narrowing.
+      if (await narrow()) await prune();
       return { ok: true, method: 'named', choices: choices(kept), compiles };
     }
     const more = addNamed(missingNames(result.output));
@@ -214,6 +223,6 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
     }
   }
   for (const { name } of missingNames(errorOutputs.join('\n'))) seen.add(name);
-  await narrow();
+  if (await narrow()) await prune();
   return { ok: true, method: 'removal', choices: choices(kept), compiles };
 }
