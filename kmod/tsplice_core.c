@@ -691,8 +691,45 @@ static int tsplice_range_cmp(const void *a, const void *b)
 }
 
 /*
+ * Undo lets the update's module go, so a task anywhere in its code is busy, not only one in
+ * the new versions of the replaced functions: a new helper or a private copy of a static that
+ * the new code reached by a tail call leaves no return address in them. Adds the parts of the
+ * module's text outside those functions as ranges of their own (named by the first function;
+ * the busy message names the symbol the word points into). Returns the new range count.
+ */
+static unsigned int tsplice_add_module_rest(struct tsplice_switch *sw, struct tsplice_update *u,
+					    unsigned int n)
+{
+	struct module *mod = NULL;
+	unsigned long cursor, end;
+	unsigned int i, first = n;
+
+	for (i = 0; i < u->nfuncs && !mod; i++)
+		mod = u->funcs[i].new_mod;
+	if (!mod)
+		return n;
+	cursor = (unsigned long)mod->core_layout.base;
+	end = cursor + mod->core_layout.text_size;
+	/* The new-code ranges are ranges[first-…]: walk them in address order. */
+	sort(sw->ranges, n, sizeof(*sw->ranges), tsplice_range_cmp, NULL);
+	for (i = 0; i < first; i++) {
+		const struct tsplice_range *r = &sw->ranges[i];
+
+		if (!r->new_code || r->end <= cursor || r->start >= end)
+			continue;
+		if (r->start > cursor)
+			sw->ranges[n++] = (struct tsplice_range){ cursor, r->start, 0, 0, true };
+		cursor = max(cursor, r->end);
+	}
+	if (cursor < end)
+		sw->ranges[n++] = (struct tsplice_range){ cursor, end, 0, 0, true };
+	return n;
+}
+
+/*
  * Prepares a run: the sorted ranges to check (the old functions for apply and for a scan of
- * a staged update; the new functions and the old ones for undo), their overall bound, room
+ * a staged update; the new functions and the old ones for undo, with the rest of the update
+ * module's code), their overall bound, room
  * for each CPU's stack pointer and, for apply and undo, for each site's writable alias. All
  * allocation happens here or in tsplice_run, before the stop.
  */
@@ -713,7 +750,7 @@ static struct tsplice_switch *tsplice_switch_new(enum tsplice_op op, struct tspl
 	sw->cpu_task = kcalloc(nr_cpu_ids, sizeof(*sw->cpu_task), GFP_KERNEL);
 	sw->cpu_entry_ns = kcalloc(nr_cpu_ids, sizeof(*sw->cpu_entry_ns), GFP_KERNEL);
 	if (u)
-		sw->ranges = kvmalloc_array(2 * u->nfuncs, sizeof(*sw->ranges), GFP_KERNEL);
+		sw->ranges = kvmalloc_array(3 * u->nfuncs + 1, sizeof(*sw->ranges), GFP_KERNEL);
 	if (writes)
 		sw->alias = kcalloc(u->nfuncs, sizeof(*sw->alias), GFP_KERNEL);
 	if (!sw->cpu_sp || !sw->cpu_task || !sw->cpu_entry_ns || (u && !sw->ranges) ||
@@ -728,6 +765,8 @@ static struct tsplice_switch *tsplice_switch_new(enum tsplice_op op, struct tspl
 			sw->ranges[n++] = (struct tsplice_range){ f->new_addr, f->new_addr + f->new_size,
 								  f->new_addr, i, true };
 	}
+	if (u && (op == TS_OP_UNDO || (op == TS_OP_SCAN && u->state == TS_APPLIED)))
+		n = tsplice_add_module_rest(sw, u, n);
 	sw->nranges = n;
 	if (n) {
 		sort(sw->ranges, n, sizeof(*sw->ranges), tsplice_range_cmp, NULL);

@@ -22,7 +22,7 @@ const quiet = (): void => {};
 const patch = (name: string): string => join(projectRoot(), 'test', 'patches', `${name}.patch`);
 
 /** The updates the guest applies, by file name in the share. */
-const UPDATES = ['proc-version-string', 'proc-uptime-new-helper', 'proc-loadavg-new-global', 'proc-cmdline-static-local', 'timer-sched-function', 'sys-newuname-machine', 'pipe-read-null', 'proc-version-pr-debug'];
+const UPDATES = ['proc-version-string', 'proc-uptime-new-helper', 'proc-loadavg-new-global', 'proc-cmdline-static-local', 'timer-sched-function', 'sys-newuname-machine', 'pipe-read-null', 'proc-version-pr-debug', 'pipe-read-tail-call'];
 
 const UNAME_PROBE = `#include <stdio.h>
 #include <errno.h>
@@ -61,7 +61,7 @@ const observe = () => ({
   uname: JSON.parse(sh('./uname_probe')),
 });
 for (const [name, id] of Object.entries(ids)) {
-  if (name === 'pipe-read-null' || name === 'proc-version-pr-debug' || name.startsWith('mismatch') || name.endsWith('-second')) continue;
+  if (name.startsWith('pipe-read') || name === 'proc-version-pr-debug' || name.startsWith('mismatch') || name.endsWith('-second')) continue;
   const entry = { before: observe() };
   const fn = JSON.parse(sh('tsplice inspect ' + name + '.tsplice --json')).functions.find((f) => f.status === 'changed').name;
   entry.function = fn;
@@ -107,6 +107,18 @@ sh('sleep 1');
 report.afterBusy = tsplice('apply pipe-read-null.tsplice --tries 2 --retry-ms 100');
 report.afterBusyPipe = sh('echo through-the-pipe | cat');
 report.undoAfterBusy = tsplice('undo ' + ids['pipe-read-null']);
+// undo while a task sleeps in new code that the replaced function reached by a tail call:
+// no word of the replaced function's new code is on its stack, only the module's other code
+report.tail = { apply: tsplice('apply pipe-read-tail-call.tsplice') };
+const reader = spawn('sh', ['-c', 'sleep 600 | cat'], { detached: true, stdio: 'ignore' });
+sh('sleep 1');
+report.tail.busyUndo = tsplice('undo ' + ids['pipe-read-tail-call'] + ' --tries 2 --retry-ms 100');
+report.tail.modules = readFileSync('/proc/modules', 'utf8');
+report.tail.list = sh('tsplice list --json');
+process.kill(-reader.pid, 'SIGKILL');
+sh('sleep 1');
+report.tail.undo = tsplice('undo ' + ids['pipe-read-tail-call'] + ' --tries 2 --retry-ms 100');
+report.tail.pipe = sh('echo after-undo | cat');
 // a new pr_debug: dynamic debug knows its descriptor (under the update module) and turns it on
 report.dyndbg = { apply: tsplice('apply proc-version-pr-debug.tsplice') };
 tryRun('mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug');
@@ -164,6 +176,7 @@ interface Report {
   mismatch: Outcome;
   mismatchModules: string;
   dyndbg: { apply: Outcome; control: Outcome; enable: Outcome; dmesg: string; undo: Outcome };
+  tail: { apply: Outcome; busyUndo: Outcome; modules: string; list: string; undo: Outcome; pipe: string };
   stack: {
     first: Outcome;
     second: Outcome;
@@ -230,8 +243,8 @@ describe('apply and undo on the booted lab kernel', () => {
       assert.ok(e.list.some((u) => u.id === ids[name] && u.state === 'applied'), `${name}: ${JSON.stringify(e.list)}`);
       assert.ok(e.undo.ok, `${name}: ${e.undo.out}`);
     }
-    // pipe-read-null and proc-version-pr-debug have checks of their own below.
-    assert.equal(Object.keys(report.updates).length, UPDATES.length - 2);
+    // pipe-read-null, pipe-read-tail-call and proc-version-pr-debug have checks of their own below.
+    assert.equal(Object.keys(report.updates).length, UPDATES.length - 3);
   });
 
   it('writes a jump right after the __fentry__ site and restores the bytes on undo', () => {
@@ -320,6 +333,20 @@ describe('apply and undo on the booted lab kernel', () => {
     assert.equal(report.mismatch.ok, false);
     assert.match(report.mismatch.out, /does not match the update: rdmacg_try_charge at 0x[0-9a-f]+\+0x[0-9a-f]+: the bytes differ \(expected [0-9a-f ]+, running [0-9a-f ]+\)/);
     assert.ok(!report.mismatchModules.includes('tsplice_rdma'));
+  });
+
+  it('refuses undo while a task sleeps in new code reached by a tail call, and undoes once it is gone', () => {
+    const t = report.tail;
+    assert.ok(t.apply.ok, t.apply.out);
+    assert.equal(t.busyUndo.ok, false, t.busyUndo.out);
+    // The busy message names the task and the symbol its stack word points into: the new
+    // pipe_read_body in the update module, which no replaced function's new code calls back.
+    assert.match(t.busyUndo.out, /task \d+ \(cat\) is inside .*pipe_read_body[.\w]*\+0x[0-9a-f]+\/0x[0-9a-f]+ \[tsplice_pipe_read_tail_call/);
+    const moduleName = moduleNameFor(ids['pipe-read-tail-call'] ?? '');
+    assert.ok(t.modules.split('\n').some((l) => l.startsWith(`${moduleName} `)), 'the update module must stay loaded while a task is in it');
+    assert.ok((JSON.parse(t.list) as { id: string; state: string }[]).some((u) => u.id === ids['pipe-read-tail-call'] && u.state === 'applied'), t.list);
+    assert.ok(t.undo.ok, t.undo.out);
+    assert.equal(t.pipe.trim(), 'after-undo');
   });
 
   it('registers a new pr_debug with dynamic debug, so it can be turned on and prints', () => {
