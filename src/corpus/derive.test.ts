@@ -13,6 +13,7 @@ import { after, describe, it } from 'node:test';
 import { folderStatus, identifiersInErrors, includingUnit, isBuildProduct, namedIn, parseDiffRq, patchNameFor, vmlinuxStatus } from './derive.js';
 import { applyToCopies } from './hunk-apply.js';
 import { missingNames, selectHunks, type HunkCompile } from './hunk-select.js';
+import { removedNames, sharedRemovals } from './stopped-names.js';
 import { narrowToDefines, renderHunks, splitHunks, unionHunks } from './hunks.js';
 import { classifyApplyError, createClasses, dmesgProblems, parseGuestRecords, totals, type CorpusRow } from './outcome.js';
 
@@ -259,6 +260,49 @@ describe('narrowing a hunk to the #defines a file needs', () => {
     const strict: HunkCompile = async (diffs) => ((diffs.get('include/linux/tcp.h') ?? '').includes('+#define tcp_sk(ptr)') ? { ok: true, output: '' } : { ok: false, output: "x.c:1:1: error: implicit declaration of function ‘tcp_sk_rw’" });
     const whole = await selectHunks([{ path: 'include/linux/tcp.h', diff: tcpHeader }], ["x.c:1:1: error: implicit declaration of function ‘tcp_sk_rw’"], strict);
     assert.match(whole.choices[0]?.diff ?? '', /container_of_const/);
+  });
+});
+
+describe('header hunks that are the other half of the file\'s change of data', () => {
+  // net/packet/internal.h: one hunk removes `running` from struct packet_sock, another adds
+  // the flag bit that replaces it; af_packet.c needs only the second to compile.
+  const internal = [
+    '--- a/net/packet/internal.h',
+    '+++ b/net/packet/internal.h',
+    '@@ -117,7 +117,6 @@',
+    ' \tspinlock_t\t\tbind_lock;',
+    ' \tstruct mutex\t\tpg_vec_lock;',
+    ' \tunsigned long\t\tflags;',
+    '-\tunsigned int\t\trunning;\t/* bind_lock must be held */',
+    ' \tint\t\t\tpressure;',
+    ' \tint\t\t\tifindex;\t/* bound device\t\t*/',
+    ' \t__be16\t\t\tnum;',
+    '@@ -146,6 +145,7 @@ static inline struct packet_sock *pkt_sk',
+    ' enum packet_sock_flags {',
+    ' \tPACKET_SOCK_ORIGDEV,',
+    ' \tPACKET_SOCK_AUXDATA,',
+    '+\tPACKET_SOCK_RUNNING,',
+    ' };',
+    ' ',
+    ' static inline void packet_sock_flag_set(struct packet_sock *po,',
+    '',
+  ].join('\n');
+  const own = ['--- a/net/packet/af_packet.c', '+++ b/net/packet/af_packet.c', '@@ -340,1 +340,1 @@', '-\tif (po->running)', '+\tif (packet_sock_flag(po, PACKET_SOCK_RUNNING))', ''].join('\n');
+  const error = "net/packet/af_packet.c:343:35: error: ‘PACKET_SOCK_RUNNING’ undeclared (first use in this function)";
+  const gcc: HunkCompile = async (diffs) => ((diffs.get('net/packet/internal.h') ?? '').includes('+\tPACKET_SOCK_RUNNING') ? { ok: true, output: '' } : { ok: false, output: error });
+
+  it('reads the names a diff stops using, comments and C words aside', () => {
+    assert.deepEqual([...removedNames(own.split('\n'))], ['running']);
+    assert.deepEqual(sharedRemovals(splitHunks(internal).hunks[0]?.lines ?? [], new Set(['running', 'held'])), ['running']);
+  });
+
+  it('keeps the hunk removing the member the file stops using, with the one it needs to compile', async () => {
+    const alone = await selectHunks([{ path: 'net/packet/internal.h', diff: internal }], [error], gcc);
+    assert.deepEqual(alone.choices[0]?.kept.map((k) => k.index), [2]);
+    const selection = await selectHunks([{ path: 'net/packet/internal.h', diff: internal }], [error], gcc, { ownDiff: own });
+    assert.deepEqual(selection.choices[0]?.kept.map((k) => k.index), [1, 2]);
+    assert.match(selection.choices[0]?.kept[0]?.reason ?? '', /^removes running, which the file's own diff stops using/);
+    assert.match(selection.choices[0]?.diff ?? '', /^-\tunsigned int\t\trunning;/m);
   });
 });
 

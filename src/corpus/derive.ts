@@ -482,6 +482,7 @@ async function headerHunks(
   headers: readonly HeaderNeed[],
   headerDiff: (path: string) => string,
   outputs: readonly string[],
+  ownDiff: string,
   log: Log,
 ): Promise<{ headers: HeaderNeed[]; parts: string[] }> {
   const selection = await selectHunks(
@@ -496,7 +497,7 @@ async function headerHunks(
       }
       return compileWithOverlay(oldTree, c.unit, [c.file, ...diffs.keys()], newDir, texts);
     },
-    { clean: (line) => firstErrors(line, 1) || line.trim(), log },
+    { clean: (line) => firstErrors(line, 1) || line.trim(), log, ownDiff },
   );
   const out: HeaderNeed[] = [];
   const parts: string[] = [];
@@ -642,7 +643,7 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
         if (!result.ok) compileError = `${compileError} || with ${headers.length} headers: ${firstErrors(result.output)}`;
         if (result.ok) {
           // The whole diffs compile: keep only the hunks the unit needs.
-          const chosen = await headerHunks(oldTree, newDir, c, headers, headerDiff, outputs, log);
+          const chosen = await headerHunks(oldTree, newDir, c, headers, headerDiff, outputs, own, log);
           headers.splice(0, headers.length, ...chosen.headers);
           headerParts.push(...chosen.parts);
         } else headerParts.push(...headers.map((h) => headerDiff(h.path)));

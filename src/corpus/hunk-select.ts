@@ -12,6 +12,7 @@
  * keeping each one whose absence breaks the compile. The compiler is a callback, so this is
  * tested without a kernel tree.
  */
+import { removedNames, sharedRemovals } from './stopped-names.js';
 import { allLines, changedLines, hunkLabel, narrowToDefines, renderHunks, replaceHunk, splitHunks, type SplitDiff } from './hunks.js';
 
 /**
@@ -97,6 +98,11 @@ export interface HunkSelection {
 export interface SelectOptions {
   /** Rounds of adding hunks for new errors before falling back to removal (default 4). */
   rounds?: number;
+  /**
+   * The file's own diff: a header hunk that removes a name this diff stops using is kept too
+   * (stopped-names.ts), whether or not the unit needs it to compile.
+   */
+  ownDiff?: string;
   /** Shortens an error line for a reason (drops scratch folder paths). */
   clean?: (line: string) => string;
   log?: (line: string) => void;
@@ -125,6 +131,27 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
     const diffs = new Map<string, string>();
     for (const [path, chosen] of selection) if (chosen.size > 0) diffs.set(path, renderHunks(diffsOf.get(path) as SplitDiff, chosen.keys()));
     return compile(diffs);
+  };
+  // The hunks removing what the file's own diff stops using (stopped-names.ts); false when the
+  // unit no longer compiles with them added, and only the whole diffs will do.
+  const stopped = removedNames((options.ownDiff ?? '').split('\n'));
+  const keepSharedRemovals = async (): Promise<boolean> => {
+    let added = false;
+    for (const [path, diff] of split) {
+      const chosen = kept.get(path) as Map<number, string>;
+      diff.hunks.forEach((h, i) => {
+        if (chosen.has(i)) return;
+        const shared = sharedRemovals(h.lines, stopped);
+        if (shared.length === 0) return;
+        chosen.set(i, `removes ${shared.join(', ')}, which the file's own diff stops using: one change of data with it`);
+        added = true;
+      });
+    }
+    return !added || (await run(kept)).ok;
+  };
+  const wholeChoices = (): HunkChoice[] => {
+    kept = new Map([...split].map(([path, diff]) => [path, new Map(diff.hunks.map((_h, i) => [i, 'whole diff: the hunks the file stops using do not compile without the others'] as [number, string]))]));
+    return choices(kept);
   };
   // A name can be in more hunks than the one that adds it (the per-CPU kstack_offset a hunk
   // removes, the task_struct member another adds): keep a hunk only if the unit fails without
@@ -202,7 +229,7 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
       // A narrowed hunk may need less of the others (tcp.h's tcp_sk_rw without the
       // container_of_const that the whole hunk used): prune again after narrowing.
       if (await narrow()) await prune();
-      return { ok: true, method: 'named', choices: choices(kept), compiles };
+      if (await keepSharedRemovals()) return { ok: true, method: 'named', choices: choices(kept), compiles };
     }
     const more = addNamed(missingNames(result.output));
     options.log?.(`  hunks, round ${round + 1}: ${clean(firstErrorLine(result.output)).slice(0, 160)}; ${more} more hunk(s)`);
@@ -224,5 +251,6 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
   }
   for (const { name } of missingNames(errorOutputs.join('\n'))) seen.add(name);
   if (await narrow()) await prune();
+  if (!(await keepSharedRemovals())) return { ok: true, method: 'removal', choices: wholeChoices(), compiles };
   return { ok: true, method: 'removal', choices: choices(kept), compiles };
 }
