@@ -165,11 +165,7 @@ export class DiffObject {
     const inMergeable = section !== undefined && symbol.shndx !== 0 && symbol.shndx < 0xff00 && (section.flags & SHF_MERGE) !== 0n;
     if (symbol.type !== STT_SECTION && !inMergeable) return { kind: 'symbol', symbol, addend: rela.addend };
     if (!section) return { kind: 'symbol', symbol, addend: rela.addend };
-    let offset = rela.addend + (symbol.type === STT_SECTION ? 0n : symbol.value);
-    if (relocationInfo(rela.type)?.pcRelative && isCodeSection(piece.section)) {
-      const instruction = instructionAt(this.instructions(piece), rela.offset - piece.start);
-      if (instruction) offset += BigInt(instruction.offset + instruction.length - (rela.offset - piece.start));
-    }
+    const offset = this.offsetMeant(piece, rela, symbol);
     if ((section.flags & SHF_STRINGS) !== 0n && section.type !== SHT_NOBITS) {
       return { kind: 'string', text: readString(section.data, Number(offset)) };
     }
@@ -194,13 +190,23 @@ export class DiffObject {
     if (!symbol || symbol.shndx === SHN_UNDEF || symbol.shndx >= 0xff00) return undefined;
     const section = this.elf.sections[symbol.shndx];
     if (!section) return undefined;
+    const offset = this.offsetMeant(piece, rela, symbol);
+    const inside = this.pieceAt(section, Number(offset));
+    return inside ? { piece: inside, offset: offset - BigInt(inside.start) } : undefined;
+  }
+
+  /**
+   * The offset in the symbol's section that a relocation in `piece` means: symbol value plus
+   * addend, and for a PC-relative field inside an instruction the distance from the field to
+   * the instruction's end (the CPU adds the displacement there, not at the field).
+   */
+  private offsetMeant(piece: ObjectPiece, rela: Rela, symbol: ElfSymbol): bigint {
     let offset = rela.addend + (symbol.type === STT_SECTION ? 0n : symbol.value);
     if (relocationInfo(rela.type)?.pcRelative && isCodeSection(piece.section)) {
       const instruction = instructionAt(this.instructions(piece), rela.offset - piece.start);
       if (instruction) offset += BigInt(instruction.offset + instruction.length - (rela.offset - piece.start));
     }
-    const inside = this.pieceAt(section, Number(offset));
-    return inside ? { piece: inside, offset: offset - BigInt(inside.start) } : undefined;
+    return offset;
   }
 
   isLocal(piece: ObjectPiece): boolean {

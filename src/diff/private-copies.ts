@@ -11,7 +11,7 @@
  * unregistered by old code) must stay the running one, so such references are left to
  * resolution by name as before.
  */
-import { R_X86_64_PC32, R_X86_64_PLT32, SHN_UNDEF, STB_LOCAL, STT_FUNC, type Rela } from '../elf/index.js';
+import { R_X86_64_PC32, R_X86_64_PLT32, STB_LOCAL, STT_FUNC, type Rela } from '../elf/index.js';
 import type { DiffObject, ObjectPiece } from './object.js';
 import type { DiffStep, DiffState } from './pipeline.js';
 
@@ -25,10 +25,9 @@ function calledStatic(object: DiffObject, caller: ObjectPiece, rela: Rela): Obje
   if (opcodeAt < caller.start) return undefined;
   const opcode = caller.section.data[opcodeAt];
   if (opcode !== CALL_REL32 && opcode !== JMP_REL32) return undefined;
-  const target = object.target(caller, rela);
-  let callee: ObjectPiece | undefined;
-  if (target.kind === 'piece' && target.offset === 0n) callee = target.piece;
-  else if (target.kind === 'symbol' && target.addend === -4n && target.symbol.shndx !== SHN_UNDEF) callee = object.pieceOf(target.symbol);
+  // The entry of a function, named through its section (`.text.foo - 4`) or its symbol.
+  const place = object.placeOf(caller, rela);
+  const callee = place?.offset === 0n ? place.piece : undefined;
   if (!callee || callee === caller || callee.symbol.bind !== STB_LOCAL || callee.symbol.type !== STT_FUNC) return undefined;
   return callee;
 }
@@ -39,12 +38,8 @@ function learnableStatics(state: DiffState): Set<ObjectPiece> {
   for (const f of state.functions) {
     if (!f.pre) continue;
     for (const rela of f.pre.relocations) {
-      const target = state.pre.target(f.pre, rela);
-      if (target.kind === 'piece') learnable.add(target.piece);
-      else if (target.kind === 'symbol' && target.symbol.shndx !== SHN_UNDEF) {
-        const piece = state.pre.pieceOf(target.symbol);
-        if (piece) learnable.add(piece);
-      }
+      const place = state.pre.placeOf(f.pre, rela);
+      if (place) learnable.add(place.piece);
     }
   }
   return learnable;

@@ -82,7 +82,7 @@ class PayloadBuilder {
   /** Global functions and objects the payload defines, by name: other units' references bind to them. */
   private readonly carriedGlobals = new Map<string, ModelSymbol>();
   /** Copies of `.altinstr_replacement` whose relocations wait for the carried alternatives. */
-  private readonly pendingReplacements: { object: DiffObject; section: Section; unit: string; copy: ModelSection }[] = [];
+  private readonly pendingReplacements: { object: DiffObject; section: Section; unit: string; copy: ModelSection; symbol: ModelSymbol }[] = [];
 
   constructor(private readonly unitSlug: (unit: string) => string) {}
 
@@ -173,7 +173,7 @@ class PayloadBuilder {
       this.sections.push(copy);
       placed = { section: copy, symbol: this.sectionSymbol(copy) };
       this.wholeSections.set(key, placed);
-      if (section.name === ALT_REPLACEMENT || section.name === ALT_AUX) this.pendingReplacements.push({ object, section, unit, copy });
+      if (section.name === ALT_REPLACEMENT || section.name === ALT_AUX) this.pendingReplacements.push({ object, section, unit, copy, symbol: placed.symbol });
       else copy.relocations = object.elf.relaFor(section).map((r) => this.relocation(object, r, 0, unit, undefined));
     }
     return placed;
@@ -188,7 +188,7 @@ class PayloadBuilder {
    */
   relocateAlternativeCode(): void {
     const entries = this.sections.find((s) => s.name === '.altinstructions');
-    for (const { object, section, unit, copy } of this.pendingReplacements) {
+    for (const { object, section, unit, copy, symbol } of this.pendingReplacements) {
       if (section.name === ALT_AUX) {
         // static_cpu_has() blocks: testb, then jnz/jmp back into the function that owns the
         // block. A jump into a function the update does not carry is in a dead block.
@@ -201,7 +201,7 @@ class PayloadBuilder {
       // Replacements: the ranges the carried .altinstructions entries point at.
       const live: [number, number][] = [];
       for (const r of entries?.relocations ?? []) {
-        if (r.offset % ALT_INSTR_SIZE !== ALT_REPL_OFFSET_FIELD || r.symbol !== this.wholeSections.get(`${unit}\0${section.name}`)?.symbol) continue;
+        if (r.offset % ALT_INSTR_SIZE !== ALT_REPL_OFFSET_FIELD || r.symbol !== symbol) continue;
         // PC32 at the field: the replacement is at the section symbol + addend.
         const start = Number(r.addend);
         const length = entries?.data?.[r.offset - ALT_REPL_OFFSET_FIELD + ALT_REPLACEMENTLEN_FIELD] ?? 0;
@@ -241,14 +241,16 @@ class PayloadBuilder {
       if (placed) return { offset, type: rela.type, symbol: placed.symbol, addend: rela.addend };
       const copy = piece ? this.constantLabelCopy(object, piece, unit) : undefined;
       if (copy) return { offset, type: rela.type, symbol: copy.symbol, addend: rela.addend };
-      // A global that another unit of this update carries (kernel/module/main.c calling the
-      // module_destroy_params that kernel/params.c's part of the fix adds): the new copy.
-      const sibling = symbol.shndx === SHN_UNDEF && symbol.bind !== STB_LOCAL ? this.carriedGlobals.get(symbol.name) : undefined;
-      if (sibling) return { offset, type: rela.type, symbol: sibling, addend: rela.addend };
-      // A global another unit of this update makes of a static (fs/notify/fsnotify.c exporting
-      // fsnotify_next_mark for fs/notify/mark.c): the running kernel has that unit's static.
-      const madeGlobalBy = symbol.shndx === SHN_UNDEF && symbol.bind !== STB_LOCAL ? this.madeGlobal.get(symbol.name) : undefined;
-      if (madeGlobalBy) return { offset, type: rela.type, symbol: this.external(symbol.name, madeGlobalBy, true), addend: rela.addend };
+      if (symbol.shndx === SHN_UNDEF && symbol.bind !== STB_LOCAL) {
+        // A global that another unit of this update carries (kernel/module/main.c calling the
+        // module_destroy_params that kernel/params.c's part of the fix adds): the new copy.
+        const sibling = this.carriedGlobals.get(symbol.name);
+        if (sibling) return { offset, type: rela.type, symbol: sibling, addend: rela.addend };
+        // A global another unit of this update makes of a static (fs/notify/fsnotify.c exporting
+        // fsnotify_next_mark for fs/notify/mark.c): the running kernel has that unit's static.
+        const madeGlobalBy = this.madeGlobal.get(symbol.name);
+        if (madeGlobalBy) return { offset, type: rela.type, symbol: this.external(symbol.name, madeGlobalBy, true), addend: rela.addend };
+      }
       if (symbol.shndx === SHN_UNDEF || !piece) {
         return { offset, type: rela.type, symbol: this.external(symbol.name, unit, symbol.bind === STB_LOCAL && symbol.shndx !== SHN_UNDEF), addend: rela.addend };
       }
