@@ -119,13 +119,21 @@ function firstErrorLine(output: string): string {
  */
 export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: readonly string[], compile: HunkCompile, options: SelectOptions = {}): Promise<HunkSelection> {
   const clean = options.clean ?? ((line: string): string => line.trim());
-  let split = new Map<string, SplitDiff>(headers.map((h) => [h.path, splitHunks(h.diff)]));
+  const whole = new Map<string, SplitDiff>(headers.map((h) => [h.path, splitHunks(h.diff)]));
+  /** The headers' diffs as chosen so far: whole, or with a hunk narrowed. */
+  let split = whole;
   /** Every name the compiler said was missing, for narrowing hunks to the #defines of those names. */
   const seen = new Set<string>();
   /** Per header, the kept hunks' 0-based indices and why each. */
   type Kept = Map<string, Map<number, string>>;
   let kept: Kept = new Map(headers.map((h) => [h.path, new Map<number, string>()]));
   let compiles = 0;
+  /** The selection without hunk `i` of `path`. */
+  const without = (selection: Kept, path: string, i: number): Kept => {
+    const trial: Kept = new Map([...selection].map(([p, m]) => [p, new Map(m)]));
+    trial.get(path)?.delete(i);
+    return trial;
+  };
   const run = async (selection: Kept, diffsOf = split): Promise<{ ok: boolean; output: string }> => {
     compiles++;
     const diffs = new Map<string, string>();
@@ -150,6 +158,7 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
     return !added || (await run(kept)).ok;
   };
   const wholeChoices = (): HunkChoice[] => {
+    split = whole;
     kept = new Map([...split].map(([path, diff]) => [path, new Map(diff.hunks.map((_h, i) => [i, 'whole diff: the hunks the file stops using do not compile without the others'] as [number, string]))]));
     return choices(kept);
   };
@@ -160,8 +169,7 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
     for (const path of split.keys()) {
       for (const i of [...(kept.get(path)?.keys() ?? [])].sort((a, b) => a - b)) {
         if ([...kept.values()].reduce((n, m) => n + m.size, 0) <= 1) break;
-        const trial: Kept = new Map([...kept].map(([p, m]) => [p, new Map(m)]));
-        trial.get(path)?.delete(i);
+        const trial = without(kept, path, i);
         if ((await run(trial)).ok) kept = trial;
       }
     }
@@ -230,20 +238,22 @@ export async function selectHunks(headers: readonly HeaderDiff[], errorOutputs: 
       // container_of_const that the whole hunk used): prune again after narrowing.
       if (await narrow()) await prune();
       if (await keepSharedRemovals()) return { ok: true, method: 'named', choices: choices(kept), compiles };
+      // The hunks the file stops using need others too: start again from the whole diffs.
+      break;
     }
     const more = addNamed(missingNames(result.output));
     options.log?.(`  hunks, round ${round + 1}: ${clean(firstErrorLine(result.output)).slice(0, 160)}; ${more} more hunk(s)`);
     if (more === 0) break;
   }
 
-  // Removal: from every hunk, take each away in turn; keep it only if the unit then fails.
+  // Removal: from every hunk of the whole diffs, take each away in turn; keep it only if the
+  // unit then fails.
+  split = whole;
   kept = new Map([...split].map(([path, diff]) => [path, new Map(diff.hunks.map((_h, i) => [i, 'whole diff'] as [number, string]))]));
-  const whole = await run(kept);
-  if (!whole.ok) return { ok: false, method: 'removal', choices: choices(kept), compiles };
+  if (!(await run(kept)).ok) return { ok: false, method: 'removal', choices: choices(kept), compiles };
   for (const [path, diff] of split) {
     for (let i = 0; i < diff.hunks.length; i++) {
-      const trial: Kept = new Map([...kept].map(([p, m]) => [p, new Map(m)]));
-      trial.get(path)?.delete(i);
+      const trial = without(kept, path, i);
       const result = await run(trial);
       if (result.ok) kept = trial;
       else kept.get(path)?.set(i, `without it: ${clean(firstErrorLine(result.output))}`);
