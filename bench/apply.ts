@@ -99,7 +99,7 @@ import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 const P = '/opt/tsplice/dist/src';
 const { readUpdate } = await import(P + '/update/format.js');
-const { applyUpdate, undoUpdate } = await import(P + '/kernel/apply.js');
+const { applyUpdate, undoUpdate, unloadUpdate } = await import(P + '/kernel/apply.js');
 const { CoreModule } = await import(P + '/kernel/core-module.js');
 
 const config = JSON.parse(readFileSync('config.json', 'utf8'));
@@ -127,6 +127,7 @@ async function cycle(core, mode) {
   const scan = await core.measure(update.id);
   const u = await undoUpdate(update.id, retry);
   if (marked()) throw new Error('undone, but /proc/cmdline still shows the tsplice_bench marker');
+  await unloadUpdate(update.id, retry);
   return { mode: mode && mode.name, apply: { ...figures(a.core), matchMs: a.matchMs, stageMs: a.stageMs }, scan: figures(scan), undo: figures(u) };
 }
 
@@ -136,6 +137,7 @@ try {
   if (config.core) await CoreModule.load(config.core);
   await applyUpdate(update, retry);
   await undoUpdate(update.id, retry);
+  await unloadUpdate(update.id, retry);
   const core = new CoreModule();
   report.hasParams = ['prescan', 'text_poke'].every((p) => existsSync(PARAMS + p));
   const modes = report.hasParams ? config.modes : [null];

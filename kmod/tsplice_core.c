@@ -34,6 +34,7 @@
 #include <linux/cpumask.h>
 #include <linux/ctype.h>
 #include <linux/delay.h>
+#include <linux/ftrace.h>
 #include <linux/hash.h>
 #include <linux/log2.h>
 #include <linux/kallsyms.h>
@@ -44,8 +45,10 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
+#include <linux/pid.h>
 #include <linux/proc_fs.h>
 #include <linux/rcupdate.h>
+#include <linux/rethook.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -72,6 +75,7 @@
 #define TSPLICE_CMD_MAX		2048
 #define TSPLICE_DEFAULT_TRIES	5
 #define TSPLICE_DEFAULT_RETRY_MS 1000
+#define TSPLICE_MAX_RETHOOKS	1024		/* pending kretprobe returns read per task */
 
 /*
  * Every command is refused while the kernel is locked down. 6.1 has no lockdown reason for
@@ -135,13 +139,15 @@ struct tsplice_func {
 	u8 expected[TSPLICE_MAX_EXPECTED];	/* from the entry; ftrace owns bytes 0-4 if fentry */
 	u8 orig[TSPLICE_JMP_SIZE];		/* bytes at the site before apply */
 	u8 jmp[TSPLICE_JMP_SIZE];		/* e9 rel32 to new_addr */
-	struct module *old_mod, *new_mod;	/* references held while applied */
+	struct module *old_mod, *new_mod;	/* references held from stage to drop */
 };
 
 struct tsplice_update {
 	struct list_head list;
 	char id[TSPLICE_ID_LEN];
 	enum tsplice_state state;
+	struct pid *owner;			/* the process that staged it (thread group) */
+	bool ever_applied;			/* its new code may have run: drop checks the tasks */
 	struct tsplice_func *funcs;
 	unsigned int nfuncs;
 	time64_t applied_at;			/* wall clock seconds of the last apply, 0 if none */
@@ -154,16 +160,18 @@ struct tsplice_update {
 };
 
 /* What one stop_machine run does. */
-enum tsplice_op { TS_OP_MEASURE, TS_OP_SCAN, TS_OP_APPLY, TS_OP_UNDO };
+enum tsplice_op { TS_OP_MEASURE, TS_OP_SCAN, TS_OP_APPLY, TS_OP_UNDO, TS_OP_RELEASE };
 
 /*
- * Code no task may be inside: [start, end), excluding a word equal to start or to site (the
- * patch site of an old function, start + 5 after its __fentry__ call; start for new code).
+ * Code no task may be inside: [start, end), excluding, where @exempt is set, a word equal to
+ * start or to site (the patch site of an old function, start + 5 after its __fentry__ call;
+ * start for new code). See tsplice_range_of for when the exemption is sound.
  */
 struct tsplice_range {
 	unsigned long start, end, site;
 	unsigned int func;
 	bool new_code;
+	bool exempt;
 };
 
 /*
@@ -204,7 +212,7 @@ struct tsplice_switch {
 	char busy_comm[TASK_COMM_LEN];
 	unsigned long busy_word;
 	int busy_range;
-	bool busy_saved_ip;
+	int busy_source;			/* enum tsplice_hit_source */
 	int bad_func;
 	u8 bad_bytes[TSPLICE_MAX_EXPECTED];
 };
@@ -225,7 +233,8 @@ struct tsplice_fd {
 
 static DEFINE_MUTEX(tsplice_mutex);		/* serializes commands and status */
 static LIST_HEAD(tsplice_updates);
-static unsigned int tsplice_applied;		/* updates applied; each pins this module */
+static unsigned int tsplice_applied;		/* updates applied now */
+static unsigned int tsplice_holding;		/* updates holding module references; pins this module */
 static struct tsplice_measure tsplice_last_measure;
 static struct proc_dir_entry *tsplice_dir;
 
@@ -498,6 +507,112 @@ static bool tsplice_valid_id(const char *id)
 }
 
 /*
+ * Whether @u is being staged by another process that is still alive. The tool serialises its
+ * own runs with a lock file; this is the arbiter when two race anyway (a lock taken over as
+ * stale, a raw write to the control file): only the stager may add to, apply or drop a staged
+ * update while it lives, and a dead stager's update is anyone's to drop.
+ */
+static bool tsplice_owned_by_other(const struct tsplice_update *u)
+{
+	return u->state == TS_STAGED && u->owner && u->owner != task_tgid(current) &&
+	       pid_has_task(u->owner, PIDTYPE_TGID);
+}
+
+/* A reference on the module owning @addr, which must still be the one named @owner. */
+static int tsplice_get_module(unsigned long addr, const char *owner, struct module **out)
+{
+	struct module *mod;
+	int ret = 0;
+
+	*out = NULL;
+	preempt_disable();
+	mod = ks.module_text_address(addr);
+	if (!owner[0])
+		ret = mod ? -ESTALE : 0;
+	else if (!mod || strcmp(mod->name, owner))
+		ret = -ESTALE;
+	else if (!try_module_get(mod))
+		ret = -EBUSY;
+	else
+		*out = mod;
+	preempt_enable();
+	return ret;
+}
+
+/* Drops the module references of one function (NULL ones are skipped). */
+static void tsplice_put_func_modules(struct tsplice_func *f)
+{
+	if (f->old_mod)
+		module_put(f->old_mod);
+	if (f->new_mod)
+		module_put(f->new_mod);
+	f->old_mod = NULL;
+	f->new_mod = NULL;
+}
+
+/*
+ * Pins, from stage to drop, the modules a function's switch depends on: the one holding the
+ * new code (a jmp may lead there, and after undo a task, timer or callback may still run it)
+ * and the one holding the old function (the switch writes there). Unloading either then fails
+ * with EBUSY, so a staged address always names the code that was checked, and a racing
+ * tool's rmmod cannot take a module from under a staged or applied update.
+ */
+static int tsplice_get_func_modules(struct tsplice_func *f, char *msg)
+{
+	int ret = tsplice_get_module(f->old_addr, f->old_owner, &f->old_mod);
+
+	if (ret) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: its module %s is %s", f->name,
+			 f->old_owner[0] ? f->old_owner : "vmlinux",
+			 ret == -EBUSY ? "going away" : "no longer loaded there");
+		return ret;
+	}
+	ret = tsplice_get_module(f->new_addr, f->new_owner, &f->new_mod);
+	if (ret) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: the module %s of its new code is %s", f->name,
+			 f->new_owner[0] ? f->new_owner : "vmlinux",
+			 ret == -EBUSY ? "going away" : "no longer loaded there");
+		tsplice_put_func_modules(f);
+	}
+	return ret;
+}
+
+/*
+ * A new staged update, owned by the calling process. Every update in the list pins this
+ * module, so that the core module cannot be unloaded while an update holds module references
+ * or its jmps are written: its record would be lost.
+ */
+static struct tsplice_update *tsplice_update_new(const char *id)
+{
+	struct tsplice_update *u = kzalloc(sizeof(*u), GFP_KERNEL);
+
+	if (!u)
+		return NULL;
+	strscpy(u->id, id, sizeof(u->id));
+	u->state = TS_STAGED;
+	u->owner = get_task_pid(current, PIDTYPE_TGID);
+	list_add_tail(&u->list, &tsplice_updates);
+	if (tsplice_holding++ == 0)
+		__module_get(THIS_MODULE);
+	return u;
+}
+
+/* Forgets an update that is not applied: its module references, its owner, its record. */
+static void tsplice_update_free(struct tsplice_update *u)
+{
+	unsigned int i;
+
+	for (i = 0; i < u->nfuncs; i++)
+		tsplice_put_func_modules(&u->funcs[i]);
+	list_del(&u->list);
+	put_pid(u->owner);
+	kvfree(u->funcs);
+	kfree(u);
+	if (--tsplice_holding == 0)
+		module_put(THIS_MODULE);
+}
+
+/*
  * `stage ID NAME OLD OLD_SIZE NEW NEW_SIZE EXPECTED_HEX`: adds one function to update ID,
  * creating the update. Everything about the function is checked here, long before any
  * machine stop: the symbol at OLD is NAME at offset 0 and OLD_SIZE fits before the next
@@ -530,6 +645,11 @@ static int tsplice_stage(char **argv, char *msg)
 		return -EINVAL;
 	}
 	u = tsplice_find(id);
+	if (u && tsplice_owned_by_other(u)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "stage %s %s: update %s is being staged by pid %d", id, name,
+			 id, pid_vnr(u->owner));
+		return -EBUSY;
+	}
 	if (u && u->state != TS_STAGED) {
 		snprintf(msg, TSPLICE_MSG_LEN, "stage %s %s: update %s is %s; stage into a new id", id,
 			 name, id, tsplice_state_names[u->state]);
@@ -637,27 +757,27 @@ static int tsplice_stage(char **argv, char *msg)
 	if (ret)
 		goto fail;
 	memcpy(f->orig, f->expected + f->site, TSPLICE_JMP_SIZE);
+	/* From here to drop, neither module can go: a staged address always names live code. */
+	ret = tsplice_get_func_modules(f, msg);
+	if (ret)
+		goto fail;
 
 	if (!u) {
-		u = kzalloc(sizeof(*u), GFP_KERNEL);
+		u = tsplice_update_new(id);
 		if (!u) {
 			ret = -ENOMEM;
-			goto fail;
+			goto fail_put;
 		}
-		strscpy(u->id, id, sizeof(u->id));
-		u->state = TS_STAGED;
-		list_add_tail(&u->list, &tsplice_updates);
 		created = true;
 	}
 	grown = kvmalloc_array(u->nfuncs + 1, sizeof(*grown), GFP_KERNEL);
 	if (!grown) {
 		if (created) {
-			list_del(&u->list);
-			kfree(u);
+			tsplice_update_free(u);
 			u = NULL;
 		}
 		ret = -ENOMEM;
-		goto fail;
+		goto fail_put;
 	}
 	if (u->nfuncs)
 		memcpy(grown, u->funcs, u->nfuncs * sizeof(*grown));
@@ -670,6 +790,8 @@ static int tsplice_stage(char **argv, char *msg)
 		 f->new_name, f->new_owner[0] ? " [" : "", f->new_owner, f->new_owner[0] ? "]" : "");
 	kfree(f);
 	return 0;
+fail_put:
+	tsplice_put_func_modules(f);
 fail:
 	if (u)
 		strscpy(u->error, msg, sizeof(u->error));
@@ -691,14 +813,16 @@ static int tsplice_range_cmp(const void *a, const void *b)
 }
 
 /*
- * Undo lets the update's module go, so a task anywhere in its code is busy, not only one in
- * the new versions of the replaced functions: a new helper or a private copy of a static that
- * the new code reached by a tail call leaves no return address in them. Adds the parts of the
- * module's text outside those functions as ranges of their own (named by the first function;
- * the busy message names the symbol the word points into). Returns the new range count.
+ * After undo no task may still be in the update's new code, and drop lets its module go, so
+ * a task anywhere in that code is busy, not only one in the new versions of the replaced
+ * functions: a new helper or a private copy of a static that the new code reached by a tail
+ * call leaves no return address in them. Adds the parts of the module's text outside those
+ * functions as ranges of their own (named by the first function; the busy message names the
+ * symbol the word points into), with the entry exemption as @exempt says. Returns the new
+ * range count.
  */
 static unsigned int tsplice_add_module_rest(struct tsplice_switch *sw, struct tsplice_update *u,
-					    unsigned int n)
+					    unsigned int n, bool exempt)
 {
 	struct module *mod = NULL;
 	unsigned long cursor, end;
@@ -718,18 +842,19 @@ static unsigned int tsplice_add_module_rest(struct tsplice_switch *sw, struct ts
 		if (!r->new_code || r->end <= cursor || r->start >= end)
 			continue;
 		if (r->start > cursor)
-			sw->ranges[n++] = (struct tsplice_range){ cursor, r->start, 0, 0, true };
+			sw->ranges[n++] = (struct tsplice_range){ cursor, r->start, cursor, 0, true, exempt };
 		cursor = max(cursor, r->end);
 	}
 	if (cursor < end)
-		sw->ranges[n++] = (struct tsplice_range){ cursor, end, 0, 0, true };
+		sw->ranges[n++] = (struct tsplice_range){ cursor, end, cursor, 0, true, exempt };
 	return n;
 }
 
 /*
  * Prepares a run: the sorted ranges to check (the old functions for apply and for a scan of
  * a staged update; the new functions and the old ones for undo, with the rest of the update
- * module's code), their overall bound, room
+ * module's code; the module's whole text, with no exemption, for the drop of an update that
+ * was applied), their overall bound, room
  * for each CPU's stack pointer and, for apply and undo, for each site's writable alias. All
  * allocation happens here or in tsplice_run, before the stop.
  */
@@ -756,17 +881,19 @@ static struct tsplice_switch *tsplice_switch_new(enum tsplice_op op, struct tspl
 	if (!sw->cpu_sp || !sw->cpu_task || !sw->cpu_entry_ns || (u && !sw->ranges) ||
 	    (writes && !sw->alias))
 		goto nomem;
-	for (i = 0; u && i < u->nfuncs; i++) {
+	for (i = 0; u && op != TS_OP_RELEASE && i < u->nfuncs; i++) {
 		struct tsplice_func *f = &u->funcs[i];
 
 		sw->ranges[n++] = (struct tsplice_range){ f->old_addr, f->old_addr + f->old_size,
-							  f->old_addr + f->site, i, false };
+							  f->old_addr + f->site, i, false, true };
 		if (op == TS_OP_UNDO || (op == TS_OP_SCAN && u->state == TS_APPLIED))
 			sw->ranges[n++] = (struct tsplice_range){ f->new_addr, f->new_addr + f->new_size,
-								  f->new_addr, i, true };
+								  f->new_addr, i, true, true };
 	}
 	if (u && (op == TS_OP_UNDO || (op == TS_OP_SCAN && u->state == TS_APPLIED)))
-		n = tsplice_add_module_rest(sw, u, n);
+		n = tsplice_add_module_rest(sw, u, n, true);
+	else if (u && op == TS_OP_RELEASE)
+		n = tsplice_add_module_rest(sw, u, n, false);
 	sw->nranges = n;
 	if (n) {
 		sort(sw->ranges, n, sizeof(*sw->ranges), tsplice_range_cmp, NULL);
@@ -855,17 +982,29 @@ static void tsplice_switch_free(struct tsplice_switch *sw)
  */
 
 /* Where the scan found a word in a checked range. */
+enum tsplice_hit_source {
+	TS_HIT_STACK,		/* a word on the live part of the stack */
+	TS_HIT_SAVED_IP,	/* the saved instruction pointer of a task switched out */
+	TS_HIT_GRAPH,		/* a return address the function-graph tracer keeps */
+	TS_HIT_RETHOOK,		/* a return address a kretprobe (rethook) keeps */
+	TS_HIT_RETHOOK_MANY,	/* more pending kretprobe returns than can be read */
+};
+
 struct tsplice_hit {
 	unsigned long word;
 	int range;
-	bool saved_ip;
+	enum tsplice_hit_source source;
 };
 
 /*
  * The range a stack word points into, or -1. Callers have already done the one-compare
  * bound test; this binary search runs only for the rare words inside [lo, lo + span).
- * A word equal to a range's start is no return address (nothing calls into the bytes before
- * a function's entry), and a task stopped exactly there will execute the new bytes whole.
+ * Where the range is exempt, two words are let pass. A word equal to its start is no return
+ * address (nothing calls into the bytes before a function's entry); a task stopped exactly
+ * there (an interrupt's saved IP) executes the function from its entry. For an old function
+ * that means the new bytes whole (apply) or the original ones (undo). For new code on undo,
+ * it means the task runs the new function once more after undo: sound only because undo
+ * keeps the update module loaded; drop, which lets the module go, checks with no exemption.
  * Nor is a word equal to the patch site after a __fentry__ call: the only call that returns
  * there is that call, made on entry before the function set up anything (a task preempted
  * in an ftrace handler, or stopped right after the nop), and a task that goes on from there
@@ -889,7 +1028,9 @@ static int tsplice_range_of(const struct tsplice_switch *sw, unsigned long w)
 	if (lo == 0)
 		return -1;
 	r = &sw->ranges[lo - 1];
-	return (w < r->end && w != r->start && w != r->site) ? (int)(lo - 1) : -1;
+	if (w >= r->end || (r->exempt && (w == r->start || w == r->site)))
+		return -1;
+	return (int)(lo - 1);
 }
 
 /*
@@ -904,14 +1045,70 @@ static __always_inline int tsplice_word_range(const struct tsplice_switch *sw, u
 }
 
 /*
- * Whether the live part of a stack holds a word in a checked range: the saved instruction
- * pointer first (the ret_addr of the inactive_task_frame at @sp, for a task not running),
- * then every word from @sp to the top of the THREAD_SIZE stack at @base. Interrupt and
- * exception frames of a preempted task sit there too (pt_regs), so their instruction
- * pointers are scanned. Only reads: the pre-scan runs it on stacks that may be changing.
+ * Return addresses that are not on the stack. The function-graph tracer and kretprobes
+ * (rethook, on this kernel) replace a return address on the stack with their trampoline
+ * (return_to_handler, arch_rethook_trampoline) and keep the real one in the task: the
+ * graph tracer in t->ret_stack[0..curr_ret_stack], rethook in the t->rethooks list. A task
+ * asleep in do_nanosleep with `schedule` graph-traced has no word of do_nanosleep on its
+ * stack at all; the kernel's unwinder recovers these (unwind_recover_ret_addr), and so must
+ * the check. Only the task itself pushes and pops them (on function entry and return), so
+ * the pre-scan's argument holds for them as for the stack: a task that has not run since
+ * has the same ones. Read with READ_ONCE only: in the pre-scan, under rcu_read_lock (a
+ * task's ret_stack is freed with the task, rethook nodes after a grace period), a task
+ * that starts running may change them, and then its switch count sends it to the full
+ * check inside the stop. A list longer than TSPLICE_MAX_RETHOOKS cannot be judged: busy.
  */
-static bool tsplice_stack_hit(const struct tsplice_switch *sw, unsigned long *base, unsigned long sp,
-			      bool running, struct tsplice_hit *hit)
+static bool tsplice_hidden_hit(const struct tsplice_switch *sw, struct task_struct *t,
+			       struct tsplice_hit *hit)
+{
+	unsigned long w;
+	int r;
+#ifdef CONFIG_FUNCTION_GRAPH_TRACER
+	struct ftrace_ret_stack *ret_stack = READ_ONCE(t->ret_stack);
+	int i, top = min(READ_ONCE(t->curr_ret_stack), FTRACE_RETFUNC_DEPTH - 1);
+
+	for (i = 0; ret_stack && i <= top; i++) {
+		w = READ_ONCE(ret_stack[i].ret);
+		r = tsplice_word_range(sw, w);
+		if (r >= 0) {
+			*hit = (struct tsplice_hit){ w, r, TS_HIT_GRAPH };
+			return true;
+		}
+	}
+#endif
+#ifdef CONFIG_RETHOOK
+	{
+		struct llist_node *node = READ_ONCE(t->rethooks.first);
+		unsigned int n;
+
+		for (n = 0; node; n++, node = READ_ONCE(node->next)) {
+			if (n == TSPLICE_MAX_RETHOOKS) {
+				*hit = (struct tsplice_hit){ 0, 0, TS_HIT_RETHOOK_MANY };
+				return true;
+			}
+			w = READ_ONCE(container_of(node, struct rethook_node, llist)->ret_addr);
+			r = tsplice_word_range(sw, w);
+			if (r >= 0) {
+				*hit = (struct tsplice_hit){ w, r, TS_HIT_RETHOOK };
+				return true;
+			}
+		}
+	}
+#endif
+	return false;
+}
+
+/*
+ * Whether task @t may be inside a checked range: the saved instruction pointer first (the
+ * ret_addr of the inactive_task_frame at @sp, for a task not running), then every word from
+ * @sp to the top of the THREAD_SIZE stack at @base, then the return addresses kept off the
+ * stack (tsplice_hidden_hit). Interrupt and exception frames of a preempted task sit on the
+ * stack too (pt_regs), so their instruction pointers are scanned. Only reads: the pre-scan
+ * runs it on stacks that may be changing.
+ */
+static bool tsplice_stack_hit(const struct tsplice_switch *sw, struct task_struct *t,
+			      unsigned long *base, unsigned long sp, bool running,
+			      struct tsplice_hit *hit)
 {
 	unsigned long *top = (unsigned long *)((char *)base + THREAD_SIZE);
 	unsigned long *p = (unsigned long *)ALIGN_DOWN(sp, sizeof(long));
@@ -925,7 +1122,7 @@ static bool tsplice_stack_hit(const struct tsplice_switch *sw, unsigned long *ba
 		w = READ_ONCE_NOCHECK(frame->ret_addr);
 		r = tsplice_word_range(sw, w);
 		if (r >= 0) {
-			*hit = (struct tsplice_hit){ w, r, true };
+			*hit = (struct tsplice_hit){ w, r, TS_HIT_SAVED_IP };
 			return true;
 		}
 	}
@@ -933,11 +1130,11 @@ static bool tsplice_stack_hit(const struct tsplice_switch *sw, unsigned long *ba
 		w = READ_ONCE_NOCHECK(*p);
 		r = tsplice_word_range(sw, w);
 		if (r >= 0) {
-			*hit = (struct tsplice_hit){ w, r, false };
+			*hit = (struct tsplice_hit){ w, r, TS_HIT_STACK };
 			return true;
 		}
 	}
-	return false;
+	return tsplice_hidden_hit(sw, t, hit);
 }
 
 /*
@@ -972,14 +1169,14 @@ static bool tsplice_task_busy(struct tsplice_switch *sw, struct task_struct *t)
 		running = true;
 	}
 	sw->scanned++;
-	if (!tsplice_stack_hit(sw, base, sp, running, &hit))
+	if (!tsplice_stack_hit(sw, t, base, sp, running, &hit))
 		return false;
 	sw->busy_pid = t->pid;
 	memcpy(sw->busy_comm, t->comm, sizeof(sw->busy_comm));
 	sw->busy_comm[sizeof(sw->busy_comm) - 1] = '\0';
 	sw->busy_word = hit.word;
 	sw->busy_range = hit.range;
-	sw->busy_saved_ip = hit.saved_ip;
+	sw->busy_source = hit.source;
 	return true;
 }
 
@@ -1073,7 +1270,7 @@ static void tsplice_prescan_task(struct tsplice_switch *sw, struct task_struct *
 		return;				/* exited: never runs again */
 	sp = READ_ONCE(t->thread.sp);
 	clear = sp >= (unsigned long)base && sp < (unsigned long)base + THREAD_SIZE &&
-		!tsplice_stack_hit(sw, base, sp, false, &hit);
+		!tsplice_stack_hit(sw, t, base, sp, false, &hit);
 	ks.put_task_stack(t);
 	if (!clear)
 		return;				/* inside, or odd: left to the stop */
@@ -1114,12 +1311,12 @@ static void tsplice_prescan(struct tsplice_switch *sw)
 	rcu_read_lock();
 	for_each_process_thread(g, t)
 		tsplice_prescan_task(sw, t);
-	rcu_read_unlock();
 	for_each_online_cpu(cpu) {
 		t = tsplice_idle_task(cpu);
 		if (t)
 			tsplice_prescan_task(sw, t);
 	}
+	rcu_read_unlock();
 	sw->prescan_ns = ktime_get_ns() - t0;
 }
 
@@ -1362,82 +1559,23 @@ out:
 /* "busy: function F, task PID (COMM): SYMBOL+OFF/SIZE [MOD] is on its stack", after the run. */
 static void tsplice_busy_message(struct tsplice_switch *sw, char *buf, size_t len)
 {
+	static const char *const where[] = {
+		[TS_HIT_STACK] = "is on its stack",
+		[TS_HIT_SAVED_IP] = "is its saved instruction pointer",
+		[TS_HIT_GRAPH] = "is a return address the function-graph tracer keeps for it",
+		[TS_HIT_RETHOOK] = "is a return address a kretprobe keeps for it",
+	};
 	const struct tsplice_range *r = &sw->ranges[sw->busy_range];
 	const struct tsplice_func *f = &sw->u->funcs[r->func];
 
+	if (sw->busy_source == TS_HIT_RETHOOK_MANY) {
+		snprintf(buf, len, "busy: function %s, task %d (%s): more than %d kretprobe returns are pending for it, too many to check",
+			 f->name, sw->busy_pid, sw->busy_comm, TSPLICE_MAX_RETHOOKS);
+		return;
+	}
 	snprintf(buf, len, "busy: function %s, task %d (%s): %pS %s%s", f->name, sw->busy_pid,
-		 sw->busy_comm, (void *)sw->busy_word,
-		 sw->busy_saved_ip ? "is its saved instruction pointer" : "is on its stack",
+		 sw->busy_comm, (void *)sw->busy_word, where[sw->busy_source],
 		 r->new_code ? " (the new code)" : "");
-}
-
-/* Drops the module references of an update: after undo, or when apply gives up. */
-static void tsplice_put_modules(struct tsplice_update *u)
-{
-	unsigned int i;
-
-	for (i = 0; i < u->nfuncs; i++) {
-		if (u->funcs[i].old_mod)
-			module_put(u->funcs[i].old_mod);
-		if (u->funcs[i].new_mod)
-			module_put(u->funcs[i].new_mod);
-		u->funcs[i].old_mod = NULL;
-		u->funcs[i].new_mod = NULL;
-	}
-}
-
-/* A reference on the module owning @addr, which must still be the one named @owner. */
-static int tsplice_get_module(unsigned long addr, const char *owner, struct module **out)
-{
-	struct module *mod;
-	int ret = 0;
-
-	*out = NULL;
-	preempt_disable();
-	mod = ks.module_text_address(addr);
-	if (!owner[0])
-		ret = mod ? -ESTALE : 0;
-	else if (!mod || strcmp(mod->name, owner))
-		ret = -ESTALE;
-	else if (!try_module_get(mod))
-		ret = -EBUSY;
-	else
-		*out = mod;
-	preempt_enable();
-	return ret;
-}
-
-/*
- * Pins the modules an applied update depends on: the one holding each new function (it must
- * stay as long as a jmp leads there) and the one holding each old function (undo writes
- * there). Unloading either then fails with EBUSY until undo.
- */
-static int tsplice_get_modules(struct tsplice_update *u, char *msg)
-{
-	unsigned int i;
-	int ret;
-
-	for (i = 0; i < u->nfuncs; i++) {
-		struct tsplice_func *f = &u->funcs[i];
-
-		ret = tsplice_get_module(f->old_addr, f->old_owner, &f->old_mod);
-		if (ret) {
-			snprintf(msg, TSPLICE_MSG_LEN, "%s: its module %s is %s", f->name,
-				 f->old_owner[0] ? f->old_owner : "vmlinux",
-				 ret == -EBUSY ? "going away" : "no longer loaded there");
-			tsplice_put_modules(u);
-			return ret;
-		}
-		ret = tsplice_get_module(f->new_addr, f->new_owner, &f->new_mod);
-		if (ret) {
-			snprintf(msg, TSPLICE_MSG_LEN, "%s: the module %s of its new code is %s", f->name,
-				 f->new_owner[0] ? f->new_owner : "vmlinux",
-				 ret == -EBUSY ? "going away" : "no longer loaded there");
-			tsplice_put_modules(u);
-			return ret;
-		}
-	}
-	return 0;
 }
 
 /* Keeps a run's figures in the update, for status, whether it succeeded or not. */
@@ -1519,6 +1657,10 @@ static int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned 
 		snprintf(msg, TSPLICE_MSG_LEN, "apply %s: already applied", u->id);
 		return -EALREADY;
 	}
+	if (tsplice_owned_by_other(u)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "apply %s: being staged by pid %d", u->id, pid_vnr(u->owner));
+		return -EBUSY;
+	}
 	/* Before the stop: the same checks as staging, so that failures here are cheap. */
 	for (i = 0; i < u->nfuncs; i++) {
 		struct tsplice_func *f = &u->funcs[i];
@@ -1550,26 +1692,20 @@ static int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned 
 		if (ret)
 			goto fail;
 	}
-	ret = tsplice_get_modules(u, msg);
-	if (ret)
-		goto fail;
 	sw = tsplice_switch_new(TS_OP_APPLY, u);
 	if (!sw) {
-		tsplice_put_modules(u);
 		ret = -ENOMEM;
 		snprintf(msg, TSPLICE_MSG_LEN, "out of memory");
 		goto fail;
 	}
 	ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
-	if (ret) {
-		tsplice_put_modules(u);
+	if (ret)
 		goto fail;
-	}
 	u->state = TS_APPLIED;
+	u->ever_applied = true;
 	u->applied_at = ktime_get_real_seconds();
 	u->error[0] = '\0';
-	if (tsplice_applied++ == 0)
-		__module_get(THIS_MODULE);
+	tsplice_applied++;
 	snprintf(msg, TSPLICE_MSG_LEN,
 		 "ok: applied %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside)",
 		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
@@ -1587,8 +1723,10 @@ fail:
 /*
  * `undo ID [TRIES [RETRY_MS]]`: the same machine stop, checking that no task is inside a new
  * function or an old one and that each site still holds our jmp, then restoring the
- * original bytes. The module references held since apply keep both sides in place, so no
- * symbol needs re-checking.
+ * original bytes. The module references held since stage keep both sides in place, so no
+ * symbol needs re-checking, and they stay after undo: the new code may still be reached
+ * without a return address on any stack (a timer, an RCU callback, work, a notifier or an
+ * open file's operations it registered), so its module goes only with `drop`.
  */
 static int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg)
 {
@@ -1619,15 +1757,7 @@ static int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned i
 		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
 	pr_info("%s\n", msg);
 	tsplice_switch_free(sw);
-	/*
-	 * A task preempted exactly at a new function's entry (a word the scan lets pass) may
-	 * still run it: wait until every task has passed a voluntary switch before the new
-	 * code's module may go.
-	 */
-	synchronize_rcu_tasks();
-	tsplice_put_modules(u);
-	if (--tsplice_applied == 0)
-		module_put(THIS_MODULE);
+	tsplice_applied--;
 	return 0;
 }
 
@@ -1671,17 +1801,47 @@ static int tsplice_measure(struct tsplice_update *u, char *msg)
 	return 0;
 }
 
-/* `drop ID`: forgets a staged or reverted update; an applied one must be undone first. */
-static int tsplice_drop(struct tsplice_update *u, char *msg)
+/*
+ * `drop ID [TRIES [RETRY_MS]]`: forgets a staged or reverted update and releases its module
+ * references, after which its update module can be unloaded. An applied one must be undone
+ * first; a staged one that another live process is staging is refused. An update that was
+ * ever applied may have new code that a task is still in: drop then stops the machine and
+ * checks every task against the update module's whole text, with no exemption (a task at a
+ * new function's entry would run it after the module went), retrying while one is busy.
+ * What no stack shows (a timer, an RCU callback, work, notifiers, file operations the new
+ * code registered) cannot be checked here: the module is kept after undo for that reason,
+ * and dropping it says the operator knows nothing refers to it (docs/core-module.md).
+ */
+static int tsplice_drop(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg)
 {
+	struct tsplice_switch *sw;
+	int ret;
+
 	if (u->state == TS_APPLIED) {
 		snprintf(msg, TSPLICE_MSG_LEN, "drop %s: applied; undo it first", u->id);
 		return -EBUSY;
 	}
-	list_del(&u->list);
+	if (tsplice_owned_by_other(u)) {
+		snprintf(msg, TSPLICE_MSG_LEN, "drop %s: being staged by pid %d", u->id, pid_vnr(u->owner));
+		return -EBUSY;
+	}
+	if (u->ever_applied) {
+		sw = tsplice_switch_new(TS_OP_RELEASE, u);
+		if (!sw) {
+			snprintf(msg, TSPLICE_MSG_LEN, "drop %s: out of memory", u->id);
+			return -ENOMEM;
+		}
+		ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
+		tsplice_switch_free(sw);
+		if (ret) {
+			tsplice_prefix(msg, "drop", u->id);
+			strscpy(u->error, msg, sizeof(u->error));
+			pr_err("%s\n", msg);
+			return ret;
+		}
+	}
 	snprintf(msg, TSPLICE_MSG_LEN, "ok: dropped %s", u->id);
-	kvfree(u->funcs);
-	kfree(u);
+	tsplice_update_free(u);
 	return 0;
 }
 
@@ -1730,13 +1890,13 @@ static int tsplice_command(int argc, char **argv, char *msg)
 		snprintf(msg, TSPLICE_MSG_LEN, "%s: no update %s", argv[0], argc < 2 ? "given" : argv[1]);
 		return -ENOENT;
 	}
-	if (!strcmp(argv[0], "drop"))
-		return argc == 2 ? tsplice_drop(u, msg) : -EINVAL;
 	if (!strcmp(argv[0], "measure"))
 		return argc == 2 ? tsplice_measure(u, msg) : -EINVAL;
 	ret = tsplice_parse_tries(argc, argv, &tries, &retry_ms, msg);
 	if (ret)
 		return ret;
+	if (!strcmp(argv[0], "drop"))
+		return tsplice_drop(u, tries, retry_ms, msg);
 	if (!u->nfuncs) {
 		snprintf(msg, TSPLICE_MSG_LEN, "%s %s: no function staged", argv[0], u->id);
 		return -EINVAL;
@@ -1797,9 +1957,20 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = mutex_lock_killable(&tsplice_mutex);
-	if (ret)
+	/*
+	 * A reference for the whole command: rmmod of this module while a command runs (an apply
+	 * waiting for a busy task) would otherwise go ahead, wait in the proc removal for the
+	 * command to end, then forget the update it just applied. With the reference, rmmod fails.
+	 */
+	if (!try_module_get(THIS_MODULE)) {
+		ret = -ENODEV;
 		goto out;
+	}
+	ret = mutex_lock_killable(&tsplice_mutex);
+	if (ret) {
+		module_put(THIS_MODULE);
+		goto out;
+	}
 	if (tsplice_locked_down()) {
 		snprintf(msg, TSPLICE_MSG_LEN, "refused: the kernel is locked down");
 		pr_err("%s: %s\n", argc ? argv[0] : "command", msg);
@@ -1811,6 +1982,7 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 	}
 	strscpy(fd->msg, msg, sizeof(fd->msg));
 	mutex_unlock(&tsplice_mutex);
+	module_put(THIS_MODULE);
 out:
 	if (argv)
 		argv_free(argv);
@@ -1858,7 +2030,8 @@ static void tsplice_show_error(struct seq_file *m, const char *error)
  * The status, one record per line (see docs/core-module.md):
  *   tsplice-core 1 applied=N lockdown=yes|no
  *   measure kind=empty|scan id=ID|- result=ok|busy|error tasks=N cpus=N pause_ns=N call_ns=N wait_ns=N scanned=N prescan_ns=N
- *   update ID state=S functions=N attempts=N applied_at=SECONDS pause_ns=N call_ns=N wait_ns=N tasks=N scanned=N prescan_ns=N error=TEXT|-
+ *   update ID state=S owner=PID functions=N attempts=N applied_at=SECONDS pause_ns=N call_ns=N wait_ns=N tasks=N scanned=N prescan_ns=N error=TEXT|-
+ * owner is the live process that staged the update, 0 once it has exited.
  *   function ID NAME old=0x.. old_size=N new=0x.. new_size=N new_name=NAME site=N fentry=0|1 owner=M|- new_owner=M|-
  */
 static int tsplice_status_show(struct seq_file *m, void *v)
@@ -1878,8 +2051,10 @@ static int tsplice_status_show(struct seq_file *m, void *v)
 			   me->tasks, me->cpus, me->pause_ns, me->call_ns, me->wait_ns, me->scanned,
 			   me->prescan_ns);
 	list_for_each_entry(u, &tsplice_updates, list) {
-		seq_printf(m, "update %s state=%s functions=%u attempts=%u applied_at=%lld pause_ns=%llu call_ns=%llu wait_ns=%llu tasks=%u scanned=%u prescan_ns=%llu error=",
-			   u->id, tsplice_state_names[u->state], u->nfuncs, u->attempts,
+		seq_printf(m, "update %s state=%s owner=%d functions=%u attempts=%u applied_at=%lld pause_ns=%llu call_ns=%llu wait_ns=%llu tasks=%u scanned=%u prescan_ns=%llu error=",
+			   u->id, tsplice_state_names[u->state],
+			   u->owner && pid_has_task(u->owner, PIDTYPE_TGID) ? pid_vnr(u->owner) : 0,
+			   u->nfuncs, u->attempts,
 			   (long long)u->applied_at, u->pause_ns, u->call_ns, u->wait_ns, u->tasks,
 			   u->scanned, u->prescan_ns);
 		tsplice_show_error(m, u->error);
@@ -1950,19 +2125,12 @@ static int __init tsplice_init(void)
 }
 
 /*
- * Unload: only possible with no update applied (each applied update holds a reference on
- * this module). Staged and reverted updates are forgotten.
+ * Unload: only possible with no update in the list (each holds a reference on this module,
+ * and each command holds one while it runs), so there is nothing to forget.
  */
 static void __exit tsplice_exit(void)
 {
-	struct tsplice_update *u, *next;
-
 	remove_proc_subtree("tsplice", NULL);
-	list_for_each_entry_safe(u, next, &tsplice_updates, list) {
-		list_del(&u->list);
-		kvfree(u->funcs);
-		kfree(u);
-	}
 	pr_info("unloaded\n");
 }
 

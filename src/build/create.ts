@@ -27,6 +27,7 @@ import { UPDATE_FORMAT_VERSION, type UpdatePackage } from '../update/format.js';
 import { updatePartsFromDiff } from '../update/from-diff.js';
 import { buildPayload } from '../update/payload.js';
 import { buildUpdateModule } from '../update/module.js';
+import { UPDATE_ID } from '../update/schema.js';
 import { coreModuleFor } from '../update/core-module-build.js';
 import { buildStatus, readAutoConf, type BuildStatus } from './config.js';
 import { foldersToMirror, includeGraph, includersOf, kbuildStatus, unitsIncluding, unitsReached, type HeaderUnits, type IncludeGraph } from './includers.js';
@@ -169,6 +170,10 @@ function applyBase(options: CreateOptions, work: string, sourceRoot: string): { 
 
 export async function createUpdate(options: CreateOptions): Promise<CreateResult> {
   const { tree, patches, log } = options;
+  // The id names the update module and is written into its C stub and Kbuild file.
+  if (options.id !== undefined && !UPDATE_ID.test(options.id)) {
+    throw new UserError(`--id ${JSON.stringify(options.id)} is not an update id: 1 to 63 of A-Z a-z 0-9 _ . : -.`);
+  }
   const work = mkdtempSync(join(tmpdir(), 'tsplice-create-'));
   try {
     const sourceRoot = join(work, 'src');

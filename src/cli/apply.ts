@@ -1,7 +1,7 @@
-/** `tsplice apply`, `undo`, `list`, `show`: updates in the running kernel (root). */
+/** `tsplice apply`, `undo`, `unload`, `recover`, `list`, `show`: updates in the running kernel (root). */
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { applyUpdate, undoUpdate } from '../kernel/apply.js';
+import { applyUpdate, recover, strayUpdateModules, undoUpdate, unloadUpdate } from '../kernel/apply.js';
 import { CoreModule } from '../kernel/core-module.js';
 import type { CoreUpdate, RetryOptions } from '../kernel/core-status.js';
 import { readUpdate } from '../update/format.js';
@@ -24,16 +24,33 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 function describe(u: CoreUpdate): string {
   const lines = [
-    `${u.id}  ${u.state}${u.appliedAt ? `  applied ${u.appliedAt.toISOString()}` : ''}  attempts ${u.attempts}  pause ${u.pauseNs} ns  tasks ${u.tasks}`,
+    `${u.id}  ${u.state}${u.state === 'reverted' ? ' (module kept: tsplice unload)' : ''}${u.state === 'staged' ? (u.ownerPid ? ` (being staged by pid ${u.ownerPid})` : ' (left by a killed run: tsplice recover)') : ''}`
+      + `${u.appliedAt ? `  applied ${u.appliedAt.toISOString()}` : ''}  attempts ${u.attempts}  pause ${u.pauseNs} ns  tasks ${u.tasks}`,
   ];
   for (const f of u.functions) lines.push(`  ${f.name}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})`);
   if (u.error) lines.push(`  last error: ${u.error}`);
   return lines.join('\n');
 }
 
+/**
+ * The kernel's state is root's to read (/proc/tsplice is 0700): without root, "no updates"
+ * would be a wrong answer, not a refusal.
+ */
+function requireRoot(what: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new UserError(`tsplice ${what} needs root: the kernel's updates are visible and changeable only to root.`);
+  }
+}
+
 async function updates(): Promise<CoreUpdate[]> {
+  requireRoot('list');
   if (!CoreModule.isLoaded()) return [];
   return (await new CoreModule().status()).updates;
+}
+
+/** Update modules no update names: left by a killed run, cleared by `tsplice recover`. */
+async function strays(): Promise<string[]> {
+  return strayUpdateModules(CoreModule.isLoaded() ? await new CoreModule().status() : undefined);
 }
 
 export function addApplyCommands(program: Command): void {
@@ -45,6 +62,7 @@ export function addApplyCommands(program: Command): void {
     .option('--retry-ms <ms>', 'milliseconds between attempts (default 1000)')
     .option('--json', 'print JSON')
     .action(async (file: string, opts: RetryFlags) => {
+      requireRoot('apply');
       const update = readUpdate(file);
       const result = await applyUpdate(update, retryOptions(opts));
       if (opts.json) {
@@ -68,15 +86,43 @@ export function addApplyCommands(program: Command): void {
 
   program
     .command('undo')
-    .description('undo an applied update (root): switch back under stop_machine, unload its module')
+    .description('undo an applied update (root): switch back under stop_machine; its module stays loaded (see unload)')
     .argument('<id>', 'the update id (see tsplice list)')
     .option('--tries <n>', 'stop_machine attempts while a task is inside the new code (default 5)')
     .option('--retry-ms <ms>', 'milliseconds between attempts (default 1000)')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: RetryFlags) => {
+      requireRoot('undo');
       const result = await undoUpdate(id, retryOptions(opts));
-      if (opts.json) printJson({ id, attempts: result.attempts, pauseNs: result.pauseNs, tasks: result.tasks });
-      else process.stdout.write(`undone ${id}: ${result.attempts} attempt(s), pause ${result.pauseNs} ns\n`);
+      if (opts.json) printJson({ id, attempts: result.attempts, pauseNs: result.pauseNs, tasks: result.tasks, moduleKept: true });
+      else process.stdout.write(`undone ${id}: ${result.attempts} attempt(s), pause ${result.pauseNs} ns; its module stays loaded until 'tsplice unload ${id}'\n`);
+    });
+
+  program
+    .command('unload')
+    .description('unload the module of an undone update (root), once no task is in its code; you vouch that nothing its new code registered (timers, callbacks) is still pending')
+    .argument('<id>', 'the update id (see tsplice list)')
+    .option('--tries <n>', 'stop_machine attempts while a task is inside its code (default 5)')
+    .option('--retry-ms <ms>', 'milliseconds between attempts (default 1000)')
+    .action(async (id: string, opts: RetryFlags) => {
+      requireRoot('unload');
+      await unloadUpdate(id, retryOptions(opts));
+      process.stdout.write(`unloaded ${id}\n`);
+    });
+
+  program
+    .command('recover')
+    .description('clear what a killed tsplice run left (root): staged updates of exited runs, update modules no update names')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      requireRoot('recover');
+      const done = await recover();
+      if (opts.json) printJson(done);
+      else if (done.dropped.length + done.unloaded.length === 0) process.stdout.write('nothing to recover\n');
+      else {
+        for (const id of done.dropped) process.stdout.write(`dropped staged update ${id}\n`);
+        for (const name of done.unloaded) process.stdout.write(`unloaded module ${name}\n`);
+      }
     });
 
   program
@@ -85,9 +131,11 @@ export function addApplyCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const list = await updates();
+      const stray = await strays();
       if (opts.json) printJson(list);
-      else if (list.length === 0) process.stdout.write('no updates\n');
+      else if (list.length === 0 && stray.length === 0) process.stdout.write('no updates\n');
       else for (const u of list) process.stdout.write(`${describe(u)}\n`);
+      for (const name of stray) process.stderr.write(`module ${name} is loaded but no update names it (left by a killed run): 'tsplice recover' unloads it\n`);
     });
 
   program

@@ -184,6 +184,13 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
     result.reboot = true;
   } else {
     result.undoPauseNs = (JSON.parse(undo.stdout) as { pauseNs: number }).pauseNs;
+    // Undo keeps the update module; the corpus lets each go before the next fix.
+    const unload = tsplice(['unload', item.id, '--tries', '5', '--retry-ms', '200'], 240_000);
+    if (unload.status !== 0 && result.outcome === 'applied') {
+      result.outcome = 'undo failed';
+      result.error = unload.stderr.replace(/^tsplice: /, '');
+      result.reboot = true;
+    }
     const again = Kcore.open();
     try {
       for (const c of checks) {

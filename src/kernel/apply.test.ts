@@ -74,6 +74,9 @@ for (const [name, id] of Object.entries(ids)) {
   entry.undone = observe();
   entry.bytesUndone = peek(fn);
   entry.modulesAfterUndo = readFileSync('/proc/modules', 'utf8');
+  entry.listAfterUndo = JSON.parse(sh('tsplice list --json'));
+  entry.unload = tsplice('unload ' + id);
+  entry.modulesAfterUnload = readFileSync('/proc/modules', 'utf8');
   report.updates[name] = entry;
 }
 // ftrace on a replaced function
@@ -158,6 +161,9 @@ interface UpdateEntry {
   undo: Outcome;
   list: { id: string; state: string }[];
   modulesAfterUndo: string;
+  listAfterUndo: { id: string; state: string }[];
+  unload: Outcome;
+  modulesAfterUnload: string;
 }
 interface Report {
   updates: Record<string, UpdateEntry>;
@@ -290,9 +296,15 @@ describe('apply and undo on the booted lab kernel', () => {
     }
   });
 
-  it('unloads each update module after undo', () => {
+  it('keeps each update module after undo, reverted in the kernel, until unload removes it', () => {
     for (const name of Object.keys(report.updates)) {
-      assert.ok(!entry(name).modulesAfterUndo.includes(`tsplice_${(ids[name] ?? '').replace(/[^A-Za-z0-9_]/g, '_')}`), name);
+      const e = entry(name);
+      const moduleName = moduleNameFor(ids[name] ?? '');
+      const loaded = (modules: string): boolean => modules.split('\n').some((l) => l.startsWith(`${moduleName} `));
+      assert.ok(loaded(e.modulesAfterUndo), `${name}: undo unloaded ${moduleName}`);
+      assert.ok(e.listAfterUndo.some((u) => u.id === ids[name] && u.state === 'reverted'), `${name}: ${JSON.stringify(e.listAfterUndo)}`);
+      assert.ok(e.unload.ok, `${name}: ${e.unload.out}`);
+      assert.ok(!loaded(e.modulesAfterUnload), `${name}: unload left ${moduleName} loaded`);
     }
   });
 

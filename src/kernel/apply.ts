@@ -1,5 +1,6 @@
 /**
- * `tsplice apply`: match, stage, switch.
+ * `tsplice apply`, `undo`, `unload` and `recover`: match, stage, switch; switch back; let the
+ * new code go; clear what a killed run left. Each runs under the target's lock (lock.ts).
  *
  * 1. The update must be for the running kernel (release and banner), and run-pre matching
  *    must find the pre code of every function it replaces (src/match/run-pre.ts).
@@ -9,6 +10,8 @@
  * 3. The core module stages each function (old and new address, the running bytes it must
  *    still find) and switches under stop_machine, retrying while a task is inside.
  * Any failure after loading unloads the update module again: the kernel is left as it was.
+ * A reverted update whose module is still loaded (undo keeps it) is applied again directly:
+ * the kernel still holds it staged and re-checks every site.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,8 +21,9 @@ import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
 import { checkTarget, matchUpdate, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
-import { CoreModule, runProgram } from './core-module.js';
-import type { CoreUpdate, RetryOptions } from './core-status.js';
+import { CORE_MODULE_NAME, CoreModule, runProgram } from './core-module.js';
+import type { CoreStatus, CoreUpdate, RetryOptions } from './core-status.js';
+import { withLock } from './lock.js';
 import { resolveUpdateModule } from './update-module.js';
 import { moduleNameFor } from '../update/module.js';
 
@@ -51,6 +55,54 @@ async function replacedFunctions(core: CoreModule): Promise<ReplacedFunctions> {
   return replaced;
 }
 
+/** The names of the modules loaded now. */
+function loadedModules(): Set<string> {
+  return new Set(readFileSync('/proc/modules', 'utf8').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.length > 0));
+}
+
+/**
+ * An update module no update in the kernel names: left by a run killed between insmod and
+ * stage. Update modules are named `tsplice_<id>` (moduleNameFor); the core module is not one.
+ */
+export function strayUpdateModules(status: CoreStatus | undefined, loaded = loadedModules()): string[] {
+  const named = new Set((status?.updates ?? []).map((u) => moduleNameFor(u.id)));
+  return [...loaded].filter((m) => m.startsWith('tsplice_') && m !== CORE_MODULE_NAME && m !== 'tsplice_target' && !named.has(m)).sort();
+}
+
+/** What recover found and cleared. */
+export interface Recovered {
+  dropped: string[];
+  unloaded: string[];
+}
+
+/**
+ * Clears what a run killed half-way left behind (called under the lock, so no other run is
+ * in progress): a staged update whose stager has exited is dropped and its module unloaded;
+ * an update module no update names is unloaded. Applied and reverted updates are the
+ * kernel's state, not leftovers, and are kept.
+ */
+async function recoverLeftovers(): Promise<Recovered> {
+  const recovered: Recovered = { dropped: [], unloaded: [] };
+  const core = CoreModule.isLoaded() ? new CoreModule() : undefined;
+  const status = core ? await core.status() : undefined;
+  for (const u of status?.updates ?? []) {
+    if (u.state !== 'staged' || (u.ownerPid ?? 0) !== 0) continue;
+    await core?.drop(u.id);
+    recovered.dropped.push(u.id);
+  }
+  const after = core ? await core.status() : undefined;
+  for (const name of strayUpdateModules(after)) {
+    await runProgram('rmmod', [name]);
+    recovered.unloaded.push(name);
+  }
+  return recovered;
+}
+
+/** `tsplice recover`: clears leftovers of killed runs. */
+export function recover(): Promise<Recovered> {
+  return withLock('recover', recoverLeftovers);
+}
+
 /** The core module: loaded already, or loaded from the copy the update carries. */
 export async function coreModuleFrom(update: UpdatePackage): Promise<CoreModule> {
   if (CoreModule.isLoaded()) return new CoreModule();
@@ -71,14 +123,36 @@ function newFunctionAddress(symbols: KernelSymbols, module: string, name: string
   return (found[0] as { runningAddress: bigint }).runningAddress;
 }
 
-export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
+export function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
+  return withLock('apply', () => applyLocked(update, retry));
+}
+
+/** Applies a reverted update again: its module is loaded and the kernel holds it staged. */
+async function reapply(core: CoreModule, update: UpdatePackage, held: CoreUpdate, retry: RetryOptions): Promise<ApplyResult> {
+  const started = process.hrtime.bigint();
+  const result = await core.apply(update.id, retry);
+  return {
+    id: update.id,
+    module: moduleNameFor(update.id),
+    functions: held.functions.map((f) => ({ name: f.name, oldAddress: f.oldAddress, newAddress: f.newAddress })),
+    core: result,
+    matchMs: 0,
+    stageMs: Number(process.hrtime.bigint() - started) / 1e6,
+  };
+}
+
+async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<ApplyResult> {
   checkTarget(update, readFileSync('/proc/version', 'utf8'));
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`);
+  await recoverLeftovers();
   const core = await coreModuleFrom(update);
-  if ((await core.update(update.id))?.state === 'applied') throw new UserError(`The update ${update.id} is already applied.`);
-  if (readFileSync('/proc/modules', 'utf8').split('\n').some((l) => l.startsWith(`${module.name} `))) {
-    throw new UserError(`The module ${module.name} of update ${update.id} is already loaded; undo it first.`);
+  const held = await core.update(update.id);
+  if (held?.state === 'applied') throw new UserError(`The update ${update.id} is already applied.`);
+  if (held?.state === 'reverted' && loadedModules().has(module.name)) return reapply(core, update, held, retry);
+  if (held) throw new UserError(`The kernel holds update ${update.id} ${held.state} without its module ${module.name}; run 'tsplice unload ${update.id}' first.`);
+  if (loadedModules().has(module.name)) {
+    throw new UserError(`The module ${module.name} of update ${update.id} is loaded, but the kernel holds no such update; 'tsplice recover' unloads it.`);
   }
 
   let started = process.hrtime.bigint();
@@ -136,8 +210,18 @@ export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {
   }
 }
 
-/** Undo: switch back under stop_machine, then unload the update's module. */
-export async function undoUpdate(id: string, retry: RetryOptions = {}): Promise<CoreUpdate> {
+/**
+ * Undo: switch back under stop_machine. The update's module stays loaded and held by the core
+ * module: a timer, RCU callback, work item or notifier its new code registered may still run
+ * it (the stacks cannot show those). `unloadUpdate` lets it go; a later apply of the same
+ * update reuses it.
+ */
+export function undoUpdate(id: string, retry: RetryOptions = {}): Promise<CoreUpdate> {
+  return withLock('undo', () => undoLocked(id, retry));
+}
+
+async function undoLocked(id: string, retry: RetryOptions): Promise<CoreUpdate> {
+  await recoverLeftovers();
   if (!CoreModule.isLoaded()) throw new UserError(`No update is applied: the core module is not loaded.`);
   const core = new CoreModule();
   const current = await core.update(id);
@@ -150,11 +234,32 @@ export async function undoUpdate(id: string, retry: RetryOptions = {}): Promise<
   if (stackedOnTop.length > 0) {
     throw new UserError(`Update ${stackedOnTop.map((u) => u.id).join(', ')} replaced code of ${id}: undo ${stackedOnTop.length > 1 ? 'them' : 'it'} first.`);
   }
-  const result = await core.undo(id, retry);
-  await core.drop(id);
-  const moduleName = moduleNameFor(id);
-  await runProgram('rmmod', [moduleName]).catch((e: Error) => {
-    throw new UserError(`Update ${id} was undone, but its module ${moduleName} could not be unloaded: ${e.message}`);
+  return core.undo(id, retry);
+}
+
+/**
+ * Lets a reverted update's new code go: the core module checks that no task is anywhere in
+ * the module's text (no exemption), forgets the update and releases the module, which is
+ * then unloaded. What the stacks cannot show is the operator's word: nothing the new code
+ * registered (timers, callbacks, open files' operations) may still point into it.
+ */
+export function unloadUpdate(id: string, retry: RetryOptions = {}): Promise<void> {
+  return withLock('unload', async () => {
+    await recoverLeftovers();
+    if (!CoreModule.isLoaded()) throw new UserError(`The kernel has no update ${id}: the core module is not loaded.`);
+    const core = new CoreModule();
+    const status = await core.status();
+    const current = status.updates.find((u) => u.id === id);
+    if (!current) throw new UserError(`The kernel has no update ${id}.`);
+    if (current.state === 'applied') throw new UserError(`The update ${id} is applied: undo it first.`);
+    const moduleName = moduleNameFor(id);
+    const dependents = status.updates.filter((u) => u.id !== id && u.functions.some((f) => f.owner === moduleName));
+    if (dependents.length > 0) {
+      throw new UserError(`Update ${dependents.map((u) => u.id).join(', ')} replaced code of ${id}: unload ${dependents.length > 1 ? 'them' : 'it'} first.`);
+    }
+    await core.drop(id, retry);
+    await runProgram('rmmod', [moduleName]).catch((e: Error) => {
+      throw new UserError(`Update ${id} was dropped, but its module ${moduleName} could not be unloaded: ${e.message}`);
+    });
   });
-  return result;
 }

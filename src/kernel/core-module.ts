@@ -87,6 +87,8 @@ export class CoreModule {
       try {
         await runProgram('insmod', [koPath]);
       } catch (e) {
+        // Another run loaded it meanwhile (insmod's "File exists"): that one serves.
+        if (CoreModule.isLoaded(procDir)) return new CoreModule(procDir);
         throw new UserError(
           `Cannot load the core module ${koPath}: ${(e as Error).message}. ` +
             'It needs root, a kernel it was built for, and a kernel not locked down (dmesg says which).',
@@ -175,10 +177,12 @@ export class CoreModule {
     return this.requireUpdate(id);
   }
 
-  /** Forgets a staged or reverted update. */
-  async drop(id: string): Promise<void> {
-    checkUpdateId(id);
-    await this.command(`drop ${id}`);
+  /**
+   * Forgets a staged or reverted update and releases its modules; for one that was applied,
+   * after checking that no task is in its module's code (retried as `options` say).
+   */
+  async drop(id: string, options: RetryOptions = {}): Promise<void> {
+    await this.command(switchCommand('drop', id, options));
   }
 
   /**
@@ -197,7 +201,7 @@ export class CoreModule {
 function commandError(line: string, code: string, reason: string): CoreCommandError {
   const verb = line.split(' ')[0] ?? line;
   const busy = parseBusy(reason);
-  if (busy && (verb === 'apply' || verb === 'undo')) {
+  if (busy && (verb === 'apply' || verb === 'undo' || verb === 'drop')) {
     const id = line.split(' ')[1] ?? '';
     const gaveUp = /gave up after (\d+) attempt\(s\) (\d+) ms apart/.exec(reason);
     const tail = gaveUp ? `; gave up after ${gaveUp[1]} attempt(s) ${gaveUp[2]} ms apart` : '';

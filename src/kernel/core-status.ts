@@ -53,6 +53,11 @@ export interface CoreUpdate {
   prescanNs?: number;
   /** Why the last command on it failed; undefined after a success. */
   error?: string;
+  /**
+   * The live process that staged it, 0 once that process has exited (a staged update whose
+   * stager is gone is a leftover); absent from older core modules.
+   */
+  ownerPid?: number;
 }
 
 export interface CoreMeasurement {
@@ -128,8 +133,8 @@ export function stageCommand(id: string, f: StageRequest): string {
   return `stage ${id} ${f.name} ${hex(f.oldAddress)} ${f.oldSize} ${hex(f.newAddress)} ${f.newSize} ${bytes}`;
 }
 
-/** `apply ID [TRIES [RETRY_MS]]` or `undo ...`. */
-export function switchCommand(verb: 'apply' | 'undo', id: string, options: RetryOptions = {}): string {
+/** `apply ID [TRIES [RETRY_MS]]`, `undo ...` or `drop ...`. */
+export function switchCommand(verb: 'apply' | 'undo' | 'drop', id: string, options: RetryOptions = {}): string {
   checkUpdateId(id);
   const words: string[] = [verb, id];
   if (options.tries !== undefined || options.retryMs !== undefined) {
@@ -246,6 +251,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         tasks: integer(m, 'tasks', line, source),
         ...prescanFields(m, line, source),
         ...(error !== '-' ? { error } : {}),
+        ...(m.has('owner') ? { ownerPid: integer(m, 'owner', line, source) } : {}),
       };
       byId.set(id, update);
       status.updates.push(update);

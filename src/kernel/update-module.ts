@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import type { KernelSymbol, KernelSymbols } from '../match/kallsyms.js';
 import { learnedKey, type LearnedSymbol } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
+import { moduleNameFor } from '../update/module.js';
 
 export interface ResolvedModule {
   bytes: Uint8Array;
@@ -25,6 +26,13 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`);
   const elf = parseElf(Buffer.from(module.bytes, 'base64'), `${module.name}.ko`);
+  // The kernel knows a module by the name in its own .modinfo, not by the file's: it must be
+  // the name the update's id gives, which undo, unload and recover look for.
+  const modinfo = elf.sections.find((s) => s.name === '.modinfo');
+  const names = modinfo ? Buffer.from(modinfo.data).toString('latin1').split('\0').filter((e) => e.startsWith('name=')) : [];
+  if (names.length !== 1 || names[0] !== `name=${moduleNameFor(update.id)}`) {
+    throw new UserError(`The module of update ${update.id} calls itself ${names.map((n) => n.slice(5)).join(', ') || 'nothing'} in its .modinfo, not ${moduleNameFor(update.id)}.`);
+  }
   const model = modelFromElf(elf);
   const externals = new Map(module.externals.map((e) => [e.symbol, e]));
   const resolved = new Map<string, bigint>();

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { UserError } from '../errors.js';
+import { checkUpdateShape } from './schema.js';
 
 export const UPDATE_FORMAT_VERSION = 1;
 const MAGIC = 'TSPLICE-UPDATE';
@@ -139,11 +140,13 @@ export function parseUpdate(bytes: Buffer, path: string): UpdatePackage {
   if (digestLine !== `sha256 ${digest}`) {
     throw new UserError(`${path}: offset ${firstNewline + 1}: the content hash does not match: the file is damaged or was edited.`);
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(body.toString('utf8')) as UpdatePackage;
+    parsed = JSON.parse(body.toString('utf8'));
   } catch (e) {
     throw new UserError(`${path}: offset ${secondNewline + 1}: the body is not valid JSON (${(e as Error).message}).`);
   }
+  return checkUpdateShape<UpdatePackage>(parsed, path);
 }
 
 export function readUpdate(path: string): UpdatePackage {
