@@ -115,6 +115,8 @@ static struct {
 	void (*put_task_stack)(struct task_struct *t);	/* not exported; no pre-scan without it */
 	int (*jump_label_text_reserved)(void *start, void *end);
 	int (*static_call_text_reserved)(void *start, void *end);
+	struct kprobe *(*get_kprobe)(void *addr);	/* not exported; kprobes then unchecked */
+	int *modules_disabled;			/* kernel.modules_disabled */
 } ks;
 
 enum tsplice_state { TS_STAGED, TS_APPLIED, TS_REVERTED };
@@ -214,6 +216,7 @@ struct tsplice_switch {
 	int busy_range;
 	int busy_source;			/* enum tsplice_hit_source */
 	int bad_func;
+	bool bad_kprobe;			/* ... because a kprobe was registered at its site */
 	u8 bad_bytes[TSPLICE_MAX_EXPECTED];
 };
 
@@ -290,12 +293,15 @@ static int tsplice_resolve(void)
 	ks.static_call_text_reserved = (void *)tsplice_lookup("static_call_text_reserved", false);
 	ks.ftrace_location = (void *)tsplice_lookup("ftrace_location", false);
 	ks.put_task_stack = (void *)tsplice_lookup("put_task_stack", false);
+	ks.get_kprobe = (void *)tsplice_lookup("get_kprobe", true);
+	ks.modules_disabled = (void *)tsplice_lookup("modules_disabled", true);
 	/* The scheduler's own record of each CPU's idle task; smpboot's copy as a fallback. */
 	ks.idle_task = (void *)tsplice_lookup("idle_task", false);
 	if (!ks.idle_task)
 		ks.idle_threads = (void __percpu *)tsplice_lookup("idle_threads", false);
 	if (!ks.text_poke || !ks.text_mutex || !ks.stop_machine_cpuslocked ||
-	    !ks.module_text_address || !ks.kernel_text_address || !ks.jump_label_text_reserved)
+	    !ks.module_text_address || !ks.kernel_text_address || !ks.jump_label_text_reserved ||
+	    !ks.get_kprobe || !ks.modules_disabled)
 		return -ENOENT;
 	if (!ks.idle_task && !ks.idle_threads) {
 		pr_err("cannot load: neither idle_task nor idle_threads found: idle tasks could not be checked\n");
@@ -441,15 +447,48 @@ out:
 }
 
 /*
+ * The offset from the entry of a kprobe registered where the jmp goes, or -1. A kprobe's
+ * int3 (or an optimized probe's jmp, 5 bytes from its address) there would be written over,
+ * and disarming or re-arming the probe later writes its saved byte back into the jmp. The
+ * probed bytes are [site, site + 5) and the four before them (an optimized probe there
+ * reaches into the site); with a __fentry__ site, a probe at the entry itself is ftrace-based
+ * (it patches nothing, and the function goes on into the jmp) and is allowed. Called under
+ * rcu_read_lock or with interrupts off, as get_kprobe needs; -1 without get_kprobe.
+ */
+static int tsplice_kprobe_at_site(const struct tsplice_func *f)
+{
+	unsigned long a, from = f->old_addr + (f->fentry ? 1 : 0);
+
+	if (!ks.get_kprobe)
+		return -1;
+	for (a = from; a < f->old_addr + f->site + TSPLICE_JMP_SIZE; a++)
+		if (ks.get_kprobe((void *)a))
+			return (int)(a - f->old_addr);
+	return -1;
+}
+
+/*
  * Compares the running bytes of the old function with the expected ones; the five bytes of
  * the __fentry__ site belong to ftrace (a nop, or a call while the function is traced) and
- * are not compared. Used when staging and before stopping the machine; the same test runs
- * again inside the stopped machine, where it cannot race.
+ * are not compared. Refuses a site under a kprobe (tsplice_kprobe_at_site) by name. Used
+ * when staging and before stopping the machine; the same tests run again inside the stopped
+ * machine, where they cannot race.
  */
 static int tsplice_check_bytes(const struct tsplice_func *f, char *msg)
 {
 	u8 running[TSPLICE_MAX_EXPECTED];
 	unsigned int i, skip = f->fentry ? TSPLICE_FENTRY_SIZE : 0;
+	int probe;
+
+	rcu_read_lock();
+	probe = tsplice_kprobe_at_site(f);
+	rcu_read_unlock();
+	if (probe >= 0) {
+		snprintf(msg, TSPLICE_MSG_LEN,
+			 "%s: a kprobe is registered at %s+0x%x, where the jmp goes; remove the probe first",
+			 f->name, f->name, probe);
+		return -EBUSY;
+	}
 
 	if (copy_from_kernel_nofault(running, (void *)f->old_addr, f->expected_len)) {
 		snprintf(msg, TSPLICE_MSG_LEN, "%s: cannot read its bytes at 0x%lx", f->name, f->old_addr);
@@ -1416,6 +1455,11 @@ static noinline int tsplice_recheck_bytes(struct tsplice_switch *sw)
 		const u8 *code = (const u8 *)f->old_addr;
 		unsigned int skip = f->fentry ? TSPLICE_FENTRY_SIZE : 0;
 
+		if (sw->op == TS_OP_APPLY && tsplice_kprobe_at_site(f) >= 0) {
+			sw->bad_func = i;
+			sw->bad_kprobe = true;
+			return -EILSEQ;
+		}
 		for (j = skip; j < f->expected_len; j++) {
 			u8 want = f->expected[j];
 
@@ -1527,6 +1571,7 @@ static int tsplice_run(struct tsplice_switch *sw)
 	sw->result = 0;
 	sw->busy_range = -1;
 	sw->bad_func = -1;
+	sw->bad_kprobe = false;
 	memset(sw->cpu_task, 0, nr_cpu_ids * sizeof(*sw->cpu_task));
 	cpus_read_lock();
 	if (sw->op != TS_OP_MEASURE)
@@ -1619,6 +1664,11 @@ static int tsplice_switch_with_retries(struct tsplice_switch *sw, struct tsplice
 			 attempt, retry_ms);
 	} else if (ret == -ENOMEM || ret == -EFAULT) {
 		snprintf(msg, TSPLICE_MSG_LEN, "cannot map the patch sites writable before the stop (%d)", ret);
+	} else if (ret == -EILSEQ && sw->bad_kprobe) {
+		const struct tsplice_func *f = &u->funcs[sw->bad_func];
+
+		snprintf(msg, TSPLICE_MSG_LEN, "%s: a kprobe was registered where the jmp goes; remove the probe first",
+			 f->name);
 	} else if (ret == -EILSEQ) {
 		const struct tsplice_func *f = &u->funcs[sw->bad_func];
 
@@ -1916,12 +1966,22 @@ static bool tsplice_locked_down(void)
 	return security_locked_down(TSPLICE_LOCKDOWN_REASON) != 0;
 }
 
+/*
+ * Who may command: an update is new kernel code, so loading one asks what loading a module
+ * asks (CAP_SYS_MODULE, as finit_module does) besides CAP_SYS_ADMIN; both at open and at
+ * each write, since an open file can be passed to a process with fewer capabilities.
+ */
+static bool tsplice_may_command(void)
+{
+	return capable(CAP_SYS_ADMIN) && capable(CAP_SYS_MODULE);
+}
+
 /* Root only (the file is 0600 too): each opener gets its own result buffer. */
 static int tsplice_control_open(struct inode *inode, struct file *file)
 {
 	struct tsplice_fd *fd;
 
-	if (!capable(CAP_SYS_ADMIN))
+	if (!tsplice_may_command())
 		return -EPERM;
 	fd = kzalloc(sizeof(*fd), GFP_KERNEL);
 	if (!fd)
@@ -1944,7 +2004,7 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 	char *buf, **argv, *msg;
 	int argc, ret;
 
-	if (!capable(CAP_SYS_ADMIN))
+	if (!tsplice_may_command())
 		return -EPERM;
 	if (len == 0 || len > TSPLICE_CMD_MAX)
 		return -EINVAL;
@@ -1974,6 +2034,12 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 	if (tsplice_locked_down()) {
 		snprintf(msg, TSPLICE_MSG_LEN, "refused: the kernel is locked down");
 		pr_err("%s: %s\n", argc ? argv[0] : "command", msg);
+		ret = -EPERM;
+	} else if (READ_ONCE(*ks.modules_disabled) && argc &&
+		   (!strcmp(argv[0], "stage") || !strcmp(argv[0], "apply"))) {
+		/* No new code once module loading is off; undo and drop still take code away. */
+		snprintf(msg, TSPLICE_MSG_LEN, "refused: module loading is disabled (kernel.modules_disabled=1)");
+		pr_err("%s: %s\n", argv[0], msg);
 		ret = -EPERM;
 	} else {
 		ret = tsplice_command(argc, argv, msg);

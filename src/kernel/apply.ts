@@ -23,7 +23,9 @@ import { checkTarget, matchUpdate, type MatchResult, type ReplacedFunctions } fr
 import type { UpdatePackage } from '../update/format.js';
 import { CORE_MODULE_NAME, CoreModule, runProgram } from './core-module.js';
 import type { CoreStatus, CoreUpdate, RetryOptions } from './core-status.js';
+import { refuseConflicts } from './conflicts.js';
 import { withLock } from './lock.js';
+import { rewriteSites } from '../match/sites.js';
 import { resolveUpdateModule } from './update-module.js';
 import { moduleNameFor } from '../update/module.js';
 
@@ -145,6 +147,9 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   checkTarget(update, readFileSync('/proc/version', 'utf8'));
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`);
+  if (readFileSync('/proc/sys/kernel/modules_disabled', 'utf8').trim() !== '0') {
+    throw new UserError(`Cannot apply update ${update.id}: module loading is disabled (kernel.modules_disabled=1) until reboot; an update is new kernel code.`);
+  }
   await recoverLeftovers();
   const core = await coreModuleFrom(update);
   const held = await core.update(update.id);
@@ -154,6 +159,10 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   if (loadedModules().has(module.name)) {
     throw new UserError(`The module ${module.name} of update ${update.id} is loaded, but the kernel holds no such update; 'tsplice recover' unloads it.`);
   }
+  refuseConflicts(
+    update.id,
+    update.functions.filter((f) => f.pre).map((f) => ({ name: f.name, fentry: rewriteSites(f, update.specialEntries).some((s) => s.kind === 'fentry' && s.offset === 0) })),
+  );
 
   let started = process.hrtime.bigint();
   const symbols = readKallsyms();
@@ -179,7 +188,6 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   let staged = false;
   try {
     const loaded = readKallsyms();
-    const kcoreAgain = Kcore.open();
     const functions: ApplyResult['functions'] = [];
     const requests = match.functions.map((f) => {
       const fn = update.functions.find((u) => u.name === f.name && u.unit === f.unit);
@@ -193,10 +201,9 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
         oldSize: f.size,
         newAddress,
         newSize: fn.post.size,
-        expected: kcoreAgain.read(f.runningAddress, Math.min(32, f.size)),
+        expected: f.entry,
       };
     });
-    kcoreAgain.close();
     await core.stageUpdate(update.id, requests);
     staged = true;
     const stageMs = Number(process.hrtime.bigint() - started) / 1e6;

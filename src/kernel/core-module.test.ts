@@ -95,7 +95,9 @@ interface GuestReport {
   valueUndone: string;
   bytesUndone: string;
   rmmodAfterUndo: CommandRun;
-  applyStale?: ErrorReport;
+  reapplied?: UpdateReport;
+  valueReapplied?: string;
+  rmmodAfterDrop?: CommandRun;
   sleeper: { pid: number; stack: string; waiters: string };
   busy?: ErrorReport;
   busyElapsedMs: number;
@@ -203,9 +205,13 @@ try {
   report.rmmodAfterUndo = tryRun('rmmod tsplice_replacement');
   save();
 
-  // With the new code's module gone, the reverted u1 cannot be applied again.
-  report.applyStale = await errorOf(core.apply('u1', { tries: 1 }));
+  // Undo keeps the new code's module held: u1 applies again, and only drop lets it go.
+  report.reapplied = await core.apply('u1', { tries: 1 });
+  report.valueReapplied = value();
+  await core.undo('u1');
   await core.drop('u1');
+  report.rmmodAfterDrop = tryRun('rmmod tsplice_replacement');
+  save();
   sh('insmod ./modules/tsplice_replacement.ko');
 
   // u2 also replaces target_wait, where a task is about to sleep.
@@ -368,9 +374,10 @@ describe('the core module in a guest', () => {
     assert.equal(r.bytesApplied.slice(20), r.bytesBefore.slice(20));
   });
 
-  it('keeps the new code\'s module loaded while applied', () => {
+  it('keeps the new code\'s module loaded while applied, and after undo until drop', () => {
     assert.equal(r.rmmodWhileApplied.ok, false, r.rmmodWhileApplied.out);
-    assert.equal(r.rmmodAfterUndo.ok, true, r.rmmodAfterUndo.out);
+    assert.equal(r.rmmodAfterUndo.ok, false, r.rmmodAfterUndo.out);
+    assert.equal(r.rmmodAfterDrop?.ok, true, r.rmmodAfterDrop?.out);
   });
 
   it('lets ftrace trace the replaced function, without an ftrace bug', () => {
@@ -391,9 +398,9 @@ describe('the core module in a guest', () => {
     assert.equal(r.bytesUndone, r.bytesBefore);
   });
 
-  it('refuses to apply an update whose new code was unloaded', () => {
-    assert.equal(r.applyStale?.name, 'CoreCommandError');
-    assert.match(r.applyStale?.message ?? '', /apply u1 aborted: target_show_value \(new code\)/);
+  it('applies a reverted update again, its module still held', () => {
+    assert.equal(r.reapplied?.state, 'applied');
+    assert.equal(r.valueReapplied, 'value 2222');
   });
 
   it('aborts as busy, naming the function, pid and comm, while a task sleeps in a replaced function', () => {

@@ -28,7 +28,7 @@ const UPDATES = ['nanosleep-count', 'proc-version-late-timer', 'proc-version-str
 
 /** Runs in the guest (node): each scenario, then report.json (written after each scenario). */
 const GUEST_SCRIPT = `
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 const T = '/sys/kernel/tracing';
 const ids = JSON.parse(readFileSync('ids.json', 'utf8'));
@@ -88,6 +88,25 @@ for (const [kind, [on, off]] of Object.entries(hooks)) {
   save();
 }
 
+// A kprobe where the jmp would go: refused by name before anything is loaded.
+{
+  sh("echo 'p:tsplice_probe do_nanosleep+5' >> " + T + '/kprobe_events; echo 1 > ' + T + '/events/kprobes/tsplice_probe/enable');
+  const r = { apply: tsplice('apply nanosleep-count.tsplice'), modules: modules(), list: tsplice('list --json') };
+  sh('echo 0 > ' + T + '/events/kprobes/tsplice_probe/enable; echo -:tsplice_probe >> ' + T + '/kprobe_events');
+  report.kprobe = r;
+  save();
+}
+
+// A user who is not root: one sentence, nothing changed.
+{
+  const asNobody = (args) => {
+    const r = spawnSync('tsplice', args, { uid: 65534, gid: 65534, encoding: 'utf8' });
+    return outcome(r.status, (r.stdout ?? '') + (r.stderr ?? '') + (r.error ? String(r.error) : ''));
+  };
+  report.nonRoot = { list: asNobody(['list']), undo: asNobody(['undo', NS]), apply: asNobody(['apply', 'nanosleep-count.tsplice']), modules: modules() };
+  save();
+}
+
 // The core module unloaded while an apply waits for a busy task.
 {
   const r = { before: tsplice('list --json') };
@@ -142,6 +161,18 @@ for (let trial = 0; trial < 3; trial++) {
   r.modulesAfterUnload = modules();
   save();
 }
+
+// Last (it cannot be undone until reboot): module loading turned off. Apply is refused by
+// name before anything is loaded; undo, which loads nothing, still works.
+{
+  const r = { first: tsplice('apply proc-version-string.tsplice') };
+  sh('echo 1 > /proc/sys/kernel/modules_disabled');
+  r.apply = tsplice('apply nanosleep-count.tsplice');
+  r.undo = tsplice('undo ' + ids['proc-version-string']);
+  r.version = readFileSync('/proc/version', 'utf8');
+  report.modulesDisabled = r;
+  save();
+}
 report.dmesg = sh('dmesg').split('\\n').slice(report.dmesgBefore).join('\\n');
 report.finished = true;
 save();
@@ -171,6 +202,9 @@ interface Report {
   'undo-kretprobe'?: HiddenUndo;
   coreUnload?: { apply: Outcome; rmmod: Outcome; coreLoaded: boolean; list: Outcome; bytes: Outcome; undo: Outcome; unload: Outcome };
   concurrent?: { outcomes: Outcome[]; list: Outcome; modules: string; version: string; undo: Outcome; unload: Outcome }[];
+  kprobe?: { apply: Outcome; modules: string; list: Outcome };
+  nonRoot?: { list: Outcome; undo: Outcome; apply: Outcome; modules: string };
+  modulesDisabled?: { first: Outcome; apply: Outcome; undo: Outcome; version: string };
   timer?: { apply: Outcome; undo: Outcome; modules: string; list: Outcome; fired?: boolean; unload?: Outcome; modulesAfterUnload?: string };
   dmesg?: string;
   finished?: boolean;
@@ -235,6 +269,32 @@ describe('the switch beside tracers, kretprobes, timers and other tsplice runs, 
       assert.ok(r.unload?.ok, r.unload?.out);
     });
   }
+
+  it('refuses a function under a kprobe by name, loading nothing', () => {
+    const r = need(report.kprobe, 'the kprobe');
+    assert.equal(r.apply.ok, false, r.apply.out);
+    assert.match(r.apply.out, /do_nanosleep cannot be replaced while a kprobe is registered at do_nanosleep\+0x5; remove it first\. The kernel is unchanged\./);
+    assert.ok(!loaded(r.modules, moduleOf['nanosleep-count'] ?? '?'));
+    assert.equal(r.list.out.trim(), '[]');
+  });
+
+  it('tells a user who is not root that root is needed, in one sentence, and changes nothing', () => {
+    const r = need(report.nonRoot, 'a user who is not root');
+    for (const [verb, o] of [['list', r.list], ['undo', r.undo], ['apply', r.apply]] as const) {
+      assert.equal(o.ok, false, `${verb}: ${o.out}`);
+      assert.match(o.out, new RegExp(`^tsplice: tsplice ${verb} needs root: .*\\.\\n$`), `${verb}: ${o.out}`);
+    }
+    assert.ok(!loaded(r.modules, moduleOf['nanosleep-count'] ?? '?'));
+  });
+
+  it('refuses apply by name once module loading is disabled, and still undoes', () => {
+    const r = need(report.modulesDisabled, 'modules_disabled');
+    assert.ok(r.first.ok, r.first.out);
+    assert.equal(r.apply.ok, false, r.apply.out);
+    assert.match(r.apply.out, /module loading is disabled \(kernel\.modules_disabled=1\)/);
+    assert.ok(r.undo.ok, r.undo.out);
+    assert.ok(!r.version.includes('tsplice'), r.version);
+  });
 
   it('keeps the core module loaded while an apply is in progress, and records the update', () => {
     const r = need(report.coreUnload, 'the core module unloaded during an apply');

@@ -36,6 +36,12 @@ export interface MatchedFunction {
   size: number;
   /** The __fentry__ site holds a call: ftrace is tracing the function now. */
   traced: boolean;
+  /**
+   * The running bytes from the entry (at most 32) that matched the pre code: what the switch
+   * must still find there. Taken from the match, never read again later: bytes read after it
+   * could hold a kprobe's int3 armed meanwhile, which the jmp would then be written over.
+   */
+  entry: Uint8Array;
 }
 
 export interface MatchResult {
@@ -250,7 +256,7 @@ export function matchUpdate(
       throw new UserError(`The running kernel has no function ${fn.name} (from ${fn.unit}) in /proc/kallsyms: the update is not for this kernel.`);
     }
     const sites = rewriteSites(fn, update.specialEntries);
-    const matches: { original: KernelSymbol; candidate: KernelSymbol; outcome: Outcome & { ok: true } }[] = [];
+    const matches: { original: KernelSymbol; candidate: KernelSymbol; outcome: Outcome & { ok: true }; running: Uint8Array }[] = [];
     let firstMismatch: Mismatch | undefined;
     for (const original of candidates) {
       const replacement = replaced.get(original.runningAddress);
@@ -259,7 +265,7 @@ export function matchUpdate(
         : original;
       const running = memory.read(candidate.runningAddress, fn.pre.size);
       const outcome = matchAt(fn, sites, candidate.runningAddress, running, symbols, memory);
-      if (outcome.ok) matches.push({ original, candidate, outcome });
+      if (outcome.ok) matches.push({ original, candidate, outcome, running });
       else firstMismatch ??= outcome.mismatch;
     }
     if (matches.length === 0) throw new MatchError(firstMismatch as Mismatch);
@@ -269,7 +275,14 @@ export function matchUpdate(
       );
     }
     const match = matches[0] as (typeof matches)[number];
-    functions.push({ name: fn.name, unit: fn.unit, runningAddress: match.candidate.runningAddress, size: fn.pre.size, traced: match.outcome.traced });
+    functions.push({
+      name: fn.name,
+      unit: fn.unit,
+      runningAddress: match.candidate.runningAddress,
+      size: fn.pre.size,
+      traced: match.outcome.traced,
+      entry: Uint8Array.from(match.running.subarray(0, Math.min(32, fn.pre.size))),
+    });
     // A changed function is learned like the statics its code names, at its kallsyms address
     // (where other code calls it, also when an applied update runs in its place): a static of
     // two units (elf_core_dump of binfmt_elf.c and of compat_binfmt_elf.c) is known per unit.
