@@ -4,7 +4,8 @@ import { UserError } from '../errors.js';
 import { applyUpdate, recover, strayUpdateModules, undoUpdate, unloadUpdate } from '../kernel/apply.js';
 import { CoreModule } from '../kernel/core-module.js';
 import type { CoreUpdate, RetryOptions } from '../kernel/core-status.js';
-import { readUpdate } from '../update/format.js';
+import { readUpdateFile } from '../update/format.js';
+import { checkTrust } from '../kernel/trust.js';
 import { printJson } from './output.js';
 
 interface RetryFlags {
@@ -63,8 +64,10 @@ export function addApplyCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (file: string, opts: RetryFlags) => {
       requireRoot('apply');
-      const update = readUpdate(file);
-      const result = await applyUpdate(update, retryOptions(opts));
+      const updateFile = readUpdateFile(file);
+      const trust = checkTrust(updateFile, file);
+      if (trust.warning) process.stderr.write(`${trust.warning}\n`);
+      const result = await applyUpdate(updateFile.update, retryOptions(opts));
       if (opts.json) {
         printJson({
           id: result.id,
@@ -76,6 +79,7 @@ export function addApplyCommands(program: Command): void {
           tasks: result.core.tasks,
           matchMs: result.matchMs,
           stageMs: result.stageMs,
+          ...(trust.signedBy ? { signedBy: trust.signedBy } : {}),
         });
         return;
       }

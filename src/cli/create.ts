@@ -1,11 +1,12 @@
-/** `tsplice create` and `tsplice inspect`: making an update from a patch, and reading one. */
+/** `tsplice create`, `inspect` and `key new`: making an update from a patch, reading one, signing keys. */
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { createUpdate } from '../build/create.js';
 import { labKernel } from '../lab/fetch.js';
 import { chooseRelease } from '../lab/kernel-choice.js';
 import { prepareTree, preparedTree, preparedTreeAt } from '../lab/prepare.js';
-import { readUpdate, writeUpdate, type UpdatePackage } from '../update/format.js';
+import { readUpdate, readUpdateFile, writeUpdate, type UpdatePackage } from '../update/format.js';
+import { newKeyPair, readPrivateKey } from '../update/signature.js';
 import { printJson, progress } from './output.js';
 
 function summary(update: UpdatePackage): object {
@@ -38,8 +39,11 @@ export function addCreateCommands(program: Command): void {
     .option('-o, --output <file>', 'where to write the update (default: <id>.tsplice)')
     .option('--id <name>', 'the update\'s id (default: from the patch name and contents)')
     .option('--on-top-of <update>', 'an update this one stacks on: its patches are applied first on both sides')
+    .option('--sign <key>', 'sign the update with this private key (tsplice key new)')
     .option('--json', 'print what the update holds as JSON')
-    .action(async (opts: { kernel?: string; source?: string; patch: string[]; output?: string; id?: string; onTopOf?: string; json?: boolean }) => {
+    .action(async (opts: { kernel?: string; source?: string; patch: string[]; output?: string; id?: string; onTopOf?: string; sign?: string; json?: boolean }) => {
+      // Read the key first: a wrong key path should not cost a build.
+      const signingKey = opts.sign ? readPrivateKey(opts.sign) : undefined;
       let tree;
       let distributionVersion: string | undefined;
       let headersDir: string | undefined;
@@ -63,7 +67,7 @@ export function addCreateCommands(program: Command): void {
         log: progress,
       });
       const output = opts.output ?? `${update.id}.tsplice`;
-      writeUpdate(output, update);
+      writeUpdate(output, update, signingKey);
       if (opts.json) printJson({ ...summary(update), output, seconds: (Date.now() - started) / 1000 });
       else {
         process.stdout.write(`${output}: update ${update.id} for ${update.target.release}\n`);
@@ -78,12 +82,13 @@ export function addCreateCommands(program: Command): void {
     .argument('<file>', 'an update made by tsplice create')
     .option('--json', 'print JSON')
     .action((file: string, opts: { json?: boolean }) => {
-      const update = readUpdate(file);
+      const { update, signature } = readUpdateFile(file);
       if (opts.json) {
-        printJson(summary(update));
+        printJson({ ...summary(update), signedBy: signature?.keyId ?? null });
         return;
       }
       process.stdout.write(`update ${update.id} (format ${update.format}), made ${update.createdAt}\n`);
+      process.stdout.write(signature ? `signed by key ${signature.keyId}\n` : 'not signed\n');
       process.stdout.write(`target: ${update.target.release}${update.target.distributionVersion ? ` (${update.target.distributionVersion})` : ''}, source ${update.target.sourceVersion}\n`);
       for (const f of update.functions) {
         process.stdout.write(`  ${f.status.padEnd(7)} ${f.name}  ${f.unit}  ${f.pre ? `${f.pre.size} -> ` : ''}${f.post.size} bytes\n`);
@@ -91,5 +96,15 @@ export function addCreateCommands(program: Command): void {
       for (const d of update.data) process.stdout.write(`  new data ${d.name}${d.data ? `  ${d.data.size} bytes` : ''}\n`);
       process.stdout.write(`  ${update.specialEntries.length} special-section entries\n`);
       if (update.functions.length === 0) throw new UserError(`${file} carries no function.`);
+    });
+
+  const key = program.command('key').description('signing keys for updates');
+  key
+    .command('new')
+    .description('make an Ed25519 key pair: FILE (private, mode 0600) and FILE.pub (put it in /etc/tsplice/keys on targets)')
+    .argument('<file>', 'where to write the private key')
+    .action((file: string) => {
+      const id = newKeyPair(file);
+      process.stdout.write(`key ${id}: private ${file}, public ${file}.pub\n`);
     });
 }

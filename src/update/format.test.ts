@@ -5,77 +5,17 @@
  * header, the digest and the body, and bodies that hash right but have the wrong shape.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { UserError } from '../errors.js';
-import { type UpdatePackage, parseUpdate, serializeUpdate } from './format.js';
-import { moduleNameFor } from './module.js';
+import { type UpdatePackage, parseUpdate, parseUpdateFile, serializeUpdate } from './format.js';
+import { sampleUpdate } from './fixtures.js';
+import { rehashed, updateMutants } from './mutants.js';
+import { readPrivateKey, newKeyPair } from './signature.js';
 
-const ID = 'proc-version-string-3a7ff6ee';
-
-function sample(): UpdatePackage {
-  const code = (bytes: number[]) => ({ size: bytes.length, bytes: Buffer.from(bytes).toString('base64'), relocations: [] });
-  return {
-    format: 1,
-    id: ID,
-    createdAt: '2026-12-04T00:00:00.000Z',
-    target: { release: '6.1.0-47-amd64', distributionVersion: '6.1.170-3', sourceVersion: '6.1.170-3' },
-    patches: [{ name: 'fix.patch', sha256: 'a'.repeat(64), text: '--- a/x\n+++ b/x\n' }],
-    units: [{ unit: 'fs/proc/version.c', object: 'fs/proc/version.o', builtIn: 'y' }],
-    functions: [
-      {
-        name: 'version_proc_show',
-        status: 'changed',
-        unit: 'fs/proc/version.c',
-        section: '.text.version_proc_show',
-        pre: code([0x0f, 0x1f, 0x44, 0x00, 0x00, 0xc3]),
-        post: {
-          size: 10,
-          bytes: Buffer.from([0x0f, 0x1f, 0x44, 0x00, 0x00, 0xe8, 0, 0, 0, 0]).toString('base64'),
-          relocations: [{ offset: 6, type: 'R_X86_64_PLT32', addend: '-4', target: { kind: 'symbol', name: 'seq_puts', addend: '0', local: false } }],
-        },
-      },
-    ],
-    data: [{ name: '.LC0', status: 'new', unit: 'fs/proc/version.c', section: '.rodata.str1.1' }],
-    specialEntries: [],
-    lineNumbersOnly: [],
-    postObjects: [{ unit: 'fs/proc/version.c', bytes: Buffer.from('ELF').toString('base64') }],
-    module: { name: moduleNameFor(ID), bytes: Buffer.from('ko').toString('base64'), externals: [{ symbol: 'seq_puts', name: 'seq_puts', unit: 'fs/proc/version.c', local: false }] },
-  };
-}
-
-/** A file whose header hashes the (possibly ill-shaped) body right. */
-function rehashed(body: unknown): Buffer {
-  const bytes = Buffer.from(JSON.stringify(body));
-  return Buffer.concat([Buffer.from(`TSPLICE-UPDATE 1\nsha256 ${createHash('sha256').update(bytes).digest('hex')}\n`), bytes]);
-}
-
-/** A small deterministic generator (xorshift), so the mutants are the same every run. */
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
-}
-
-/** Every field path of a JSON value, for the shape mutants. */
-function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
-  if (Array.isArray(value)) return value.flatMap((v, i) => [[...prefix, i], ...paths(v, [...prefix, i])]);
-  if (typeof value === 'object' && value !== null) return Object.entries(value).flatMap(([k, v]) => [[...prefix, k], ...paths(v, [...prefix, k])]);
-  return [];
-}
-
-function setAt(root: unknown, path: (string | number)[], value: unknown, remove = false): void {
-  let node = root as Record<string | number, unknown>;
-  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
-  const last = path[path.length - 1] as string | number;
-  if (remove && Array.isArray(node)) node.splice(Number(last), 1);
-  else if (remove) delete node[last];
-  else node[last] = value;
-}
+const sample = sampleUpdate;
 
 /** One sentence: a UserError naming the file, one line, no stack trace in the message. */
 function assertRefused(bytes: Buffer, what: string): string {
@@ -134,45 +74,25 @@ describe('the update file', () => {
     }
   });
 
+  it('round-trips a signed file, and refuses a signature line of the wrong form by its offset', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'tsplice-key-')), 'k');
+    const keyId = newKeyPair(path);
+    const signed = serializeUpdate(sample(), readPrivateKey(path));
+    const file = parseUpdateFile(signed, 'x.tsplice');
+    assert.deepEqual(file.update, sample());
+    assert.equal(file.signature?.keyId, keyId);
+    const broken = Buffer.from(signed.toString('latin1').replace(/^signature ed25519 [0-9a-f]{16} /m, 'signature ed25519 xyz '), 'latin1');
+    const at = signed.indexOf('signature ');
+    assert.equal(assertRefused(broken, 'signature form'), `x.tsplice: offset ${at}: the signature line is not 'signature ed25519 <key id> <signature>'.`);
+  });
+
   it('refuses 300 mutants, each in one sentence, none with a TypeError', () => {
-    const good = serializeUpdate(sample());
-    const bodyStart = good.indexOf(0x0a, good.indexOf(0x0a) + 1) + 1;
-    const next = random(0x7ab1ce);
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
     const kinds = new Map<string, number>();
     let made = 0;
-    const refuse = (bytes: Buffer, kind: string): void => {
+    for (const { kind, bytes } of updateMutants(sample(), 300, 0x7ab1ce)) {
       assertRefused(bytes, `${kind} #${made}`);
       kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       made++;
-    };
-    for (let i = 0; i < 50; i++) refuse(good.subarray(0, Math.floor(next() * good.length)), 'truncated');
-    for (const [kind, from, to] of [
-      ['header byte flipped', 0, 16],
-      ['digest byte flipped', 17, bodyStart - 1],
-      ['body byte flipped', bodyStart, good.length],
-    ] as const) {
-      for (let i = 0; i < 50; i++) {
-        const bytes = Buffer.from(good);
-        const at = from + Math.floor(next() * (to - from));
-        bytes[at] = (bytes[at] as number) ^ (1 << Math.floor(next() * 8));
-        refuse(bytes, kind);
-      }
-    }
-    const all = paths(sample());
-    const wrongValues: unknown[] = [null, 7, -1, 1.5, 'x', '', [], {}, true, '../x', 'A'.repeat(5000)];
-    while (made < 300) {
-      const body = sample();
-      const path = pick(all);
-      if (next() < 0.3) setAt(body, path, undefined, true);
-      else setAt(body, path, pick(wrongValues));
-      const bytes = rehashed(body);
-      try {
-        parseUpdate(bytes, 'x.tsplice');
-        continue; // still well formed (an optional field removed, a string for a string): not a mutant
-      } catch {
-        refuse(bytes, 'wrong shape, right hash');
-      }
     }
     assert.equal(made, 300);
     process.stdout.write(`mutants refused: ${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}\n`);

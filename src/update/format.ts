@@ -1,18 +1,21 @@
 /**
- * The update package: one file, a two-line header and a JSON body.
+ * The update package: one file, a two- or three-line header and a JSON body.
  *
  *   TSPLICE-UPDATE <format version>\n
  *   sha256 <hex digest of the body>\n
+ *   [signature ed25519 <key id> <base64 signature of the two lines' content>\n]
  *   <body: JSON, see UpdatePackage>
  *
  * JSON keeps the package inspectable with ordinary tools; code and data travel as base64.
  * The digest covers the body, so a damaged or edited file is refused before anything in it
- * is used. docs/update-format.md describes every field.
+ * is used; the signature (signature.ts) says who made it. docs/update-format.md describes
+ * every field.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { checkUpdateShape } from './schema.js';
+import { parseSignatureLine, signatureLine, type UpdateSignature } from './signature.js';
 
 export const UPDATE_FORMAT_VERSION = 1;
 const MAGIC = 'TSPLICE-UPDATE';
@@ -112,30 +115,52 @@ export interface UpdatePackage {
   coreModule?: string;
 }
 
-export function serializeUpdate(update: UpdatePackage): Buffer {
+/** The file's bytes; signed with `signingKey` when one is given. */
+export function serializeUpdate(update: UpdatePackage, signingKey?: KeyObject): Buffer {
   const body = Buffer.from(JSON.stringify(update));
   const digest = createHash('sha256').update(body).digest('hex');
-  return Buffer.concat([Buffer.from(`${MAGIC} ${UPDATE_FORMAT_VERSION}\nsha256 ${digest}\n`), body]);
+  const signature = signingKey ? `${signatureLine(UPDATE_FORMAT_VERSION, digest, signingKey)}\n` : '';
+  return Buffer.concat([Buffer.from(`${MAGIC} ${UPDATE_FORMAT_VERSION}\nsha256 ${digest}\n${signature}`), body]);
 }
 
-export function writeUpdate(path: string, update: UpdatePackage): void {
-  writeFileSync(`${path}.tmp`, serializeUpdate(update));
+export function writeUpdate(path: string, update: UpdatePackage, signingKey?: KeyObject): void {
+  writeFileSync(`${path}.tmp`, serializeUpdate(update, signingKey));
   renameSync(`${path}.tmp`, path);
+}
+
+/** A verified update file: the body, its digest, and the signature if it has one. */
+export interface UpdateFile {
+  update: UpdatePackage;
+  digest: string;
+  signature?: UpdateSignature;
 }
 
 /** Parses and verifies an update file; a UserError names what is wrong and where. */
 export function parseUpdate(bytes: Buffer, path: string): UpdatePackage {
+  return parseUpdateFile(bytes, path).update;
+}
+
+/** parseUpdate, keeping the digest and the signature for the trust check. */
+export function parseUpdateFile(bytes: Buffer, path: string): UpdateFile {
   const firstNewline = bytes.indexOf(0x0a);
   const secondNewline = firstNewline < 0 ? -1 : bytes.indexOf(0x0a, firstNewline + 1);
   if (secondNewline < 0) throw new UserError(`${path}: offset 0: not a tsplice update (no header).`);
   const magic = bytes.subarray(0, firstNewline).toString('latin1');
   const m = new RegExp(`^${MAGIC} (\\d+)$`).exec(magic);
-  if (!m) throw new UserError(`${path}: offset 0: not a tsplice update (header '${magic.slice(0, 40)}').`);
+  if (!m) throw new UserError(`${path}: offset 0: not a tsplice update (header ${JSON.stringify(magic.slice(0, 40))}).`);
   if (Number(m[1]) !== UPDATE_FORMAT_VERSION) {
     throw new UserError(`${path}: update format ${m[1]} is not supported (this tsplice reads format ${UPDATE_FORMAT_VERSION}).`);
   }
   const digestLine = bytes.subarray(firstNewline + 1, secondNewline).toString('latin1');
-  const body = bytes.subarray(secondNewline + 1);
+  let bodyStart = secondNewline + 1;
+  let signature: UpdateSignature | undefined;
+  if (bytes.subarray(bodyStart, bodyStart + 10).toString('latin1') === 'signature ') {
+    const end = bytes.indexOf(0x0a, bodyStart);
+    signature = end < 0 ? undefined : parseSignatureLine(bytes.subarray(bodyStart, end).toString('latin1'));
+    if (!signature) throw new UserError(`${path}: offset ${bodyStart}: the signature line is not 'signature ed25519 <key id> <signature>'.`);
+    bodyStart = end + 1;
+  }
+  const body = bytes.subarray(bodyStart);
   const digest = createHash('sha256').update(body).digest('hex');
   if (digestLine !== `sha256 ${digest}`) {
     throw new UserError(`${path}: offset ${firstNewline + 1}: the content hash does not match: the file is damaged or was edited.`);
@@ -144,17 +169,21 @@ export function parseUpdate(bytes: Buffer, path: string): UpdatePackage {
   try {
     parsed = JSON.parse(body.toString('utf8'));
   } catch (e) {
-    throw new UserError(`${path}: offset ${secondNewline + 1}: the body is not valid JSON (${(e as Error).message}).`);
+    throw new UserError(`${path}: offset ${bodyStart}: the body is not valid JSON (${(e as Error).message}).`);
   }
-  return checkUpdateShape<UpdatePackage>(parsed, path);
+  return { update: checkUpdateShape<UpdatePackage>(parsed, path), digest, ...(signature ? { signature } : {}) };
 }
 
 export function readUpdate(path: string): UpdatePackage {
+  return readUpdateFile(path).update;
+}
+
+export function readUpdateFile(path: string): UpdateFile {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (e) {
     throw new UserError(`Cannot read the update ${path}: ${(e as Error).message}.`);
   }
-  return parseUpdate(bytes, path);
+  return parseUpdateFile(bytes, path);
 }

@@ -1,0 +1,36 @@
+/** A small well-formed update, for the tests of the file format, its shape and its signatures. */
+import type { UpdatePackage } from './format.js';
+import { moduleNameFor } from './module.js';
+
+export const SAMPLE_ID = 'proc-version-string-3a7ff6ee';
+
+export function sampleUpdate(): UpdatePackage {
+  const code = (bytes: number[]) => ({ size: bytes.length, bytes: Buffer.from(bytes).toString('base64'), relocations: [] });
+  return {
+    format: 1,
+    id: SAMPLE_ID,
+    createdAt: '2026-12-04T00:00:00.000Z',
+    target: { release: '6.1.0-47-amd64', distributionVersion: '6.1.170-3', sourceVersion: '6.1.170-3' },
+    patches: [{ name: 'fix.patch', sha256: 'a'.repeat(64), text: '--- a/x\n+++ b/x\n' }],
+    units: [{ unit: 'fs/proc/version.c', object: 'fs/proc/version.o', builtIn: 'y' }],
+    functions: [
+      {
+        name: 'version_proc_show',
+        status: 'changed',
+        unit: 'fs/proc/version.c',
+        section: '.text.version_proc_show',
+        pre: code([0x0f, 0x1f, 0x44, 0x00, 0x00, 0xc3]),
+        post: {
+          size: 10,
+          bytes: Buffer.from([0x0f, 0x1f, 0x44, 0x00, 0x00, 0xe8, 0, 0, 0, 0]).toString('base64'),
+          relocations: [{ offset: 6, type: 'R_X86_64_PLT32', addend: '-4', target: { kind: 'symbol', name: 'seq_puts', addend: '0', local: false } }],
+        },
+      },
+    ],
+    data: [{ name: '.LC0', status: 'new', unit: 'fs/proc/version.c', section: '.rodata.str1.1' }],
+    specialEntries: [],
+    lineNumbersOnly: [],
+    postObjects: [{ unit: 'fs/proc/version.c', bytes: Buffer.from('ELF').toString('base64') }],
+    module: { name: moduleNameFor(SAMPLE_ID), bytes: Buffer.from('ko').toString('base64'), externals: [{ symbol: 'seq_puts', name: 'seq_puts', unit: 'fs/proc/version.c', local: false }] },
+  };
+}
