@@ -63,6 +63,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <asm/switch_to.h>
+#include <asm/segment.h>
 #include <asm/sync_core.h>
 #include <asm/unaligned.h>
 
@@ -166,8 +167,9 @@ enum tsplice_op { TS_OP_MEASURE, TS_OP_SCAN, TS_OP_APPLY, TS_OP_UNDO, TS_OP_RELE
 
 /*
  * Code no task may be inside: [start, end), excluding, where @exempt is set, a word equal to
- * start or to site (the patch site of an old function, start + 5 after its __fentry__ call;
- * start for new code). See tsplice_range_of for when the exemption is sound.
+ * start or to site (the patch site of an old function, start + 5 after its __fentry__ call).
+ * Old functions are exempt; new code is not, and there a word equal to start counts only as
+ * an interrupted task's saved instruction pointer (tsplice_stack_hit). See tsplice_range_of.
  */
 struct tsplice_range {
 	unsigned long start, end, site;
@@ -379,7 +381,7 @@ static int tsplice_check_code(const char *fname, bool is_new, unsigned long addr
 	struct tsplice_sym *s;
 	struct module *first, *last;
 	char first_name[MODULE_NAME_LEN] = "", last_name[MODULE_NAME_LEN] = "";
-	bool self = false;
+	bool self = false, init = false;
 	int ret = -EINVAL;
 
 	s = kmalloc(sizeof(*s), GFP_KERNEL);
@@ -421,7 +423,14 @@ static int tsplice_check_code(const char *fname, bool is_new, unsigned long addr
 	if (last)
 		strscpy(last_name, last->name, sizeof(last_name));
 	self = first == THIS_MODULE;
+	/* A module's init text is freed once its init returns: never old or new code. */
+	init = first && within_module_init(addr, first);
 	preempt_enable();
+	if (init) {
+		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: 0x%lx is in the init text of %s, which is freed after its init",
+			 fname, what, addr, first_name);
+		goto out;
+	}
 	if (first != last) {
 		snprintf(msg, TSPLICE_MSG_LEN, "%s%s: 0x%lx+%lu spans %s and %s", fname, what, addr,
 			 size, first ? first_name : "vmlinux", last ? last_name : "vmlinux");
@@ -747,6 +756,21 @@ static int tsplice_stage(char **argv, char *msg)
 			    !memcmp(first, tsplice_nop5, sizeof(first));
 	}
 	f->site = f->fentry ? TSPLICE_FENTRY_SIZE : 0;
+	if (!f->fentry) {
+		static const u8 endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+		u8 first[4];
+
+		/*
+		 * With IBT an indirect call must land on the endbr64; a jmp written over it
+		 * would break that, and this kernel has no IBT to try it on: refuse by name.
+		 */
+		if (!copy_from_kernel_nofault(first, (void *)old_addr, sizeof(first)) &&
+		    !memcmp(first, endbr64, sizeof(first))) {
+			snprintf(msg, TSPLICE_MSG_LEN, "%s: starts with endbr64 (IBT); not supported", name);
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
 	if (old_size < f->site + TSPLICE_JMP_SIZE) {
 		snprintf(msg, TSPLICE_MSG_LEN,
 			 "%s is too short to patch: %lu bytes, needs %u (%s%d-byte jmp)", name, old_size,
@@ -857,11 +881,10 @@ static int tsplice_range_cmp(const void *a, const void *b)
  * functions: a new helper or a private copy of a static that the new code reached by a tail
  * call leaves no return address in them. Adds the parts of the module's text outside those
  * functions as ranges of their own (named by the first function; the busy message names the
- * symbol the word points into), with the entry exemption as @exempt says. Returns the new
- * range count.
+ * symbol the word points into). Returns the new range count.
  */
 static unsigned int tsplice_add_module_rest(struct tsplice_switch *sw, struct tsplice_update *u,
-					    unsigned int n, bool exempt)
+					    unsigned int n)
 {
 	struct module *mod = NULL;
 	unsigned long cursor, end;
@@ -881,18 +904,18 @@ static unsigned int tsplice_add_module_rest(struct tsplice_switch *sw, struct ts
 		if (!r->new_code || r->end <= cursor || r->start >= end)
 			continue;
 		if (r->start > cursor)
-			sw->ranges[n++] = (struct tsplice_range){ cursor, r->start, cursor, 0, true, exempt };
+			sw->ranges[n++] = (struct tsplice_range){ cursor, r->start, cursor, 0, true, false };
 		cursor = max(cursor, r->end);
 	}
 	if (cursor < end)
-		sw->ranges[n++] = (struct tsplice_range){ cursor, end, cursor, 0, true, exempt };
+		sw->ranges[n++] = (struct tsplice_range){ cursor, end, cursor, 0, true, false };
 	return n;
 }
 
 /*
  * Prepares a run: the sorted ranges to check (the old functions for apply and for a scan of
  * a staged update; the new functions and the old ones for undo, with the rest of the update
- * module's code; the module's whole text, with no exemption, for the drop of an update that
+ * module's code; the module's whole text, as new code, for the drop of an update that
  * was applied), their overall bound, room
  * for each CPU's stack pointer and, for apply and undo, for each site's writable alias. All
  * allocation happens here or in tsplice_run, before the stop.
@@ -927,12 +950,10 @@ static struct tsplice_switch *tsplice_switch_new(enum tsplice_op op, struct tspl
 							  f->old_addr + f->site, i, false, true };
 		if (op == TS_OP_UNDO || (op == TS_OP_SCAN && u->state == TS_APPLIED))
 			sw->ranges[n++] = (struct tsplice_range){ f->new_addr, f->new_addr + f->new_size,
-								  f->new_addr, i, true, true };
+								  f->new_addr, i, true, false };
 	}
-	if (u && (op == TS_OP_UNDO || (op == TS_OP_SCAN && u->state == TS_APPLIED)))
-		n = tsplice_add_module_rest(sw, u, n, true);
-	else if (u && op == TS_OP_RELEASE)
-		n = tsplice_add_module_rest(sw, u, n, false);
+	if (u && (op == TS_OP_UNDO || op == TS_OP_RELEASE || (op == TS_OP_SCAN && u->state == TS_APPLIED)))
+		n = tsplice_add_module_rest(sw, u, n);
 	sw->nranges = n;
 	if (n) {
 		sort(sw->ranges, n, sizeof(*sw->ranges), tsplice_range_cmp, NULL);
@@ -1038,12 +1059,12 @@ struct tsplice_hit {
 /*
  * The range a stack word points into, or -1. Callers have already done the one-compare
  * bound test; this binary search runs only for the rare words inside [lo, lo + span).
- * Where the range is exempt, two words are let pass. A word equal to its start is no return
- * address (nothing calls into the bytes before a function's entry); a task stopped exactly
- * there (an interrupt's saved IP) executes the function from its entry. For an old function
- * that means the new bytes whole (apply) or the original ones (undo). For new code on undo,
- * it means the task runs the new function once more after undo: sound only because undo
- * keeps the update module loaded; drop, which lets the module go, checks with no exemption.
+ * Where the range is exempt (an old function), two words are let pass. A word equal to its
+ * start is no return address (nothing calls into the bytes before a function's entry); a task
+ * stopped exactly there (an interrupt's saved IP) executes the function from its entry: the
+ * new bytes whole (apply) or the original ones (undo). For new code (undo, drop) that would
+ * mean running the new function after undo, so there the exemption is not sound: a start
+ * word is returned, and the caller tells an interrupted task's saved IP from a stale pointer.
  * Nor is a word equal to the patch site after a __fentry__ call: the only call that returns
  * there is that call, made on entry before the function set up anything (a task preempted
  * in an ftrace handler, or stopped right after the nop), and a task that goes on from there
@@ -1109,7 +1130,7 @@ static bool tsplice_hidden_hit(const struct tsplice_switch *sw, struct task_stru
 	for (i = 0; ret_stack && i <= top; i++) {
 		w = READ_ONCE(ret_stack[i].ret);
 		r = tsplice_word_range(sw, w);
-		if (r >= 0) {
+		if (r >= 0 && w != sw->ranges[r].start) {
 			*hit = (struct tsplice_hit){ w, r, TS_HIT_GRAPH };
 			return true;
 		}
@@ -1127,7 +1148,7 @@ static bool tsplice_hidden_hit(const struct tsplice_switch *sw, struct task_stru
 			}
 			w = READ_ONCE(container_of(node, struct rethook_node, llist)->ret_addr);
 			r = tsplice_word_range(sw, w);
-			if (r >= 0) {
+			if (r >= 0 && w != sw->ranges[r].start) {
 				*hit = (struct tsplice_hit){ w, r, TS_HIT_RETHOOK };
 				return true;
 			}
@@ -1135,6 +1156,19 @@ static bool tsplice_hidden_hit(const struct tsplice_switch *sw, struct task_stru
 	}
 #endif
 	return false;
+}
+
+/*
+ * Whether the stack word at @p, equal to the entry of new code, is the saved instruction
+ * pointer of an interrupt or exception frame: the CPU pushed ss, sp, flags, cs and ip, so a
+ * kernel-mode frame has __KERNEL_CS right above its ip. Such a task resumes at the entry and
+ * is inside; any other word equal to an entry is a pointer to the function (a callback field,
+ * a stale spill: such words were found on the unloading task's own stack in the lab) and is
+ * no place the task returns to.
+ */
+static bool tsplice_interrupted_at(const unsigned long *p, const unsigned long *top)
+{
+	return p + 1 < top && READ_ONCE_NOCHECK(p[1]) == __KERNEL_CS;
 }
 
 /*
@@ -1168,10 +1202,10 @@ static bool tsplice_stack_hit(const struct tsplice_switch *sw, struct task_struc
 	for (; p < top; p++) {
 		w = READ_ONCE_NOCHECK(*p);
 		r = tsplice_word_range(sw, w);
-		if (r >= 0) {
-			*hit = (struct tsplice_hit){ w, r, TS_HIT_STACK };
-			return true;
-		}
+		if (r < 0 || (w == sw->ranges[r].start && !tsplice_interrupted_at(p, top)))
+			continue;
+		*hit = (struct tsplice_hit){ w, r, TS_HIT_STACK };
+		return true;
 	}
 	return tsplice_hidden_hit(sw, t, hit);
 }
@@ -1856,8 +1890,9 @@ static int tsplice_measure(struct tsplice_update *u, char *msg)
  * references, after which its update module can be unloaded. An applied one must be undone
  * first; a staged one that another live process is staging is refused. An update that was
  * ever applied may have new code that a task is still in: drop then stops the machine and
- * checks every task against the update module's whole text, with no exemption (a task at a
- * new function's entry would run it after the module went), retrying while one is busy.
+ * checks every task against the update module's whole text (a task interrupted at a new
+ * function's entry counts as inside: it would run it after the module went), retrying while
+ * one is busy.
  * What no stack shows (a timer, an RCU callback, work, notifiers, file operations the new
  * code registered) cannot be checked here: the module is kept after undo for that reason,
  * and dropping it says the operator knows nothing refers to it (docs/core-module.md).
@@ -2031,7 +2066,12 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 		module_put(THIS_MODULE);
 		goto out;
 	}
-	if (tsplice_locked_down()) {
+	/*
+	 * Locked down: nothing new may be staged or switched in, but undo and drop only restore
+	 * the kernel's own bytes and take no address, so lockdown raised at runtime does not
+	 * freeze an applied update in place.
+	 */
+	if (tsplice_locked_down() && !(argc && (!strcmp(argv[0], "undo") || !strcmp(argv[0], "drop")))) {
 		snprintf(msg, TSPLICE_MSG_LEN, "refused: the kernel is locked down");
 		pr_err("%s: %s\n", argc ? argv[0] : "command", msg);
 		ret = -EPERM;
@@ -2068,7 +2108,11 @@ static ssize_t tsplice_control_read(struct file *file, char __user *ubuf, size_t
 	copy = kmalloc(TSPLICE_MSG_LEN + 1, GFP_KERNEL);
 	if (!copy)
 		return -ENOMEM;
-	mutex_lock(&tsplice_mutex);
+	/* Killable: another opener's apply may hold the mutex for its retries. */
+	if (mutex_lock_killable(&tsplice_mutex)) {
+		kfree(copy);
+		return -EINTR;
+	}
 	strscpy(copy, fd->msg, TSPLICE_MSG_LEN);
 	mutex_unlock(&tsplice_mutex);
 	n = strlen(copy);

@@ -246,9 +246,10 @@ async function undoLocked(id: string, retry: RetryOptions): Promise<CoreUpdate> 
 
 /**
  * Lets a reverted update's new code go: the core module checks that no task is anywhere in
- * the module's text (no exemption), forgets the update and releases the module, which is
- * then unloaded. What the stacks cannot show is the operator's word: nothing the new code
- * registered (timers, callbacks, open files' operations) may still point into it.
+ * the module's text (a task interrupted at a new function's entry counts), forgets the
+ * update and releases the module, which is then unloaded. What the stacks cannot show is the
+ * operator's word: nothing the new code registered (timers, callbacks, open files'
+ * operations) may still point into it.
  */
 export function unloadUpdate(id: string, retry: RetryOptions = {}): Promise<void> {
   return withLock('unload', async () => {

@@ -109,12 +109,7 @@ export class CoreModule {
     try {
       handle = await open(this.control, 'r+');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UserError(
-        code === 'ENOENT'
-          ? `${this.control} does not exist: the core module is not loaded.`
-          : `Cannot open ${this.control}: ${(e as Error).message} (it needs root: CAP_SYS_ADMIN).`,
-      );
+      throw procFileError(this.control, e, 'CAP_SYS_ADMIN and CAP_SYS_MODULE');
     }
     try {
       let code = '';
@@ -134,7 +129,13 @@ export class CoreModule {
   }
 
   async status(): Promise<CoreStatus> {
-    return parseStatus(await readFile(this.statusPath, 'utf8'), this.statusPath);
+    let text: string;
+    try {
+      text = await readFile(this.statusPath, 'utf8');
+    } catch (e) {
+      throw procFileError(this.statusPath, e, 'CAP_SYS_ADMIN');
+    }
+    return parseStatus(text, this.statusPath);
   }
 
   async update(id: string): Promise<CoreUpdate | undefined> {
@@ -196,6 +197,15 @@ export class CoreModule {
     if (!measurement) throw new UserError('The kernel measured nothing.');
     return measurement;
   }
+}
+
+/** A /proc/tsplice file that cannot be opened: the module is not loaded (any more), or no root. */
+function procFileError(path: string, e: unknown, needs: string): UserError {
+  return new UserError(
+    (e as NodeJS.ErrnoException).code === 'ENOENT'
+      ? `${path} does not exist: the core module is not loaded (or was unloaded meanwhile).`
+      : `Cannot open ${path}: ${(e as Error).message} (it needs root: ${needs}).`,
+  );
 }
 
 function commandError(line: string, code: string, reason: string): CoreCommandError {
