@@ -65,6 +65,8 @@ function guestScript(updateFile: string, id: string, fix: DemoFix): string {
     'step "After undo"',
     fix.observe,
     'echo "    uptime: $(up) s"',
+    `step "tsplice unload ${id} (undo kept the update's module loaded until now)"`,
+    `tsplice unload ${id}`,
   ].join('\n');
 }
 

@@ -7,7 +7,7 @@
  * is itself reported as the crash.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -17,7 +17,8 @@ import { projectRoot } from '../lab/guest-image.js';
 import { chooseRelease } from '../lab/kernel-choice.js';
 import { prepareTree } from '../lab/prepare.js';
 import { runInGuest } from '../lab/qemu.js';
-import { writeUpdate } from '../update/format.js';
+import { readUpdate, writeUpdate } from '../update/format.js';
+import { newKeyPair, readPrivateKey } from '../update/signature.js';
 import { moduleNameFor } from '../update/module.js';
 
 const quiet = (): void => {};
@@ -114,7 +115,8 @@ for (const [kind, [on, off]] of Object.entries(hooks)) {
   const applying = background('tsplice apply nanosleep-count.tsplice --tries 40 --retry-ms 250');
   const moduleName = ids.modules['nanosleep-count'];
   for (let i = 0; i < 200 && !modules().split('\\n').some((l) => l.startsWith(moduleName + ' ')); i++) await pause(100);
-  await pause(1500);
+  // Staging follows the module load after a read of kallsyms; the apply then retries for 10 s.
+  await pause(4000);
   const rmmod = background('rmmod tsplice_core');
   await pause(1500);
   await stop(s);
@@ -162,6 +164,25 @@ for (let trial = 0; trial < 3; trial++) {
   save();
 }
 
+// Signatures: with no trusted key an unsigned update applies with a warning; with a key in
+// /etc/tsplice/keys, only what that key signed applies.
+{
+  const id = ids['proc-version-string'];
+  const clear = () => { tsplice('undo ' + id); tsplice('unload ' + id); };
+  const r = { open: tsplice('apply proc-version-string.tsplice') };
+  clear();
+  sh('mkdir -p /etc/tsplice/keys && cp maintainer.pub /etc/tsplice/keys/maintainer.pub');
+  r.unsigned = tsplice('apply proc-version-string.tsplice');
+  r.stranger = tsplice('apply stranger-signed.tsplice');
+  r.modulesRefused = modules();
+  r.signed = tsplice('apply maintainer-signed.tsplice --json');
+  r.version = readFileSync('/proc/version', 'utf8');
+  clear();
+  sh('rm -r /etc/tsplice/keys');
+  report.signatures = r;
+  save();
+}
+
 // Last (it cannot be undone until reboot): module loading turned off. Apply is refused by
 // name before anything is loaded; undo, which loads nothing, still works.
 {
@@ -204,6 +225,7 @@ interface Report {
   concurrent?: { outcomes: Outcome[]; list: Outcome; modules: string; version: string; undo: Outcome; unload: Outcome }[];
   kprobe?: { apply: Outcome; modules: string; list: Outcome };
   nonRoot?: { list: Outcome; undo: Outcome; apply: Outcome; modules: string };
+  signatures?: { open: Outcome; unsigned: Outcome; stranger: Outcome; modulesRefused: string; signed: Outcome; version: string };
   modulesDisabled?: { first: Outcome; apply: Outcome; undo: Outcome; version: string };
   timer?: { apply: Outcome; undo: Outcome; modules: string; list: Outcome; fired?: boolean; unload?: Outcome; modulesAfterUnload?: string };
   dmesg?: string;
@@ -230,6 +252,14 @@ describe('the switch beside tracers, kretprobes, timers and other tsplice runs, 
       ids[name] = update.id;
       moduleOf[name] = moduleNameFor(update.id);
     }
+    // A maintainer's key the guest trusts, and a stranger's it does not.
+    const keys = mkdtempSync(join(tmpdir(), 'tsplice-safety-keys-'));
+    newKeyPair(join(keys, 'maintainer'));
+    newKeyPair(join(keys, 'stranger'));
+    copyFileSync(join(keys, 'maintainer.pub'), join(share, 'maintainer.pub'));
+    const versionUpdate = readUpdate(join(share, 'proc-version-string.tsplice'));
+    writeUpdate(join(share, 'maintainer-signed.tsplice'), versionUpdate, readPrivateKey(join(keys, 'maintainer')));
+    writeUpdate(join(share, 'stranger-signed.tsplice'), versionUpdate, readPrivateKey(join(keys, 'stranger')));
     writeFileSync(join(share, 'ids.json'), JSON.stringify({ ...ids, modules: moduleOf }));
     writeFileSync(join(share, 'check.mjs'), GUEST_SCRIPT);
     try {
@@ -285,6 +315,20 @@ describe('the switch beside tracers, kretprobes, timers and other tsplice runs, 
       assert.match(o.out, new RegExp(`^tsplice: tsplice ${verb} needs root: .*\\.\\n$`), `${verb}: ${o.out}`);
     }
     assert.ok(!loaded(r.modules, moduleOf['nanosleep-count'] ?? '?'));
+  });
+
+  it('applies unsigned updates with a warning while no key is trusted, and then only what a trusted key signed', () => {
+    const r = need(report.signatures, 'signatures');
+    assert.ok(r.open.ok, r.open.out);
+    assert.match(r.open.out, /^warning: update \S+ is not signed, and \/etc\/tsplice\/keys holds no trusted key/m);
+    assert.equal(r.unsigned.ok, false);
+    assert.match(r.unsigned.out, /^tsplice: proc-version-string\.tsplice: update \S+ is not signed, and \/etc\/tsplice\/keys trusts 1 key\(s\): refused, nothing was loaded\.\n$/);
+    assert.equal(r.stranger.ok, false);
+    assert.match(r.stranger.out, /signed by key [0-9a-f]{16}, which \/etc\/tsplice\/keys does not trust/);
+    assert.ok(!loaded(r.modulesRefused, moduleOf['proc-version-string'] ?? '?'), 'a refused update loaded its module');
+    assert.ok(r.signed.ok, r.signed.out);
+    assert.match(r.signed.out, /"signedBy": "[0-9a-f]{16}"/);
+    assert.ok(r.version.endsWith('tsplice: patched version_proc_show\n'), r.version);
   });
 
   it('refuses apply by name once module loading is disabled, and still undoes', () => {
