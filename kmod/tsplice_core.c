@@ -200,6 +200,7 @@ struct tsplice_switch {
 	u64 *cpu_entry_ns;			/* ... and when it entered the callback */
 	struct tsplice_seen *seen;		/* open-addressed by task pointer, NULL if no pre-scan */
 	unsigned int seen_bits, prescan_cap, nseen;
+	struct task_struct *caller;		/* the task that wrote the command */
 	u8 **alias;				/* per function: its site through a writable mapping */
 	void *alias_area;			/* that mapping (vmap), made before the stop */
 	atomic_t entered;
@@ -1183,6 +1184,13 @@ static bool tsplice_stack_hit(const struct tsplice_switch *sw, struct task_struc
 			      unsigned long *base, unsigned long sp, bool running,
 			      struct tsplice_hit *hit)
 {
+	/*
+	 * The task that wrote the command is running this module's code, not stopped at a new
+	 * function's entry; words equal to one on its stack are its own stale locals (the
+	 * status it read printed those addresses): they are no frame of it. Its return
+	 * addresses still count, as everyone's.
+	 */
+	bool entries_pass = t == sw->caller;
 	unsigned long *top = (unsigned long *)((char *)base + THREAD_SIZE);
 	unsigned long *p = (unsigned long *)ALIGN_DOWN(sp, sizeof(long));
 	unsigned long w;
@@ -1202,7 +1210,7 @@ static bool tsplice_stack_hit(const struct tsplice_switch *sw, struct task_struc
 	for (; p < top; p++) {
 		w = READ_ONCE_NOCHECK(*p);
 		r = tsplice_word_range(sw, w);
-		if (r < 0 || (w == sw->ranges[r].start && !tsplice_interrupted_at(p, top)))
+		if (r < 0 || (w == sw->ranges[r].start && (entries_pass || !tsplice_interrupted_at(p, top))))
 			continue;
 		*hit = (struct tsplice_hit){ w, r, TS_HIT_STACK };
 		return true;
@@ -1607,6 +1615,7 @@ static int tsplice_run(struct tsplice_switch *sw)
 	sw->bad_func = -1;
 	sw->bad_kprobe = false;
 	memset(sw->cpu_task, 0, nr_cpu_ids * sizeof(*sw->cpu_task));
+	sw->caller = current;
 	cpus_read_lock();
 	if (sw->op != TS_OP_MEASURE)
 		tsplice_prescan(sw);
