@@ -43,6 +43,19 @@ const quiet = (): void => {};
 const cli = join(projectRoot(), 'bin', 'tsplice.js');
 const patch = join(projectRoot(), 'test', 'patches', 'bench-ten-functions.patch');
 
+if (process.argv.includes('--help')) {
+  process.stdout.write(`Usage: node dist/bench/apply.js [options]
+Applies and undoes a ten-function update in one boot of the lab kernel, at several task
+counts and settings of the core module, and prints the pauses (median and spread).
+  --runs N        apply + undo cycles per point (default 7)
+  --tasks A,B,C   task counts to measure at (default 50,500,5000)
+  --memory MIB    guest memory (default 3072)
+  --core KO       a tsplice_core.ko to load instead of the one the update carries
+  --verbose       stream the guest's console
+`);
+  process.exit(0);
+}
+
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(name);
   return at >= 0 ? (process.argv[at + 1] ?? fallback) : fallback;

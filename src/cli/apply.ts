@@ -14,10 +14,17 @@ interface RetryFlags {
   json?: boolean;
 }
 
+/** A flag's whole number in [min, max], or a sentence naming the flag and what was typed. */
+function wholeNumber(flag: string, text: string, min: number, max: number): number {
+  const value = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) throw new UserError(`${flag} takes a whole number from ${min} to ${max}, not ${JSON.stringify(text)}.`);
+  return value;
+}
+
 function retryOptions(opts: RetryFlags): RetryOptions {
   return {
-    ...(opts.tries !== undefined ? { tries: Number(opts.tries) } : {}),
-    ...(opts.retryMs !== undefined ? { retryMs: Number(opts.retryMs) } : {}),
+    ...(opts.tries !== undefined ? { tries: wholeNumber('--tries', opts.tries, 1, 1000) } : {}),
+    ...(opts.retryMs !== undefined ? { retryMs: wholeNumber('--retry-ms', opts.retryMs, 0, 60000) } : {}),
   };
 }
 
@@ -64,10 +71,11 @@ export function addApplyCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (file: string, opts: RetryFlags) => {
       requireRoot('apply');
+      const retry = retryOptions(opts);
       const updateFile = readUpdateFile(file);
       const trust = checkTrust(updateFile, file);
       if (trust.warning) process.stderr.write(`${trust.warning}\n`);
-      const result = await applyUpdate(updateFile.update, retryOptions(opts));
+      const result = await applyUpdate(updateFile.update, retry);
       if (opts.json) {
         printJson({
           id: result.id,

@@ -48,7 +48,7 @@ function guestScript(updateFile: string, id: string, fix: DemoFix): string {
     'set -e',
     'step() { echo; echo "== $*"; }',
     'up() { cut -d" " -f1 /proc/uptime; }',
-    'step "Running kernel: $(uname -r), $(cut -d" " -f1-3,14- /proc/version | cut -c1-120)"',
+    'step "Running kernel: $(uname -r), $(uname -v)"',
     fix.setup,
     `step "Before the update (${fix.title.replace(/"/g, '\\"')})"`,
     fix.observe,
