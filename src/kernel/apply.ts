@@ -21,9 +21,10 @@ import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
 import { checkTarget, matchUpdate, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
-import { CORE_MODULE_NAME, CoreModule, runProgram } from './core-module.js';
+import { CoreModule, runProgram } from './core-module.js';
 import type { CoreStatus, CoreUpdate, RetryOptions } from './core-status.js';
 import { refuseConflicts } from './conflicts.js';
+import { markedLoading, markLoading, unmarkLoading } from './loading.js';
 import { withLock } from './lock.js';
 import { rewriteSites } from '../match/sites.js';
 import { resolveUpdateModule } from './update-module.js';
@@ -63,12 +64,12 @@ function loadedModules(): Set<string> {
 }
 
 /**
- * An update module no update in the kernel names: left by a run killed between insmod and
- * stage. Update modules are named `tsplice_<id>` (moduleNameFor); the core module is not one.
+ * An update module that tsplice loaded (loading.ts) and no update in the kernel names: left by
+ * a run killed between insmod and stage.
  */
 export function strayUpdateModules(status: CoreStatus | undefined, loaded = loadedModules()): string[] {
   const named = new Set((status?.updates ?? []).map((u) => moduleNameFor(u.id)));
-  return [...loaded].filter((m) => m.startsWith('tsplice_') && m !== CORE_MODULE_NAME && m !== 'tsplice_target' && !named.has(m)).sort();
+  return markedLoading().filter((m) => loaded.has(m) && !named.has(m));
 }
 
 /** What recover found and cleared. */
@@ -92,11 +93,13 @@ async function recoverLeftovers(): Promise<Recovered> {
     await core?.drop(u.id);
     recovered.dropped.push(u.id);
   }
-  const after = core ? await core.status() : undefined;
-  for (const name of strayUpdateModules(after)) {
+  for (const name of strayUpdateModules(core ? await core.status() : undefined)) {
     await runProgram('rmmod', [name]);
     recovered.unloaded.push(name);
   }
+  // The other marks are of modules gone since, or named by an update now: they have served
+  // (no apply is between insmod and stage meanwhile: this runs under the lock).
+  for (const name of markedLoading()) unmarkLoading(name);
   return recovered;
 }
 
@@ -180,8 +183,12 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   const dir = mkdtempSync(join(tmpdir(), 'tsplice-update-'));
   const koPath = join(dir, `${module.name}.ko`);
   writeFileSync(koPath, bytes);
+  markLoading(module.name);
   try {
     await runProgram('insmod', [koPath]);
+  } catch (error) {
+    unmarkLoading(module.name);
+    throw error;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -206,13 +213,14 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
     });
     await core.stageUpdate(update.id, requests);
     staged = true;
+    unmarkLoading(module.name);
     const stageMs = Number(process.hrtime.bigint() - started) / 1e6;
     const result = await core.apply(update.id, retry);
     return { id: update.id, module: module.name, functions, core: result, matchMs, stageMs };
   } catch (error) {
     // Leave the kernel as it was: forget the staged update and unload the new code.
     if (staged) await core.drop(update.id).catch(() => undefined);
-    await runProgram('rmmod', [module.name]).catch(() => undefined);
+    if (await runProgram('rmmod', [module.name]).then(() => true, () => false)) unmarkLoading(module.name);
     throw error;
   }
 }
