@@ -1161,15 +1161,25 @@ static bool tsplice_hidden_hit(const struct tsplice_switch *sw, struct task_stru
 
 /*
  * Whether the stack word at @p, equal to the entry of new code, is the saved instruction
- * pointer of an interrupt or exception frame: the CPU pushed ss, sp, flags, cs and ip, so a
- * kernel-mode frame has __KERNEL_CS right above its ip. Such a task resumes at the entry and
- * is inside; any other word equal to an entry is a pointer to the function (a callback field,
- * a stale spill: such words were found on the unloading task's own stack in the lab) and is
- * no place the task returns to.
+ * pointer of an interrupt or exception frame taken in the kernel: the CPU pushed ss, sp,
+ * flags, cs and ip, so above the ip lie __KERNEL_CS, flags with the always-set bit 1, a stack
+ * pointer into this same stack, and __KERNEL_DS or a null selector. Such a task resumes at
+ * the entry and is inside. Any other word equal to an entry is a pointer to the function (a
+ * callback field, a stale slot: in the lab, threads of the tool that had read the status,
+ * which prints these addresses, kept them in live frames, once beside a word equal to
+ * __KERNEL_CS) and is no place the task returns to.
  */
-static bool tsplice_interrupted_at(const unsigned long *p, const unsigned long *top)
+static bool tsplice_interrupted_at(const unsigned long *p, const unsigned long *base,
+				   const unsigned long *top)
 {
-	return p + 1 < top && READ_ONCE_NOCHECK(p[1]) == __KERNEL_CS;
+	unsigned long ss, sp;
+
+	if (p + 5 > top || READ_ONCE_NOCHECK(p[1]) != __KERNEL_CS ||
+	    !(READ_ONCE_NOCHECK(p[2]) & X86_EFLAGS_FIXED))
+		return false;
+	sp = READ_ONCE_NOCHECK(p[3]);
+	ss = READ_ONCE_NOCHECK(p[4]);
+	return sp >= (unsigned long)base && sp <= (unsigned long)top && (ss == __KERNEL_DS || ss == 0);
 }
 
 /*
@@ -1210,7 +1220,7 @@ static bool tsplice_stack_hit(const struct tsplice_switch *sw, struct task_struc
 	for (; p < top; p++) {
 		w = READ_ONCE_NOCHECK(*p);
 		r = tsplice_word_range(sw, w);
-		if (r < 0 || (w == sw->ranges[r].start && (entries_pass || !tsplice_interrupted_at(p, top))))
+		if (r < 0 || (w == sw->ranges[r].start && (entries_pass || !tsplice_interrupted_at(p, base, top))))
 			continue;
 		*hit = (struct tsplice_hit){ w, r, TS_HIT_STACK };
 		return true;

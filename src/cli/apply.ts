@@ -50,8 +50,8 @@ function requireRoot(what: string): void {
   }
 }
 
-async function updates(): Promise<CoreUpdate[]> {
-  requireRoot('list');
+async function updates(verb: string): Promise<CoreUpdate[]> {
+  requireRoot(verb);
   if (!CoreModule.isLoaded()) return [];
   return (await new CoreModule().status()).updates;
 }
@@ -142,7 +142,7 @@ export function addApplyCommands(program: Command): void {
     .description('the updates the running kernel holds (the kernel is the source of truth)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const list = await updates();
+      const list = await updates('list');
       const stray = await strays();
       if (opts.json) printJson(list);
       else if (list.length === 0 && stray.length === 0) process.stdout.write('no updates\n');
@@ -156,7 +156,7 @@ export function addApplyCommands(program: Command): void {
     .argument('<id>', 'the update id')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
-      const found = (await updates()).find((u) => u.id === id);
+      const found = (await updates('show')).find((u) => u.id === id);
       if (!found) throw new UserError(`The kernel has no update ${id}.`);
       if (opts.json) printJson(found);
       else process.stdout.write(`${describe(found)}\n`);
