@@ -56,6 +56,21 @@ describe('core module status', () => {
     assert.equal(status.updates[0]?.error, undefined);
   });
 
+  it('reads who is staging an update: a live pid, or 0 once it has exited', () => {
+    const status = parseStatus(
+      'tsplice-core 1 applied=0 lockdown=no\n' +
+        'update live state=staged owner=812 functions=1 attempts=0 applied_at=0 pause_ns=0 call_ns=0 wait_ns=0 tasks=0 error=-\n' +
+        'update left state=staged owner=0 functions=1 attempts=0 applied_at=0 pause_ns=0 call_ns=0 wait_ns=0 tasks=0 error=-\n',
+    );
+    assert.deepEqual(
+      status.updates.map((u) => [u.id, u.ownerPid]),
+      [
+        ['live', 812],
+        ['left', 0],
+      ],
+    );
+  });
+
   it('names the line it cannot read', () => {
     assert.throws(() => parseStatus('nonsense\n'), (e: unknown) => e instanceof UserError && /first line 'nonsense'/.test(e.message));
     assert.throws(
@@ -105,6 +120,7 @@ describe('core module commands', () => {
     assert.equal(switchCommand('apply', 'u1'), 'apply u1');
     assert.equal(switchCommand('apply', 'u1', { tries: 3, retryMs: 200 }), 'apply u1 3 200');
     assert.equal(switchCommand('undo', 'u1', { retryMs: 10 }), 'undo u1 5 10');
+    assert.equal(switchCommand('drop', 'u1', { tries: 20, retryMs: 100 }), 'drop u1 20 100');
     assert.throws(() => switchCommand('apply', 'u1', { tries: 0 }), UserError);
   });
 });
