@@ -118,6 +118,8 @@ static struct {
 	int (*static_call_text_reserved)(void *start, void *end);
 	struct kprobe *(*get_kprobe)(void *addr);	/* not exported; kprobes then unchecked */
 	int *modules_disabled;			/* kernel.modules_disabled */
+	unsigned int (*stack_trace_save_tsk)(struct task_struct *t, unsigned long *store,
+					     unsigned int size, unsigned int skipnr);
 } ks;
 
 enum tsplice_state { TS_STAGED, TS_APPLIED, TS_REVERTED };
@@ -201,6 +203,7 @@ struct tsplice_switch {
 	struct tsplice_seen *seen;		/* open-addressed by task pointer, NULL if no pre-scan */
 	unsigned int seen_bits, prescan_cap, nseen;
 	struct task_struct *caller;		/* the task that wrote the command */
+	unsigned long trace[64];		/* the unwinder's view of one task, inside the stop */
 	u8 **alias;				/* per function: its site through a writable mapping */
 	void *alias_area;			/* that mapping (vmap), made before the stop */
 	atomic_t entered;
@@ -298,6 +301,7 @@ static int tsplice_resolve(void)
 	ks.put_task_stack = (void *)tsplice_lookup("put_task_stack", false);
 	ks.get_kprobe = (void *)tsplice_lookup("get_kprobe", true);
 	ks.modules_disabled = (void *)tsplice_lookup("modules_disabled", true);
+	ks.stack_trace_save_tsk = (void *)tsplice_lookup("stack_trace_save_tsk", false);
 	/* The scheduler's own record of each CPU's idle task; smpboot's copy as a fallback. */
 	ks.idle_task = (void *)tsplice_lookup("idle_task", false);
 	if (!ks.idle_task)
@@ -1190,8 +1194,29 @@ static bool tsplice_interrupted_at(const unsigned long *p, const unsigned long *
  * stack too (pt_regs), so their instruction pointers are scanned. Only reads: the pre-scan
  * runs it on stacks that may be changing.
  */
-static bool tsplice_stack_hit(const struct tsplice_switch *sw, struct task_struct *t,
-			      unsigned long *base, unsigned long sp, bool running,
+/*
+ * Inside the stop: whether the kernel's unwinder, which follows the ORC data through every
+ * frame, interrupt frames (pt_regs) included, reaches @ip in @t's stack. It confirms a word
+ * that looks like an interrupt frame at a new function's entry: live frames also hold stale
+ * slots (large uninitialized locals), and in the lab a whole old frame of that shape was
+ * found in one. Without stack_trace_save_tsk, or when the trace fills the buffer, the look
+ * stands (busy).
+ */
+static bool tsplice_unwinder_sees(struct tsplice_switch *sw, struct task_struct *t, unsigned long ip)
+{
+	unsigned int i, n;
+
+	if (!ks.stack_trace_save_tsk)
+		return true;
+	n = ks.stack_trace_save_tsk(t, sw->trace, ARRAY_SIZE(sw->trace), 0);
+	for (i = 0; i < n; i++)
+		if (sw->trace[i] == ip)
+			return true;
+	return n == ARRAY_SIZE(sw->trace);
+}
+
+static bool tsplice_stack_hit(struct tsplice_switch *sw, struct task_struct *t,
+			      unsigned long *base, unsigned long sp, bool running, bool confirm,
 			      struct tsplice_hit *hit)
 {
 	/*
@@ -1220,7 +1245,9 @@ static bool tsplice_stack_hit(const struct tsplice_switch *sw, struct task_struc
 	for (; p < top; p++) {
 		w = READ_ONCE_NOCHECK(*p);
 		r = tsplice_word_range(sw, w);
-		if (r < 0 || (w == sw->ranges[r].start && (entries_pass || !tsplice_interrupted_at(p, base, top))))
+		if (r < 0 || (w == sw->ranges[r].start &&
+			      (entries_pass || !tsplice_interrupted_at(p, base, top) ||
+			       (confirm && !tsplice_unwinder_sees(sw, t, w)))))
 			continue;
 		*hit = (struct tsplice_hit){ w, r, TS_HIT_STACK };
 		return true;
@@ -1260,7 +1287,7 @@ static bool tsplice_task_busy(struct tsplice_switch *sw, struct task_struct *t)
 		running = true;
 	}
 	sw->scanned++;
-	if (!tsplice_stack_hit(sw, t, base, sp, running, &hit))
+	if (!tsplice_stack_hit(sw, t, base, sp, running, true, &hit))
 		return false;
 	sw->busy_pid = t->pid;
 	memcpy(sw->busy_comm, t->comm, sizeof(sw->busy_comm));
@@ -1361,7 +1388,7 @@ static void tsplice_prescan_task(struct tsplice_switch *sw, struct task_struct *
 		return;				/* exited: never runs again */
 	sp = READ_ONCE(t->thread.sp);
 	clear = sp >= (unsigned long)base && sp < (unsigned long)base + THREAD_SIZE &&
-		!tsplice_stack_hit(sw, t, base, sp, false, &hit);
+		!tsplice_stack_hit(sw, t, base, sp, false, false, &hit);
 	ks.put_task_stack(t);
 	if (!clear)
 		return;				/* inside, or odd: left to the stop */

@@ -8,15 +8,22 @@ import { describe, it } from 'node:test';
 import { modelFromElf, parseElf, SHF_ALLOC, SHF_EXECINSTR, SHN_ABS, SHN_UNDEF, SHT_PROGBITS, STB_GLOBAL, STT_NOTYPE, STV_DEFAULT, writeElf } from '../elf/index.js';
 import { KernelSymbols, type KernelSymbol } from '../match/kallsyms.js';
 import type { UpdatePackage } from '../update/format.js';
-import { resolveUpdateModule } from './update-module.js';
+import { MODULE_NAME_OFFSET, resolveUpdateModule, THIS_MODULE_SECTION } from './update-module.js';
 
 /** An update whose module refers to one external, `name` (a static of kernel/a.c when `local`). */
-function updateReferring(name: string, local: boolean): UpdatePackage {
+function updateReferring(name: string, local: boolean, moduleName = 'tsplice_test'): UpdatePackage {
   const text = { name: '.text', type: SHT_PROGBITS, flags: SHF_ALLOC | SHF_EXECINSTR, addralign: 16, data: Uint8Array.from([0xc3]), relocations: [] };
   const symbol = { name: local ? `${name}.tsplice.u0` : name, value: 0n, size: 0, bind: STB_GLOBAL, type: STT_NOTYPE, visibility: STV_DEFAULT, section: SHN_UNDEF };
-  const bytes = writeElf({ sections: [text], symbols: [symbol] });
+  const bytes = writeElf({ sections: [text, thisModule(moduleName)], symbols: [symbol] });
   const module = { name: 'tsplice_test', bytes: Buffer.from(bytes).toString('base64'), externals: [{ symbol: symbol.name, name, unit: 'kernel/a.c', local }] };
   return { id: 'test', module } as unknown as UpdatePackage;
+}
+
+/** A struct module's bytes, as far as its name, in the section the loader reads it from. */
+function thisModule(name: string) {
+  const data = new Uint8Array(MODULE_NAME_OFFSET + 56 + 8);
+  data.set(Buffer.from(name, 'latin1'), MODULE_NAME_OFFSET);
+  return { name: THIS_MODULE_SECTION, type: SHT_PROGBITS, flags: SHF_ALLOC, addralign: 64, data, relocations: [] };
 }
 
 const kallsyms = (...symbols: [string, string, bigint][]): KernelSymbols =>
@@ -38,6 +45,10 @@ describe('resolving an update module', () => {
     // fs/notify/fsnotify.c makes fsnotify_next_mark global for mark.c: the running kernel has its static.
     assert.equal(resolvedAddress(updateReferring('fsnotify_next_mark', true), kallsyms(['fsnotify_next_mark', 't', 0x3000n])), 0x3000n);
     assert.throws(() => resolveUpdateModule(updateReferring('fsnotify_next_mark', true), kallsyms(['fsnotify_next_mark', 't', 0x3000n], ['fsnotify_next_mark', 't', 0x4000n]), new Map()), /2 times, and matching did not tell which one/);
+  });
+
+  it('refuses a module whose struct module names another module than its id gives', () => {
+    assert.throws(() => resolveUpdateModule(updateReferring('helper', false, 'tsplice_other'), kallsyms(['helper', 'T', 0x2000n]), new Map()), /calls itself "tsplice_other" in its \.gnu\.linkonce\.this_module, not tsplice_test/);
   });
 
   it('names a reference the running kernel does not have', () => {

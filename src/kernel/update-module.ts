@@ -22,16 +22,30 @@ function isGlobal(symbol: KernelSymbol): boolean {
   return symbol.type !== symbol.type.toLowerCase();
 }
 
+/** The section holding the module's struct module, which the loader takes its name from. */
+export const THIS_MODULE_SECTION = '.gnu.linkonce.this_module';
+/** offsetof(struct module, name) on 6.1 x86-64: after enum module_state (4, padded to 8) and a list_head (16). */
+export const MODULE_NAME_OFFSET = 24;
+const MODULE_NAME_LEN = 56;
+
+/** The NUL-terminated name in a struct module's bytes, or undefined. */
+function thisModuleName(data: Uint8Array | undefined): string | undefined {
+  if (!data || data.length < MODULE_NAME_OFFSET + MODULE_NAME_LEN) return undefined;
+  const field = Buffer.from(data.subarray(MODULE_NAME_OFFSET, MODULE_NAME_OFFSET + MODULE_NAME_LEN));
+  const end = field.indexOf(0);
+  return end <= 0 ? undefined : field.subarray(0, end).toString('latin1');
+}
+
 export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>): ResolvedModule {
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`);
   const elf = parseElf(Buffer.from(module.bytes, 'base64'), `${module.name}.ko`);
-  // The kernel knows a module by the name in its own .modinfo, not by the file's: it must be
-  // the name the update's id gives, which undo, unload and recover look for.
-  const modinfo = elf.sections.find((s) => s.name === '.modinfo');
-  const names = modinfo ? Buffer.from(modinfo.data).toString('latin1').split('\0').filter((e) => e.startsWith('name=')) : [];
-  if (names.length !== 1 || names[0] !== `name=${moduleNameFor(update.id)}`) {
-    throw new UserError(`The module of update ${update.id} calls itself ${names.map((n) => n.slice(5)).join(', ') || 'nothing'} in its .modinfo, not ${moduleNameFor(update.id)}.`);
+  // The kernel knows a module by the name in its struct module (.gnu.linkonce.this_module),
+  // not by the file's: it must be the name the update's id gives, which undo, unload and
+  // recover look for.
+  const name = thisModuleName(elf.sections.find((s) => s.name === THIS_MODULE_SECTION)?.data);
+  if (name !== moduleNameFor(update.id)) {
+    throw new UserError(`The module of update ${update.id} calls itself ${name === undefined ? 'nothing' : JSON.stringify(name)} in its ${THIS_MODULE_SECTION}, not ${moduleNameFor(update.id)}.`);
   }
   const model = modelFromElf(elf);
   const externals = new Map(module.externals.map((e) => [e.symbol, e]));
