@@ -190,6 +190,14 @@ struct tsplice_seen {
 	unsigned long switches;
 };
 
+/* What kallsyms says is at an address: sprint_symbol's "name+0xoff/0xsize [module]". */
+struct tsplice_sym {
+	char buf[KSYM_SYMBOL_LEN];
+	const char *name;
+	const char *module;			/* NULL for vmlinux */
+	unsigned long offset, extent;
+};
+
 /* Shared by the CPUs of one stop_machine run, and its results. */
 struct tsplice_switch {
 	enum tsplice_op op;
@@ -203,6 +211,7 @@ struct tsplice_switch {
 	struct tsplice_seen *seen;		/* open-addressed by task pointer, NULL if no pre-scan */
 	unsigned int seen_bits, prescan_cap, nseen;
 	struct task_struct *caller;		/* the task that wrote the command */
+	struct tsplice_sym sym;			/* what kallsyms says of one stack word */
 	unsigned long trace[64];		/* the unwinder's view of one task, inside the stop */
 	u8 **alias;				/* per function: its site through a writable mapping */
 	void *alias_area;			/* that mapping (vmap), made before the stop */
@@ -327,14 +336,6 @@ static struct task_struct *tsplice_idle_task(int cpu)
 		return ks.idle_task(cpu);
 	return *per_cpu_ptr(ks.idle_threads, cpu);
 }
-
-/* What kallsyms says is at an address: sprint_symbol's "name+0xoff/0xsize [module]". */
-struct tsplice_sym {
-	char buf[KSYM_SYMBOL_LEN];
-	const char *name;
-	const char *module;			/* NULL for vmlinux */
-	unsigned long offset, extent;
-};
 
 /*
  * Splits sprint_symbol()'s text for @addr; -ENOENT when no symbol covers it. Used to check
@@ -1215,6 +1216,20 @@ static bool tsplice_unwinder_sees(struct tsplice_switch *sw, struct task_struct 
 	return n == ARRAY_SIZE(sw->trace);
 }
 
+/*
+ * Whether @w, in new-code range @r, is the entry of a function of the update module: the
+ * range's start, or any symbol kallsyms places at offset 0 (a new helper, a .cold part or a
+ * private copy inside the module's other text). Such words are pointers (the tool printed
+ * them: the status, /proc/kallsyms) or an interrupted task's saved IP, never return
+ * addresses. Drop lets them all pass: undo counted every task interrupted at a new entry,
+ * and afterwards no jmp leads there; new code is reached again only through what it
+ * registered, which is the operator's word at unload.
+ */
+static bool tsplice_new_entry(struct tsplice_switch *sw, int r, unsigned long w)
+{
+	return w == sw->ranges[r].start || (!tsplice_symbol_at(w, &sw->sym) && sw->sym.offset == 0);
+}
+
 static bool tsplice_stack_hit(struct tsplice_switch *sw, struct task_struct *t,
 			      unsigned long *base, unsigned long sp, bool running, bool confirm,
 			      struct tsplice_hit *hit)
@@ -1245,8 +1260,9 @@ static bool tsplice_stack_hit(struct tsplice_switch *sw, struct task_struct *t,
 	for (; p < top; p++) {
 		w = READ_ONCE_NOCHECK(*p);
 		r = tsplice_word_range(sw, w);
-		if (r < 0 || (w == sw->ranges[r].start &&
-			      (entries_pass || !tsplice_interrupted_at(p, base, top) ||
+		if (r < 0 || (sw->ranges[r].new_code && tsplice_new_entry(sw, r, w) &&
+			      (sw->op == TS_OP_RELEASE || entries_pass ||
+			       !tsplice_interrupted_at(p, base, top) ||
 			       (confirm && !tsplice_unwinder_sees(sw, t, w)))))
 			continue;
 		*hit = (struct tsplice_hit){ w, r, TS_HIT_STACK };
