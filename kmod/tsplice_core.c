@@ -1188,14 +1188,6 @@ static bool tsplice_interrupted_at(const unsigned long *p, const unsigned long *
 }
 
 /*
- * Whether task @t may be inside a checked range: the saved instruction pointer first (the
- * ret_addr of the inactive_task_frame at @sp, for a task not running), then every word from
- * @sp to the top of the THREAD_SIZE stack at @base, then the return addresses kept off the
- * stack (tsplice_hidden_hit). Interrupt and exception frames of a preempted task sit on the
- * stack too (pt_regs), so their instruction pointers are scanned. Only reads: the pre-scan
- * runs it on stacks that may be changing.
- */
-/*
  * Inside the stop: whether the kernel's unwinder, which follows the ORC data through every
  * frame, interrupt frames (pt_regs) included, reaches @ip in @t's stack. It confirms a word
  * that looks like an interrupt frame at a new function's entry: live frames also hold stale
@@ -1230,6 +1222,15 @@ static bool tsplice_new_entry(struct tsplice_switch *sw, int r, unsigned long w)
 	return w == sw->ranges[r].start || (!tsplice_symbol_at(w, &sw->sym) && sw->sym.offset == 0);
 }
 
+/*
+ * Whether task @t may be inside a checked range: the saved instruction pointer first (the
+ * ret_addr of the inactive_task_frame at @sp, for a task not running), then every word from
+ * @sp to the top of the THREAD_SIZE stack at @base, then the return addresses kept off the
+ * stack (tsplice_hidden_hit). Interrupt and exception frames of a preempted task sit on the
+ * stack too (pt_regs), so their instruction pointers are scanned. Only reads: the pre-scan
+ * runs it on stacks that may be changing. @confirm: inside the stop, where the unwinder
+ * may be asked (tsplice_unwinder_sees).
+ */
 static bool tsplice_stack_hit(struct tsplice_switch *sw, struct task_struct *t,
 			      unsigned long *base, unsigned long sp, bool running, bool confirm,
 			      struct tsplice_hit *hit)
