@@ -187,6 +187,10 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   try {
     await runProgram('insmod', [koPath]);
   } catch (error) {
+    // Loaded meanwhile: another run got past the lock (a stale lock taken over by two).
+    if (loadedModules().has(module.name)) {
+      throw new UserError(`The module ${module.name} of update ${update.id} was loaded meanwhile by another run; this one changed nothing.`);
+    }
     unmarkLoading(module.name);
     throw error;
   } finally {

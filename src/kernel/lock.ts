@@ -8,7 +8,7 @@
  * process add to, apply or drop an update another live process is staging, and holds every
  * staged update's modules, so rmmod cannot take them away).
  */
-import { mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
 
@@ -42,21 +42,24 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Creates the lock file holding "PID VERB"; false when it exists already. */
+/**
+ * Creates the lock file holding "PID VERB"; false when it exists already. The file is written
+ * under a name of its own first and then linked into place, so the lock never exists without
+ * its holder in it: a lock read empty (created, not yet written) was once taken for a stale
+ * one, and two applies both went ahead.
+ */
 function create(path: string, verb: LockVerb): boolean {
-  let fd: number;
+  const mine = `${path}.${process.pid}`;
+  writeFileSync(mine, `${process.pid} ${verb}\n`, { mode: 0o600 });
   try {
-    fd = openSync(path, 'wx', 0o600);
+    linkSync(mine, path);
+    return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw new UserError(`Cannot create the lock ${path}: ${(e as Error).message}.`);
-  }
-  try {
-    writeSync(fd, `${process.pid} ${verb}\n`);
   } finally {
-    closeSync(fd);
+    unlinkSync(mine);
   }
-  return true;
 }
 
 /**
