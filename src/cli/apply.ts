@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { applyUpdate, recover, strayUpdateModules, undoUpdate, unloadUpdate } from '../kernel/apply.js';
 import { CoreModule } from '../kernel/core-module.js';
-import type { CoreUpdate, RetryOptions } from '../kernel/core-status.js';
+import type { CoreStatus, CoreUpdate, RetryOptions } from '../kernel/core-status.js';
 import { readUpdateFile } from '../update/format.js';
 import { checkTrust } from '../kernel/trust.js';
 import { printJson } from './output.js';
@@ -50,15 +50,10 @@ function requireRoot(what: string): void {
   }
 }
 
-async function updates(verb: string): Promise<CoreUpdate[]> {
+/** What the kernel holds (undefined: the core module is not loaded), read once, as root. */
+async function kernelStatus(verb: string): Promise<CoreStatus | undefined> {
   requireRoot(verb);
-  if (!CoreModule.isLoaded()) return [];
-  return (await new CoreModule().status()).updates;
-}
-
-/** Update modules no update names: left by a killed run, cleared by `tsplice recover`. */
-async function strays(): Promise<string[]> {
-  return strayUpdateModules(CoreModule.isLoaded() ? await new CoreModule().status() : undefined);
+  return CoreModule.isLoaded() ? new CoreModule().status() : undefined;
 }
 
 export function addApplyCommands(program: Command): void {
@@ -142,8 +137,10 @@ export function addApplyCommands(program: Command): void {
     .description('the updates the running kernel holds (the kernel is the source of truth)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const list = await updates('list');
-      const stray = await strays();
+      const status = await kernelStatus('list');
+      const list = status?.updates ?? [];
+      // Update modules no update names: left by a killed run, cleared by `tsplice recover`.
+      const stray = strayUpdateModules(status);
       if (opts.json) printJson(list);
       else if (list.length === 0 && stray.length === 0) process.stdout.write('no updates\n');
       else for (const u of list) process.stdout.write(`${describe(u)}\n`);
@@ -156,7 +153,7 @@ export function addApplyCommands(program: Command): void {
     .argument('<id>', 'the update id')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
-      const found = (await updates('show')).find((u) => u.id === id);
+      const found = (await kernelStatus('show'))?.updates.find((u) => u.id === id);
       if (!found) throw new UserError(`The kernel has no update ${id}.`);
       if (opts.json) printJson(found);
       else process.stdout.write(`${describe(found)}\n`);

@@ -246,20 +246,26 @@ async function undoLocked(id: string, retry: RetryOptions): Promise<CoreUpdate> 
   const current = await core.update(id);
   if (!current) throw new UserError(`The kernel has no update ${id}.`);
   if (current.state !== 'applied') throw new UserError(`The update ${id} is ${current.state}, not applied.`);
-  const moduleOfUpdate = moduleNameFor(id);
-  const stackedOnTop = (await core.status()).updates.filter(
-    (u) => u.id !== id && u.state === 'applied' && u.functions.some((f) => f.owner === moduleOfUpdate),
-  );
-  if (stackedOnTop.length > 0) {
-    throw new UserError(`Update ${stackedOnTop.map((u) => u.id).join(', ')} replaced code of ${id}: undo ${stackedOnTop.length > 1 ? 'them' : 'it'} first.`);
-  }
+  refuseStackedOnTop((await core.status()).updates.filter((u) => u.state === 'applied'), id, 'undo');
   return core.undo(id, retry);
 }
 
 /**
- * Lets a reverted update's new code go: the core module checks that no task is anywhere in
- * the module's text (a task interrupted at a new function's entry counts), forgets the
- * update and releases the module, which is then unloaded. What the stacks cannot show is the
+ * Refuses to take away update `id`'s code while one of `updates` replaced a function of it
+ * (stacked on top): undo and unload go in reverse order.
+ */
+function refuseStackedOnTop(updates: readonly CoreUpdate[], id: string, verb: 'undo' | 'unload'): void {
+  const moduleOfUpdate = moduleNameFor(id);
+  const onTop = updates.filter((u) => u.id !== id && u.functions.some((f) => f.owner === moduleOfUpdate));
+  if (onTop.length > 0) {
+    throw new UserError(`Update ${onTop.map((u) => u.id).join(', ')} replaced code of ${id}: ${verb} ${onTop.length > 1 ? 'them' : 'it'} first.`);
+  }
+}
+
+/**
+ * Lets a reverted update's new code go: the core module checks that no task has a return
+ * address anywhere in the module's text, forgets the update and releases the module, which
+ * is then unloaded. What the stacks cannot show is the
  * operator's word: nothing the new code registered (timers, callbacks, open files'
  * operations) may still point into it.
  */
@@ -272,11 +278,8 @@ export function unloadUpdate(id: string, retry: RetryOptions = {}): Promise<void
     const current = status.updates.find((u) => u.id === id);
     if (!current) throw new UserError(`The kernel has no update ${id}.`);
     if (current.state === 'applied') throw new UserError(`The update ${id} is applied: undo it first.`);
+    refuseStackedOnTop(status.updates, id, 'unload');
     const moduleName = moduleNameFor(id);
-    const dependents = status.updates.filter((u) => u.id !== id && u.functions.some((f) => f.owner === moduleName));
-    if (dependents.length > 0) {
-      throw new UserError(`Update ${dependents.map((u) => u.id).join(', ')} replaced code of ${id}: unload ${dependents.length > 1 ? 'them' : 'it'} first.`);
-    }
     await core.drop(id, retry);
     await runProgram('rmmod', [moduleName]).catch((e: Error) => {
       throw new UserError(`Update ${id} was dropped, but its module ${moduleName} could not be unloaded: ${e.message}`);
