@@ -116,7 +116,7 @@ static struct {
 	void (*put_task_stack)(struct task_struct *t);	/* not exported; no pre-scan without it */
 	int (*jump_label_text_reserved)(void *start, void *end);
 	int (*static_call_text_reserved)(void *start, void *end);
-	struct kprobe *(*get_kprobe)(void *addr);	/* not exported; kprobes then unchecked */
+	struct kprobe *(*get_kprobe)(void *addr);
 	int *modules_disabled;			/* kernel.modules_disabled */
 	unsigned int (*stack_trace_save_tsk)(struct task_struct *t, unsigned long *store,
 					     unsigned int size, unsigned int skipnr);
@@ -252,7 +252,7 @@ struct tsplice_fd {
 static DEFINE_MUTEX(tsplice_mutex);		/* serializes commands and status */
 static LIST_HEAD(tsplice_updates);
 static unsigned int tsplice_applied;		/* updates applied now */
-static unsigned int tsplice_holding;		/* updates holding module references; pins this module */
+static unsigned int tsplice_holding;		/* updates in the list (module references); pins us */
 static struct tsplice_measure tsplice_last_measure;
 static struct proc_dir_entry *tsplice_dir;
 
@@ -468,14 +468,12 @@ out:
  * probed bytes are [site, site + 5) and the four before them (an optimized probe there
  * reaches into the site); with a __fentry__ site, a probe at the entry itself is ftrace-based
  * (it patches nothing, and the function goes on into the jmp) and is allowed. Called under
- * rcu_read_lock or with interrupts off, as get_kprobe needs; -1 without get_kprobe.
+ * rcu_read_lock or with interrupts off, as get_kprobe needs.
  */
 static int tsplice_kprobe_at_site(const struct tsplice_func *f)
 {
 	unsigned long a, from = f->old_addr + (f->fentry ? 1 : 0);
 
-	if (!ks.get_kprobe)
-		return -1;
 	for (a = from; a < f->old_addr + f->site + TSPLICE_JMP_SIZE; a++)
 		if (ks.get_kprobe((void *)a))
 			return (int)(a - f->old_addr);
