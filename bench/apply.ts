@@ -33,11 +33,11 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labKernel } from '../src/lab/fetch.js';
-import { projectRoot } from '../src/lab/guest-image.js';
-import { chooseRelease } from '../src/lab/kernel-choice.js';
-import { runInGuest } from '../src/lab/qemu.js';
-import type { CoreMeasurement, CoreUpdate } from '../src/kernel/core-status.js';
+import { labKernel } from '../src/debian/fetch.js';
+import { projectRoot } from '../src/host/project.js';
+import { chooseRelease } from '../src/debian/kernel-choice.js';
+import { runInGuest } from '../tools/lab/qemu.js';
+import type { CoreMeasurement, CoreUpdate } from '../src/switch/core-status.js';
 
 const quiet = (): void => {};
 const cli = join(projectRoot(), 'bin', 'tsplice.js');
@@ -112,8 +112,8 @@ import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 const P = '/opt/tsplice/dist/src';
 const { readUpdate } = await import(P + '/update/format.js');
-const { applyUpdate, undoUpdate, unloadUpdate } = await import(P + '/kernel/apply.js');
-const { CoreModule } = await import(P + '/kernel/core-module.js');
+const { applyUpdate, undoUpdate, unloadUpdate } = await import(P + '/apply/apply.js');
+const { CoreModule } = await import(P + '/switch/core-module.js');
 
 const config = JSON.parse(readFileSync('config.json', 'utf8'));
 const report = { done: false, hasParams: false, levels: [] };

@@ -1,11 +1,11 @@
 /**
  * `npm run bench:corpus`: the corpus of real fixes (test/corpus/manifest.json, derived by
- * src/corpus/derive.ts from the 6.1.170-3 and 6.1.176-1 trees), made into updates and applied
+ * tools/corpus/derive.ts from the 6.1.170-3 and 6.1.176-1 trees), made into updates and applied
  * to the running lab kernel.
  *
  * 1. Host: `createUpdate` for each corpus patch against the lab kernel's prepared tree, with
  *    the lab headers (so the update carries its module): created, or refused with a class.
- * 2. Guest: one boot runs src/corpus/guest.ts over every created update (apply, check the
+ * 2. Guest: one boot runs tools/corpus/guest.ts over every created update (apply, check the
  *    jmp, smoke workload, dmesg, undo, check the bytes). A boot is started again only when an
  *    update left the guest unusable (it died, hung, oopsed or asked for it), and counted.
  * 3. A table per file and the totals.
@@ -18,19 +18,20 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createUpdate } from '../src/build/create.js';
-import { UserError } from '../src/errors.js';
+import { createUpdate } from '../src/create/create.js';
+import { UserError } from '../src/host/errors.js';
 import { FormatError } from '../src/elf/index.js';
-import { cachePath } from '../src/lab/cache.js';
-import { labKernel } from '../src/lab/fetch.js';
-import { GUEST_PROJECT_DIR, projectRoot } from '../src/lab/guest-image.js';
-import { chooseRelease } from '../src/lab/kernel-choice.js';
-import { prepareTree, preparedTree } from '../src/lab/prepare.js';
-import { GuestFailure, runInGuest } from '../src/lab/qemu.js';
+import { cachePath } from '../src/host/cache.js';
+import { labKernel } from '../src/debian/fetch.js';
+import { GUEST_PROJECT_DIR } from '../tools/lab/guest-image.js';
+import { projectRoot } from '../src/host/project.js';
+import { chooseRelease } from '../src/debian/kernel-choice.js';
+import { prepareTree, preparedTree } from '../src/kbuild/tree.js';
+import { GuestFailure, runInGuest } from '../tools/lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../src/update/format.js';
-import { unitThatMustChange, writeGroupPatch } from '../src/corpus/group.js';
-import { patchPath, readManifest, type CorpusEntry } from '../src/corpus/derive.js';
-import { CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../src/corpus/outcome.js';
+import { unitThatMustChange, writeGroupPatch } from '../tools/corpus/group.js';
+import { patchPath, readManifest, type CorpusEntry } from '../tools/corpus/derive.js';
+import { CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../tools/corpus/outcome.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +53,7 @@ const benchStarted = Date.now();
 const elapsed = (): string => `${((Date.now() - benchStarted) / 60000).toFixed(1)} min`;
 
 const manifestPath = values.manifest ?? join(projectRoot(), 'test', 'corpus', 'manifest.json');
-if (!existsSync(manifestPath)) throw new UserError(`${manifestPath} is missing: derive the corpus first (npm run build && node dist/src/corpus/derive-cli.js).`);
+if (!existsSync(manifestPath)) throw new UserError(`${manifestPath} is missing: derive the corpus first (npm run build && node dist/tools/corpus/derive-cli.js).`);
 const manifest = readManifest(manifestPath);
 let entries: CorpusEntry[] = manifest.files;
 if (values.only) {
@@ -71,7 +72,7 @@ mkdirSync(work, { recursive: true });
 
 /**
  * Creates the update for one corpus file; when create says another unit must change too and
- * that unit is a corpus file, its diff joins the patch (src/corpus/group.ts), up to 8 files.
+ * that unit is a corpus file, its diff joins the patch (tools/corpus/group.ts), up to 8 files.
  */
 async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackage; group: string[]; reasons: string[] }> {
   const group = [entry.file];
@@ -167,7 +168,7 @@ if (!values['skip-guest'] && created.length > 0) {
     try {
       const r = await runInGuest({
         kernel,
-        command: `node ${GUEST_PROJECT_DIR}/dist/src/corpus/guest.js ${planPath}`,
+        command: `node ${GUEST_PROJECT_DIR}/dist/tools/corpus/guest.js ${planPath}`,
         cwd: work,
         shares: [work],
         timeoutSeconds: 180 + 150 * remaining.length,

@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../src/lab/guest-image.js';
-import { chooseRelease } from '../src/lab/kernel-choice.js';
-import { prepareTree } from '../src/lab/prepare.js';
+import { projectRoot } from '../src/host/project.js';
+import { chooseRelease } from '../src/debian/kernel-choice.js';
+import { prepareTree } from '../src/kbuild/tree.js';
 
 const RUNS = 5;
 const quiet = (): void => {};

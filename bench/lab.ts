@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../src/lab/guest-image.js';
+import { projectRoot } from '../src/host/project.js';
 
 const cli = join(projectRoot(), 'bin', 'tsplice.js');
 const RUNS = 3;

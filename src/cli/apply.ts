@@ -1,11 +1,11 @@
 /** `tsplice apply`, `undo`, `unload`, `recover`, `list`, `show`: updates in the running kernel (root). */
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
-import { applyUpdate, recover, strayUpdateModules, undoUpdate, unloadUpdate } from '../kernel/apply.js';
-import { CoreModule } from '../kernel/core-module.js';
-import type { CoreStatus, CoreUpdate, RetryOptions } from '../kernel/core-status.js';
+import { UserError } from '../host/errors.js';
+import { applyUpdate, recover, strayUpdateModules, undoUpdate, unloadUpdate } from '../apply/apply.js';
+import { CoreModule } from '../switch/core-module.js';
+import type { CoreStatus, CoreUpdate, RetryOptions } from '../switch/core-status.js';
 import { readUpdateFile } from '../update/format.js';
-import { checkTrust } from '../kernel/trust.js';
+import { checkTrust } from '../apply/trust.js';
 import { printJson } from './output.js';
 
 interface RetryFlags {

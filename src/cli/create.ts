@@ -1,10 +1,10 @@
 /** `tsplice create`, `inspect` and `key new`: making an update from a patch, reading one, signing keys. */
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
-import { createUpdate } from '../build/create.js';
-import { labKernel } from '../lab/fetch.js';
-import { chooseRelease } from '../lab/kernel-choice.js';
-import { prepareTree, preparedTree, preparedTreeAt } from '../lab/prepare.js';
+import { UserError } from '../host/errors.js';
+import { createUpdate } from '../create/create.js';
+import { labKernel } from '../debian/fetch.js';
+import { chooseRelease } from '../debian/kernel-choice.js';
+import { prepareTree, preparedTree, preparedTreeAt } from '../kbuild/tree.js';
 import { readUpdate, readUpdateFile, writeUpdate, type UpdatePackage } from '../update/format.js';
 import { newKeyPair, readPrivateKey } from '../update/signature.js';
 import { printJson, progress } from './output.js';

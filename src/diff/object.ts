@@ -5,7 +5,7 @@
  * indices and section numbering.
  */
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 import {
   parseElf,
   relocationInfo,

@@ -5,7 +5,7 @@
  * against the update's pre code tells the real one.
  */
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 
 export interface KernelSymbol {
   name: string;

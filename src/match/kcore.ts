@@ -4,7 +4,7 @@
  * (seen with 5-level paging), so they stay bigint and reads use a bigint position.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 
 const PT_LOAD = 1;
 const ELF_HEADER_SIZE = 64;

@@ -9,7 +9,7 @@
  * at boot (ftrace, return thunks, alternatives, paravirt, static calls, jump labels), where
  * only the forms that rewrite can produce are accepted.
  */
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 import type { UpdateFunction, UpdatePackage, UpdateRelocation } from '../update/format.js';
 import { decodeInstructions, instructionAt } from '../x86/decode.js';
 import { isText, type KernelSymbol, type KernelSymbols } from './kallsyms.js';

@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachePath } from '../lab/cache.js';
-import { projectRoot } from '../lab/guest-image.js';
-import { run } from '../lab/exec.js';
+import { cachePath } from '../host/cache.js';
+import { projectRoot } from '../host/project.js';
+import { run } from '../host/exec.js';
 
 export async function coreModuleFor(release: string, headersDir: string): Promise<Buffer> {
   const source = join(projectRoot(), 'kmod');

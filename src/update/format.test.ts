@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 import { type UpdatePackage, parseUpdate, parseUpdateFile, serializeUpdate } from './format.js';
 import { sampleUpdate } from './fixtures.js';
 import { rehashed, updateMutants } from './mutants.js';

@@ -13,7 +13,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 import { checkUpdateShape } from './schema.js';
 import { parseSignatureLine, signatureLine, type UpdateSignature } from './signature.js';
 

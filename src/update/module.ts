@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeElf } from '../elf/index.js';
-import { run } from '../lab/exec.js';
+import { run } from '../host/exec.js';
 import type { Payload } from './payload.js';
 
 /** `proc-version-string-3a7ff6ee` -> `tsplice_proc_version_string_3a7ff6ee` (a valid module name). */

@@ -33,7 +33,7 @@ import {
   type Rela,
   type Section,
 } from '../elf/index.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 import { DYNDBG_SECTION, isDescriptor, type DiffObject, type ObjectPiece } from '../diff/object.js';
 import type { DiffState } from '../diff/pipeline.js';
 import { SPECIAL_SECTIONS, type SpecialEntry } from '../diff/special-sections.js';

@@ -6,7 +6,7 @@
  * file or module names are derived from the id, never trusted (module.name must be
  * moduleNameFor(id)).
  */
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 import { moduleNameFor } from './module.js';
 
 /** A field that is not what the format says, with its path in the body. */

@@ -10,7 +10,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { UserError } from '../host/errors.js';
 
 /** What a signature line holds: `signature ed25519 <key id> <base64>`. */
 export interface UpdateSignature {

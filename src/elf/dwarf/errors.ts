@@ -1,4 +1,4 @@
-import { UserError } from '../../errors.js';
+import { UserError } from '../../host/errors.js';
 
 /**
  * Malformed or unsupported DWARF. The message names the section and the byte offset so

@@ -1,0 +1,288 @@
+/**
+ * `tsplice apply`, `undo`, `unload` and `recover`: match, stage, switch; switch back; let the
+ * new code go; clear what a killed run left. Each runs under the target's lock (lock.ts).
+ *
+ * 1. The update must be for the running kernel (release and banner), and run-pre matching
+ *    must find the pre code of every function it replaces (src/match/run-pre.ts).
+ * 2. The update module is given the running addresses of what the new code refers to and
+ *    loaded: from then on the new code is kernel code, with its exception tables, ORC data
+ *    and boot-time patching, but nothing calls it yet.
+ * 3. The core module stages each function (old and new address, the running bytes it must
+ *    still find) and switches under stop_machine, retrying while a task is inside.
+ * Any failure after loading unloads the update module again: the kernel is left as it was.
+ * A reverted update whose module is still loaded (undo keeps it) is applied again directly:
+ * the kernel still holds it staged and re-checks every site.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../host/errors.js';
+import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
+import { Kcore } from '../match/kcore.js';
+import { checkTarget, matchUpdate, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
+import type { UpdatePackage } from '../update/format.js';
+import { CoreModule, runProgram } from '../switch/core-module.js';
+import type { CoreStatus, CoreUpdate, RetryOptions } from '../switch/core-status.js';
+import { refuseConflicts } from '../switch/conflicts.js';
+import { markedLoading, markLoading, unmarkLoading } from './loading.js';
+import { withLock } from './lock.js';
+import { rewriteSites } from '../match/sites.js';
+import { resolveUpdateModule } from '../switch/update-module.js';
+import { moduleNameFor } from '../update/module.js';
+
+export interface ApplyResult {
+  id: string;
+  module: string;
+  functions: { name: string; oldAddress: bigint; newAddress: bigint }[];
+  core: CoreUpdate;
+  matchMs: number;
+  stageMs: number;
+}
+
+/** What applied updates replaced: each old function's address -> the code that runs instead. */
+async function replacedFunctions(core: CoreModule): Promise<ReplacedFunctions> {
+  const replaced = new Map<bigint, { address: bigint; size: number; module?: string }>();
+  const applied = (await core.status()).updates.filter((u) => u.state === 'applied');
+  // Follow chains: a function replaced twice runs the newest code.
+  const next = new Map<bigint, { address: bigint; size: number; module?: string }>();
+  for (const u of applied) for (const f of u.functions) next.set(f.oldAddress, { address: f.newAddress, size: f.newSize, ...(f.newOwner ? { module: f.newOwner } : {}) });
+  for (const [old, first] of next) {
+    let current = first;
+    for (let hops = 0; hops < 64; hops++) {
+      const further = next.get(current.address);
+      if (!further) break;
+      current = further;
+    }
+    replaced.set(old, current);
+  }
+  return replaced;
+}
+
+/** The names of the modules loaded now. */
+function loadedModules(): Set<string> {
+  return new Set(readFileSync('/proc/modules', 'utf8').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.length > 0));
+}
+
+/**
+ * An update module that tsplice loaded (loading.ts) and no update in the kernel names: left by
+ * a run killed between insmod and stage.
+ */
+export function strayUpdateModules(status: CoreStatus | undefined, loaded = loadedModules()): string[] {
+  const named = new Set((status?.updates ?? []).map((u) => moduleNameFor(u.id)));
+  return markedLoading().filter((m) => loaded.has(m) && !named.has(m));
+}
+
+/** What recover found and cleared. */
+export interface Recovered {
+  dropped: string[];
+  unloaded: string[];
+}
+
+/**
+ * Clears what a run killed half-way left behind (called under the lock, so no other run is
+ * in progress): a staged update whose stager has exited is dropped and its module unloaded;
+ * an update module no update names is unloaded. Applied and reverted updates are the
+ * kernel's state, not leftovers, and are kept.
+ */
+async function recoverLeftovers(): Promise<Recovered> {
+  const recovered: Recovered = { dropped: [], unloaded: [] };
+  const core = CoreModule.isLoaded() ? new CoreModule() : undefined;
+  const status = core ? await core.status() : undefined;
+  for (const u of status?.updates ?? []) {
+    if (u.state !== 'staged' || (u.ownerPid ?? 0) !== 0) continue;
+    await core?.drop(u.id);
+    recovered.dropped.push(u.id);
+  }
+  for (const name of strayUpdateModules(core ? await core.status() : undefined)) {
+    await runProgram('rmmod', [name]);
+    recovered.unloaded.push(name);
+  }
+  // The other marks are of modules gone since, or named by an update now: they have served
+  // (no apply is between insmod and stage meanwhile: this runs under the lock).
+  for (const name of markedLoading()) unmarkLoading(name);
+  return recovered;
+}
+
+/** `tsplice recover`: clears leftovers of killed runs. */
+export function recover(): Promise<Recovered> {
+  return withLock('recover', recoverLeftovers);
+}
+
+/** The core module: loaded already, or loaded from the copy the update carries. */
+export async function coreModuleFrom(update: UpdatePackage): Promise<CoreModule> {
+  if (CoreModule.isLoaded()) return new CoreModule();
+  if (!update.coreModule) throw new UserError(`The core module is not loaded and the update ${update.id} does not carry one.`);
+  const dir = mkdtempSync(join(tmpdir(), 'tsplice-core-'));
+  try {
+    const path = join(dir, 'tsplice_core.ko');
+    writeFileSync(path, Buffer.from(update.coreModule, 'base64'));
+    return await CoreModule.load(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function newFunctionAddress(symbols: KernelSymbols, module: string, name: string): bigint {
+  const found = symbols.lookup(name).filter((s) => s.module === module && (s.type === 't' || s.type === 'T'));
+  if (found.length !== 1) throw new UserError(`After loading ${module}, /proc/kallsyms shows ${found.length} functions named ${name} in it.`);
+  return (found[0] as { runningAddress: bigint }).runningAddress;
+}
+
+export function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
+  return withLock('apply', () => applyLocked(update, retry));
+}
+
+/** Applies a reverted update again: its module is loaded and the kernel holds it staged. */
+async function reapply(core: CoreModule, update: UpdatePackage, held: CoreUpdate, retry: RetryOptions): Promise<ApplyResult> {
+  const started = process.hrtime.bigint();
+  const result = await core.apply(update.id, retry);
+  return {
+    id: update.id,
+    module: moduleNameFor(update.id),
+    functions: held.functions.map((f) => ({ name: f.name, oldAddress: f.oldAddress, newAddress: f.newAddress })),
+    core: result,
+    matchMs: 0,
+    stageMs: Number(process.hrtime.bigint() - started) / 1e6,
+  };
+}
+
+async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<ApplyResult> {
+  checkTarget(update, readFileSync('/proc/version', 'utf8'));
+  const module = update.module;
+  if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`);
+  if (readFileSync('/proc/sys/kernel/modules_disabled', 'utf8').trim() !== '0') {
+    throw new UserError(`Cannot apply update ${update.id}: module loading is disabled (kernel.modules_disabled=1) until reboot; an update is new kernel code.`);
+  }
+  await recoverLeftovers();
+  const core = await coreModuleFrom(update);
+  const held = await core.update(update.id);
+  if (held?.state === 'applied') throw new UserError(`The update ${update.id} is already applied.`);
+  if (held?.state === 'reverted' && loadedModules().has(module.name)) return reapply(core, update, held, retry);
+  if (held) throw new UserError(`The kernel holds update ${update.id} ${held.state} without its module ${module.name}; run 'tsplice unload ${update.id}' first.`);
+  if (loadedModules().has(module.name)) {
+    throw new UserError(`The module ${module.name} of update ${update.id} is loaded, but the kernel holds no such update; 'tsplice recover' unloads it.`);
+  }
+  refuseConflicts(
+    update.id,
+    update.functions.filter((f) => f.pre).map((f) => ({ name: f.name, fentry: rewriteSites(f, update.specialEntries).some((s) => s.kind === 'fentry' && s.offset === 0) })),
+  );
+
+  let started = process.hrtime.bigint();
+  const symbols = readKallsyms();
+  const kcore = Kcore.open();
+  let match: MatchResult;
+  try {
+    match = matchUpdate(update, symbols, kcore, await replacedFunctions(core));
+  } finally {
+    kcore.close();
+  }
+  const matchMs = Number(process.hrtime.bigint() - started) / 1e6;
+
+  started = process.hrtime.bigint();
+  const { bytes } = resolveUpdateModule(update, symbols, match.learned);
+  const dir = mkdtempSync(join(tmpdir(), 'tsplice-update-'));
+  const koPath = join(dir, `${module.name}.ko`);
+  writeFileSync(koPath, bytes);
+  markLoading(module.name);
+  try {
+    await runProgram('insmod', [koPath]);
+  } catch (error) {
+    // Loaded meanwhile: another run got past the lock (a stale lock taken over by two).
+    if (loadedModules().has(module.name)) {
+      throw new UserError(`The module ${module.name} of update ${update.id} was loaded meanwhile by another run; this one changed nothing.`);
+    }
+    unmarkLoading(module.name);
+    throw error;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  let staged = false;
+  try {
+    const loaded = readKallsyms();
+    const functions: ApplyResult['functions'] = [];
+    const requests = match.functions.map((f) => {
+      const fn = update.functions.find((u) => u.name === f.name && u.unit === f.unit);
+      if (!fn) throw new UserError(`Internal error: matched ${f.name} is not in the update.`);
+      const moduleSymbol = module.renamedFunctions?.find((r) => r.unit === fn.unit && r.name === fn.name)?.symbol ?? fn.name;
+      const newAddress = newFunctionAddress(loaded, module.name, moduleSymbol);
+      functions.push({ name: fn.name, oldAddress: f.runningAddress, newAddress });
+      return {
+        name: fn.name,
+        oldAddress: f.runningAddress,
+        oldSize: f.size,
+        newAddress,
+        newSize: fn.post.size,
+        expected: f.entry,
+      };
+    });
+    await core.stageUpdate(update.id, requests);
+    staged = true;
+    unmarkLoading(module.name);
+    const stageMs = Number(process.hrtime.bigint() - started) / 1e6;
+    const result = await core.apply(update.id, retry);
+    return { id: update.id, module: module.name, functions, core: result, matchMs, stageMs };
+  } catch (error) {
+    // Leave the kernel as it was: forget the staged update and unload the new code.
+    if (staged) await core.drop(update.id).catch(() => undefined);
+    if (await runProgram('rmmod', [module.name]).then(() => true, () => false)) unmarkLoading(module.name);
+    throw error;
+  }
+}
+
+/**
+ * Undo: switch back under stop_machine. The update's module stays loaded and held by the core
+ * module: a timer, RCU callback, work item or notifier its new code registered may still run
+ * it (the stacks cannot show those). `unloadUpdate` lets it go; a later apply of the same
+ * update reuses it.
+ */
+export function undoUpdate(id: string, retry: RetryOptions = {}): Promise<CoreUpdate> {
+  return withLock('undo', () => undoLocked(id, retry));
+}
+
+async function undoLocked(id: string, retry: RetryOptions): Promise<CoreUpdate> {
+  await recoverLeftovers();
+  if (!CoreModule.isLoaded()) throw new UserError(`No update is applied: the core module is not loaded.`);
+  const core = new CoreModule();
+  const current = await core.update(id);
+  if (!current) throw new UserError(`The kernel has no update ${id}.`);
+  if (current.state !== 'applied') throw new UserError(`The update ${id} is ${current.state}, not applied.`);
+  refuseStackedOnTop((await core.status()).updates.filter((u) => u.state === 'applied'), id, 'undo');
+  return core.undo(id, retry);
+}
+
+/**
+ * Refuses to take away update `id`'s code while one of `updates` replaced a function of it
+ * (stacked on top): undo and unload go in reverse order.
+ */
+function refuseStackedOnTop(updates: readonly CoreUpdate[], id: string, verb: 'undo' | 'unload'): void {
+  const moduleOfUpdate = moduleNameFor(id);
+  const onTop = updates.filter((u) => u.id !== id && u.functions.some((f) => f.owner === moduleOfUpdate));
+  if (onTop.length > 0) {
+    throw new UserError(`Update ${onTop.map((u) => u.id).join(', ')} replaced code of ${id}: ${verb} ${onTop.length > 1 ? 'them' : 'it'} first.`);
+  }
+}
+
+/**
+ * Lets a reverted update's new code go: the core module checks that no task has a return
+ * address anywhere in the module's text, forgets the update and releases the module, which
+ * is then unloaded. What the stacks cannot show is the
+ * operator's word: nothing the new code registered (timers, callbacks, open files'
+ * operations) may still point into it.
+ */
+export function unloadUpdate(id: string, retry: RetryOptions = {}): Promise<void> {
+  return withLock('unload', async () => {
+    await recoverLeftovers();
+    if (!CoreModule.isLoaded()) throw new UserError(`The kernel has no update ${id}: the core module is not loaded.`);
+    const core = new CoreModule();
+    const status = await core.status();
+    const current = status.updates.find((u) => u.id === id);
+    if (!current) throw new UserError(`The kernel has no update ${id}.`);
+    if (current.state === 'applied') throw new UserError(`The update ${id} is applied: undo it first.`);
+    refuseStackedOnTop(status.updates, id, 'unload');
+    const moduleName = moduleNameFor(id);
+    await core.drop(id, retry);
+    await runProgram('rmmod', [moduleName]).catch((e: Error) => {
+      throw new UserError(`Update ${id} was dropped, but its module ${moduleName} could not be unloaded: ${e.message}`);
+    });
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Applying a maintainer's unified diff to copies of the files it touches, never to the tree.
+ * GNU patch does the applying; its complaints are turned into a sentence naming the file and
+ * the hunk that failed.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { UserError } from '../host/errors.js';
+
+/** The files a unified diff changes, as paths relative to the tree (`a/`/`b/` prefixes removed). */
+export function filesInPatch(text: string, patchName: string): string[] {
+  const files: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\+\+\+ (\S+)/.exec(line);
+    if (!m?.[1]) continue;
+    if (m[1] === '/dev/null') continue;
+    const path = m[1].replace(/^b\//, '');
+    if (!files.includes(path)) files.push(path);
+  }
+  if (files.length === 0) throw new UserError(`${patchName} is not a unified diff: it names no file ('+++ b/…' line).`);
+  return files;
+}
+
+/**
+ * Copies the touched files from `treeDir` into `workDir` (same relative paths) and applies
+ * the patches there in order; returns the touched files.
+ */
+export function applyPatchesToCopies(treeDir: string, patches: string[], workDir: string, alreadyCopied: readonly string[] = []): string[] {
+  const touched: string[] = [];
+  const copied = new Set(alreadyCopied);
+  for (const patchPath of patches) {
+    if (!existsSync(patchPath)) throw new UserError(`The patch ${patchPath} does not exist.`);
+    const text = readFileSync(patchPath, 'utf8');
+    for (const file of filesInPatch(text, patchPath)) {
+      if (touched.includes(file)) continue;
+      touched.push(file);
+      if (copied.has(file)) continue;
+      const from = join(treeDir, file);
+      const to = join(workDir, file);
+      mkdirSync(dirname(to), { recursive: true });
+      if (existsSync(from)) copyFileSync(from, to);
+    }
+    const r = spawnSync('patch', ['-p1', '--batch', '--forward', '--no-backup-if-mismatch', '-r', '-', '-d', workDir, '-i', resolve(patchPath)], {
+      encoding: 'utf8',
+    });
+    if (r.error) throw new UserError(`The program 'patch' is needed to apply ${patchPath} but could not run: ${r.error.message}.`);
+    if (r.status !== 0) {
+      const output = `${r.stdout}\n${r.stderr}`;
+      let file = '';
+      const failures: string[] = [];
+      for (const line of output.split('\n')) {
+        const f = /^patching file (\S+)/.exec(line);
+        if (f?.[1]) file = f[1];
+        const h = /^Hunk #(\d+) FAILED at (\d+)/.exec(line);
+        if (h) failures.push(`${file} hunk #${h[1]} (at line ${h[2]})`);
+      }
+      const missing = /can't find file to patch|No such file/.test(output);
+      throw new UserError(
+        failures.length > 0
+          ? `${patchPath} does not apply to this tree: ${failures.join(', ')} failed.`
+          : missing
+            ? `${patchPath} does not apply to this tree: it patches a file the tree does not have.`
+            : `${patchPath} does not apply to this tree: ${output.trim().split('\n').slice(-3).join(' ')}`,
+      );
+    }
+  }
+  return touched;
+}

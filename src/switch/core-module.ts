@@ -1,0 +1,230 @@
+/**
+ * Driving the core module (kmod/tsplice_core.c) from user space: load it if needed, stage an
+ * update's functions, apply and undo it, and read the kernel's state back. The kernel is the
+ * source of truth: nothing here keeps state, so a tool that was killed half-way can read
+ * /proc/tsplice/status and carry on.
+ *
+ * Every command is one write(2) to /proc/tsplice/control; on the same open file a read(2)
+ * then returns the kernel's result line ("ok: ..." or the reason for a refusal), which this
+ * module turns into a return value or an Error naming what went wrong.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../host/errors.js';
+import {
+  type CoreMeasurement,
+  type CoreStatus,
+  type CoreUpdate,
+  type RetryOptions,
+  type StageRequest,
+  checkUpdateId,
+  parseBusy,
+  parseStatus,
+  stageCommand,
+  switchCommand,
+} from './core-status.js';
+
+export const CORE_MODULE_NAME = 'tsplice_core';
+export const CORE_PROC_DIR = '/proc/tsplice';
+
+/** The kernel refused a command; `reason` is its own sentence, `code` the errno name. */
+export class CoreCommandError extends UserError {
+  constructor(
+    message: string,
+    readonly command: string,
+    readonly code: string,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+}
+
+/** apply or undo gave up because a task was inside code it would change. */
+export class CoreBusyError extends CoreCommandError {
+  constructor(
+    message: string,
+    command: string,
+    code: string,
+    reason: string,
+    readonly functionName: string,
+    readonly pid: number,
+    readonly comm: string,
+  ) {
+    super(message, command, code, reason);
+  }
+}
+
+/** Runs insmod, rmmod and the like; a failure is a UserError quoting what the program said. */
+export function runProgram(program: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(program, args, { encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) reject(new UserError(`'${program} ${args.join(' ')}' failed: ${(stderr || error.message).trim()}`));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+export class CoreModule {
+  readonly control: string;
+  readonly statusPath: string;
+
+  constructor(readonly procDir = CORE_PROC_DIR) {
+    this.control = join(procDir, 'control');
+    this.statusPath = join(procDir, 'status');
+  }
+
+  /** Whether the module is loaded (its /proc directory exists). */
+  static isLoaded(procDir = CORE_PROC_DIR): boolean {
+    return existsSync(join(procDir, 'status'));
+  }
+
+  /** The core module, loaded from `koPath` with insmod if it is not loaded yet. */
+  static async load(koPath: string, procDir = CORE_PROC_DIR): Promise<CoreModule> {
+    if (!CoreModule.isLoaded(procDir)) {
+      if (!existsSync(koPath)) throw new UserError(`The core module ${koPath} does not exist; build it first (kmod/).`);
+      try {
+        await runProgram('insmod', [koPath]);
+      } catch (e) {
+        // Another run loaded it meanwhile (insmod's "File exists"): that one serves.
+        if (CoreModule.isLoaded(procDir)) return new CoreModule(procDir);
+        throw new UserError(
+          `Cannot load the core module ${koPath}: ${(e as Error).message}. ` +
+            'It needs root, a kernel it was built for, and a kernel not locked down (dmesg says which).',
+        );
+      }
+      if (!CoreModule.isLoaded(procDir)) throw new UserError(`insmod ${koPath} succeeded but ${procDir} did not appear.`);
+    }
+    return new CoreModule(procDir);
+  }
+
+  /**
+   * Writes one command; returns the kernel's result line. A refusal becomes a
+   * CoreCommandError (CoreBusyError for a busy abort) whose message is the kernel's reason.
+   */
+  async command(line: string): Promise<string> {
+    if (line.includes('\n')) throw new UserError('A core module command is one line.');
+    let handle;
+    try {
+      handle = await open(this.control, 'r+');
+    } catch (e) {
+      throw procFileError(this.control, e, 'CAP_SYS_ADMIN and CAP_SYS_MODULE');
+    }
+    try {
+      let code = '';
+      try {
+        await handle.write(Buffer.from(`${line}\n`));
+      } catch (e) {
+        code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      }
+      const buffer = Buffer.alloc(4096);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      const result = buffer.subarray(0, bytesRead).toString('utf8').trim();
+      if (!code) return result;
+      throw commandError(line, code, result || `the kernel refused it (${code}), giving no reason`);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async status(): Promise<CoreStatus> {
+    let text: string;
+    try {
+      text = await readFile(this.statusPath, 'utf8');
+    } catch (e) {
+      throw procFileError(this.statusPath, e, 'CAP_SYS_ADMIN');
+    }
+    return parseStatus(text, this.statusPath);
+  }
+
+  async update(id: string): Promise<CoreUpdate | undefined> {
+    return (await this.status()).updates.find((u) => u.id === id);
+  }
+
+  private async requireUpdate(id: string): Promise<CoreUpdate> {
+    const update = await this.update(id);
+    if (!update) throw new UserError(`The kernel has no update ${id}.`);
+    return update;
+  }
+
+  /** Stages one function into update `id` (creating it); the kernel checks everything it can. */
+  async stage(id: string, fn: StageRequest): Promise<void> {
+    await this.command(stageCommand(id, fn));
+  }
+
+  /** Stages every function of an update; on a refusal the partial update is dropped. */
+  async stageUpdate(id: string, functions: readonly StageRequest[]): Promise<CoreUpdate> {
+    checkUpdateId(id);
+    if (functions.length === 0) throw new UserError(`Update ${id} has no function to stage.`);
+    if (await this.update(id)) throw new UserError(`The kernel already has an update ${id}; drop it or choose another id.`);
+    try {
+      for (const fn of functions) await this.stage(id, fn);
+    } catch (e) {
+      if (await this.update(id)) await this.drop(id);
+      throw e;
+    }
+    return this.requireUpdate(id);
+  }
+
+  /** Applies a staged (or reverted) update; a busy machine is retried as `options` say. */
+  async apply(id: string, options: RetryOptions = {}): Promise<CoreUpdate> {
+    await this.command(switchCommand('apply', id, options));
+    return this.requireUpdate(id);
+  }
+
+  async undo(id: string, options: RetryOptions = {}): Promise<CoreUpdate> {
+    await this.command(switchCommand('undo', id, options));
+    return this.requireUpdate(id);
+  }
+
+  /**
+   * Forgets a staged or reverted update and releases its modules; for one that was applied,
+   * after checking that no task is in its module's code (retried as `options` say).
+   */
+  async drop(id: string, options: RetryOptions = {}): Promise<void> {
+    await this.command(switchCommand('drop', id, options));
+  }
+
+  /**
+   * Stops the machine once with nothing to do inside (no id), or with the task check for
+   * update `id` but no write, and returns the pauses measured.
+   */
+  async measure(id?: string): Promise<CoreMeasurement> {
+    if (id !== undefined) checkUpdateId(id);
+    await this.command(id === undefined ? 'measure' : `measure ${id}`);
+    const measurement = (await this.status()).measurement;
+    if (!measurement) throw new UserError('The kernel measured nothing.');
+    return measurement;
+  }
+}
+
+/** A /proc/tsplice file that cannot be opened: the module is not loaded (any more), or no root. */
+function procFileError(path: string, e: unknown, needs: string): UserError {
+  return new UserError(
+    (e as NodeJS.ErrnoException).code === 'ENOENT'
+      ? `${path} does not exist: the core module is not loaded (or was unloaded meanwhile).`
+      : `Cannot open ${path}: ${(e as Error).message} (it needs root: ${needs}).`,
+  );
+}
+
+function commandError(line: string, code: string, reason: string): CoreCommandError {
+  const verb = line.split(' ')[0] ?? line;
+  const busy = parseBusy(reason);
+  if (busy && (verb === 'apply' || verb === 'undo' || verb === 'drop')) {
+    const id = line.split(' ')[1] ?? '';
+    const gaveUp = /gave up after (\d+) attempt\(s\) (\d+) ms apart/.exec(reason);
+    const tail = gaveUp ? `; gave up after ${gaveUp[1]} attempt(s) ${gaveUp[2]} ms apart` : '';
+    return new CoreBusyError(
+      `Cannot ${verb} update ${id}: task ${busy.pid} (${busy.comm}) is inside function ${busy.functionName} ` +
+        `(${busy.detail})${tail}. The kernel is unchanged.`,
+      line,
+      code,
+      reason,
+      busy.functionName,
+      busy.pid,
+      busy.comm,
+    );
+  }
+  return new CoreCommandError(`The core module refused '${verb}': ${reason}`, line, code, reason);
+}

@@ -1,0 +1,126 @@
+/** The core module's text protocol, without a kernel: command lines and status records. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { UserError } from '../host/errors.js';
+import { parseBusy, parseStatus, stageCommand, switchCommand } from './core-status.js';
+
+const STATUS = `tsplice-core 1 applied=1 lockdown=no
+measure kind=scan id=u1 result=ok tasks=68 cpus=2 pause_ns=812345 call_ns=900000 wait_ns=1200
+update u1 state=applied functions=2 attempts=1 applied_at=1764188679 pause_ns=8285880 call_ns=21741440 wait_ns=7900000 tasks=68 error=-
+function u1 target_show_value old=0xffffffffc0340060 old_size=16 new=0xffffffffc0345000 new_size=16 new_name=replacement_show_value site=5 fentry=1 owner=tsplice_target new_owner=tsplice_replacement
+function u1 do_sys_poll old=0xffffffffab3c0000 old_size=1200 new=0xffffffffc0345100 new_size=1210 new_name=do_sys_poll site=0 fentry=0 owner=- new_owner=tsplice_replacement
+update u2 state=staged functions=0 attempts=3 applied_at=0 pause_ns=0 call_ns=0 wait_ns=0 tasks=70 error=apply u2 aborted: busy: function target_wait, task 345 (dd): target_wait+0x94/0xd0 [tsplice_target] is on its stack; gave up after 3 attempt(s) 200 ms apart
+`;
+
+describe('core module status', () => {
+  it('parses updates, functions and the last measurement', () => {
+    const status = parseStatus(STATUS);
+    assert.equal(status.version, 1);
+    assert.equal(status.applied, 1);
+    assert.equal(status.lockedDown, false);
+    assert.deepEqual(status.measurement, { kind: 'scan', id: 'u1', result: 'ok', tasks: 68, cpus: 2, pauseNs: 812345, callNs: 900000, waitNs: 1200 });
+    const [u1, u2] = status.updates;
+    assert.equal(u1?.state, 'applied');
+    assert.equal(u1?.appliedAt?.toISOString(), '2025-11-26T20:24:39.000Z');
+    assert.equal(u1?.error, undefined);
+    assert.deepEqual(u1?.functions[0], {
+      name: 'target_show_value',
+      oldAddress: 0xffffffffc0340060n,
+      oldSize: 16,
+      newAddress: 0xffffffffc0345000n,
+      newSize: 16,
+      newName: 'replacement_show_value',
+      site: 5,
+      fentry: true,
+      owner: 'tsplice_target',
+      newOwner: 'tsplice_replacement',
+    });
+    assert.equal(u1?.functions[1]?.owner, undefined);
+    assert.equal(u1?.functions[1]?.fentry, false);
+    assert.equal(u2?.state, 'staged');
+    assert.equal(u2?.appliedAt, undefined);
+    assert.match(u2?.error ?? '', /^apply u2 aborted: busy: function target_wait, task 345 \(dd\)/);
+  });
+
+  it('reads the pre-scan figures when the module prints them', () => {
+    const status = parseStatus(
+      'tsplice-core 1 applied=0 lockdown=no\n' +
+        'measure kind=scan id=u1 result=ok tasks=520 cpus=2 pause_ns=41000 call_ns=90000 wait_ns=1200 scanned=6 prescan_ns=5300000\n' +
+        'update u1 state=reverted functions=1 attempts=1 applied_at=1764188679 pause_ns=52000 call_ns=99000 wait_ns=0 tasks=521 scanned=7 prescan_ns=5400000 error=-\n',
+    );
+    assert.equal(status.measurement?.scanned, 6);
+    assert.equal(status.measurement?.prescanNs, 5300000);
+    assert.equal(status.updates[0]?.tasks, 521);
+    assert.equal(status.updates[0]?.scanned, 7);
+    assert.equal(status.updates[0]?.prescanNs, 5400000);
+    assert.equal(status.updates[0]?.error, undefined);
+  });
+
+  it('reads who is staging an update: a live pid, or 0 once it has exited', () => {
+    const status = parseStatus(
+      'tsplice-core 1 applied=0 lockdown=no\n' +
+        'update live state=staged owner=812 functions=1 attempts=0 applied_at=0 pause_ns=0 call_ns=0 wait_ns=0 tasks=0 error=-\n' +
+        'update left state=staged owner=0 functions=1 attempts=0 applied_at=0 pause_ns=0 call_ns=0 wait_ns=0 tasks=0 error=-\n',
+    );
+    assert.deepEqual(
+      status.updates.map((u) => [u.id, u.ownerPid]),
+      [
+        ['live', 812],
+        ['left', 0],
+      ],
+    );
+  });
+
+  it('names the line it cannot read', () => {
+    assert.throws(() => parseStatus('nonsense\n'), (e: unknown) => e instanceof UserError && /first line 'nonsense'/.test(e.message));
+    assert.throws(
+      () => parseStatus('tsplice-core 1 applied=0 lockdown=no\nfunction u9 f old=0x1\n'),
+      (e: unknown) => e instanceof UserError && /belongs to no update/.test(e.message),
+    );
+    assert.throws(
+      () => parseStatus('tsplice-core 1 applied=0 lockdown=no\nupdate u1 state=odd functions=0 attempts=0 applied_at=0 pause_ns=0 call_ns=0 wait_ns=0 tasks=0 error=-\n'),
+      (e: unknown) => e instanceof UserError && /state=odd/.test(e.message),
+    );
+  });
+
+  it('reads the function, pid and comm of a busy abort', () => {
+    const reason = 'apply u2 aborted: busy: function target_wait, task 345 (my task): target_wait+0x94/0xd0 [tsplice_target] is on its stack; gave up after 3 attempt(s) 200 ms apart';
+    assert.deepEqual(parseBusy(reason), {
+      functionName: 'target_wait',
+      pid: 345,
+      comm: 'my task',
+      detail: 'target_wait+0x94/0xd0 [tsplice_target] is on its stack',
+    });
+    assert.equal(parseBusy('apply u2 aborted: bytes changed'), undefined);
+  });
+});
+
+describe('core module commands', () => {
+  it('writes a stage line with hex addresses and the expected bytes', () => {
+    const line = stageCommand('u1', {
+      name: 'target_show_value',
+      oldAddress: 0xffffffffc0340060n,
+      oldSize: 16,
+      newAddress: 0xffffffffc0345000n,
+      newSize: 16,
+      expected: Uint8Array.from([0x0f, 0x1f, 0x44, 0, 0, 0x8b, 0x05, 0x95, 0x11, 0]),
+    });
+    assert.equal(line, 'stage u1 target_show_value 0xffffffffc0340060 16 0xffffffffc0345000 16 0f1f4400008b05951100');
+  });
+
+  it('refuses bad ids, names and byte counts before the kernel sees them', () => {
+    const fn = { name: 'f', oldAddress: 1n, oldSize: 16, newAddress: 2n, newSize: 16, expected: new Uint8Array(10) };
+    assert.throws(() => stageCommand('bad id', fn), UserError);
+    assert.throws(() => stageCommand('u1', { ...fn, name: 'f g' }), UserError);
+    assert.throws(() => stageCommand('u1', { ...fn, expected: new Uint8Array(4) }), UserError);
+    assert.throws(() => stageCommand('u1', { ...fn, oldSize: 0 }), UserError);
+  });
+
+  it('writes apply and undo with optional tries and delay', () => {
+    assert.equal(switchCommand('apply', 'u1'), 'apply u1');
+    assert.equal(switchCommand('apply', 'u1', { tries: 3, retryMs: 200 }), 'apply u1 3 200');
+    assert.equal(switchCommand('undo', 'u1', { retryMs: 10 }), 'undo u1 5 10');
+    assert.equal(switchCommand('drop', 'u1', { tries: 20, retryMs: 100 }), 'drop u1 20 100');
+    assert.throws(() => switchCommand('apply', 'u1', { tries: 0 }), UserError);
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * The text protocol of the core module (kmod/tsplice_core.c): the command lines written to
+ * /proc/tsplice/control and the records read from /proc/tsplice/status. Pure functions, so
+ * that the format is tested without a kernel; docs/core-module.md describes it.
+ */
+import { UserError } from '../host/errors.js';
+
+export type UpdateState = 'staged' | 'applied' | 'reverted';
+
+/** One replaced function, as the kernel holds it. */
+export interface CoreFunction {
+  name: string;
+  oldAddress: bigint;
+  oldSize: number;
+  newAddress: bigint;
+  newSize: number;
+  /** The symbol at newAddress (the replacement's own name). */
+  newName: string;
+  /** Offset of the jmp in the old function: 5 after the __fentry__ nop, 0 without one. */
+  site: number;
+  fentry: boolean;
+  /** Module holding the old function; undefined for vmlinux. */
+  owner?: string;
+  /** Module holding the new code; undefined for vmlinux. */
+  newOwner?: string;
+}
+
+export interface CoreUpdate {
+  id: string;
+  state: UpdateState;
+  functions: CoreFunction[];
+  /** stop_machine runs of the last apply or undo. */
+  attempts: number;
+  /** When it was last applied (wall clock), if ever. */
+  appliedAt?: Date;
+  /** Pause of the last switch, measured on the patching CPU inside stop_machine. */
+  pauseNs: number;
+  /** The whole stop_machine call of the last switch, as the caller saw it. */
+  callNs: number;
+  /**
+   * How long the first CPU in the stop_machine callback spun before the last one (the
+   * patching CPU) arrived: the arrival skew, outside pauseNs, mostly host scheduling.
+   */
+  waitNs: number;
+  /** Tasks checked in the last switch. */
+  tasks: number;
+  /**
+   * Of those, the tasks whose stacks were read inside stop_machine; the others were checked
+   * by the pre-scan before it and have not run since. Absent from older core modules.
+   */
+  scanned?: number;
+  /** The pre-scan before stop_machine, outside the pause (0 when it did not run). */
+  prescanNs?: number;
+  /** Why the last command on it failed; undefined after a success. */
+  error?: string;
+  /**
+   * The live process that staged it, 0 once that process has exited (a staged update whose
+   * stager is gone is a leftover); absent from older core modules.
+   */
+  ownerPid?: number;
+}
+
+export interface CoreMeasurement {
+  /** empty: stop_machine with nothing inside; scan: the task check alone. */
+  kind: 'empty' | 'scan';
+  id?: string;
+  result: 'ok' | 'busy' | 'error';
+  tasks: number;
+  cpus: number;
+  pauseNs: number;
+  callNs: number;
+  /** Arrival skew of the CPUs in the callback, as in CoreUpdate. */
+  waitNs: number;
+  /** Stacks read inside stop_machine, as in CoreUpdate. */
+  scanned?: number;
+  /** The pre-scan before stop_machine, as in CoreUpdate. */
+  prescanNs?: number;
+}
+
+export interface CoreStatus {
+  version: number;
+  /** Updates applied now. */
+  applied: number;
+  lockedDown: boolean;
+  measurement?: CoreMeasurement;
+  updates: CoreUpdate[];
+}
+
+/** What `stage` needs for one function. */
+export interface StageRequest {
+  name: string;
+  oldAddress: bigint;
+  oldSize: number;
+  newAddress: bigint;
+  newSize: number;
+  /**
+   * The bytes expected at the old function's entry, at least through the patch site (10
+   * bytes with a __fentry__ nop, 5 without), at most 32; the 5 bytes of the __fentry__ site
+   * are not compared (ftrace owns them).
+   */
+  expected: Uint8Array;
+}
+
+export interface RetryOptions {
+  /** stop_machine attempts while a task is inside the code (kernel default 5). */
+  tries?: number;
+  /** Milliseconds between attempts (kernel default 1000). */
+  retryMs?: number;
+}
+
+const UPDATE_ID = /^[A-Za-z0-9_.:-]{1,63}$/;
+const SYMBOL_NAME = /^[A-Za-z0-9_.$]{1,511}$/;
+
+export function checkUpdateId(id: string): void {
+  if (!UPDATE_ID.test(id)) throw new UserError(`'${id}' is not a valid update id: 1 to 63 of A-Z a-z 0-9 _ . : -.`);
+}
+
+function hex(value: bigint): string {
+  return `0x${value.toString(16)}`;
+}
+
+/** The `stage` command line for one function. */
+export function stageCommand(id: string, f: StageRequest): string {
+  checkUpdateId(id);
+  if (!SYMBOL_NAME.test(f.name)) throw new UserError(`'${f.name}' is not a function name kallsyms could print.`);
+  for (const [what, n] of [['old size', f.oldSize], ['new size', f.newSize]] as const) {
+    if (!Number.isSafeInteger(n) || n <= 0) throw new UserError(`${f.name}: the ${what} ${n} is not a positive integer.`);
+  }
+  if (f.expected.length < 5 || f.expected.length > 32) {
+    throw new UserError(`${f.name}: ${f.expected.length} expected bytes; give 5 to 32 from the function's entry.`);
+  }
+  const bytes = Buffer.from(f.expected).toString('hex');
+  return `stage ${id} ${f.name} ${hex(f.oldAddress)} ${f.oldSize} ${hex(f.newAddress)} ${f.newSize} ${bytes}`;
+}
+
+/** `apply ID [TRIES [RETRY_MS]]`, `undo ...` or `drop ...`. */
+export function switchCommand(verb: 'apply' | 'undo' | 'drop', id: string, options: RetryOptions = {}): string {
+  checkUpdateId(id);
+  const words: string[] = [verb, id];
+  if (options.tries !== undefined || options.retryMs !== undefined) {
+    const tries = options.tries ?? 5;
+    if (!Number.isInteger(tries) || tries < 1 || tries > 1000) throw new UserError(`tries must be 1 to 1000, not ${tries}.`);
+    words.push(String(tries));
+  }
+  if (options.retryMs !== undefined) {
+    if (!Number.isInteger(options.retryMs) || options.retryMs < 0 || options.retryMs > 60000) {
+      throw new UserError(`retryMs must be 0 to 60000, not ${options.retryMs}.`);
+    }
+    words.push(String(options.retryMs));
+  }
+  return words.join(' ');
+}
+
+/** key=value words of a status record; `error=` takes the rest of the line. */
+function fields(words: string[], line: string, source: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const word of words) {
+    const at = word.indexOf('=');
+    if (at <= 0) throw new UserError(`${source}: '${word}' is not key=value in the line '${line}'.`);
+    map.set(word.slice(0, at), word.slice(at + 1));
+  }
+  return map;
+}
+
+function need(map: Map<string, string>, key: string, line: string, source: string): string {
+  const value = map.get(key);
+  if (value === undefined) throw new UserError(`${source}: the line '${line}' has no ${key}=.`);
+  return value;
+}
+
+function integer(map: Map<string, string>, key: string, line: string, source: string): number {
+  const text = need(map, key, line, source);
+  if (!/^\d+$/.test(text)) throw new UserError(`${source}: ${key}=${text} is not a number in the line '${line}'.`);
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new UserError(`${source}: ${key}=${text} is too large in the line '${line}'.`);
+  return value;
+}
+
+function address(map: Map<string, string>, key: string, line: string, source: string): bigint {
+  const text = need(map, key, line, source);
+  if (!/^0x[0-9a-f]+$/.test(text)) throw new UserError(`${source}: ${key}=${text} is not a hex address in the line '${line}'.`);
+  return BigInt(text);
+}
+
+/** The pre-scan figures, which older core modules do not print. */
+function prescanFields(map: Map<string, string>, line: string, source: string): { scanned?: number; prescanNs?: number } {
+  return {
+    ...(map.has('scanned') ? { scanned: integer(map, 'scanned', line, source) } : {}),
+    ...(map.has('prescan_ns') ? { prescanNs: integer(map, 'prescan_ns', line, source) } : {}),
+  };
+}
+
+function owner(text: string | undefined): string | undefined {
+  return text === undefined || text === '-' ? undefined : text;
+}
+
+/** Parses the text of /proc/tsplice/status. */
+export function parseStatus(text: string, source = '/proc/tsplice/status'): CoreStatus {
+  const lines = text.split('\n').filter((l) => l.length > 0);
+  const head = /^tsplice-core (\d+) applied=(\d+) lockdown=(yes|no)$/.exec(lines[0] ?? '');
+  if (!head) throw new UserError(`${source}: the first line '${lines[0] ?? ''}' is not a tsplice-core header.`);
+  const status: CoreStatus = {
+    version: Number(head[1]),
+    applied: Number(head[2]),
+    lockedDown: head[3] === 'yes',
+    updates: [],
+  };
+  const byId = new Map<string, CoreUpdate>();
+  for (const line of lines.slice(1)) {
+    const [kind, ...rest] = line.split(' ');
+    if (kind === 'measure') {
+      const m = fields(rest, line, source);
+      const measureKind = need(m, 'kind', line, source);
+      const result = need(m, 'result', line, source);
+      if ((measureKind !== 'empty' && measureKind !== 'scan') || (result !== 'ok' && result !== 'busy' && result !== 'error')) {
+        throw new UserError(`${source}: the line '${line}' has an unknown kind or result.`);
+      }
+      const id = need(m, 'id', line, source);
+      status.measurement = {
+        kind: measureKind,
+        ...(id !== '-' ? { id } : {}),
+        result,
+        tasks: integer(m, 'tasks', line, source),
+        cpus: integer(m, 'cpus', line, source),
+        pauseNs: integer(m, 'pause_ns', line, source),
+        callNs: integer(m, 'call_ns', line, source),
+        waitNs: integer(m, 'wait_ns', line, source),
+        ...prescanFields(m, line, source),
+      };
+    } else if (kind === 'update') {
+      const errorAt = line.indexOf(' error=');
+      if (errorAt < 0) throw new UserError(`${source}: the line '${line}' has no error=.`);
+      const [id, ...words] = line.slice('update '.length, errorAt).split(' ');
+      if (!id) throw new UserError(`${source}: the line '${line}' names no update.`);
+      const error = line.slice(errorAt + ' error='.length);
+      const m = fields(words, line, source);
+      const state = need(m, 'state', line, source);
+      if (state !== 'staged' && state !== 'applied' && state !== 'reverted') {
+        throw new UserError(`${source}: state=${state} is not staged, applied or reverted in the line '${line}'.`);
+      }
+      const appliedAt = integer(m, 'applied_at', line, source);
+      const update: CoreUpdate = {
+        id,
+        state,
+        functions: [],
+        attempts: integer(m, 'attempts', line, source),
+        ...(appliedAt > 0 ? { appliedAt: new Date(appliedAt * 1000) } : {}),
+        pauseNs: integer(m, 'pause_ns', line, source),
+        callNs: integer(m, 'call_ns', line, source),
+        waitNs: integer(m, 'wait_ns', line, source),
+        tasks: integer(m, 'tasks', line, source),
+        ...prescanFields(m, line, source),
+        ...(error !== '-' ? { error } : {}),
+        ...(m.has('owner') ? { ownerPid: integer(m, 'owner', line, source) } : {}),
+      };
+      byId.set(id, update);
+      status.updates.push(update);
+    } else if (kind === 'function') {
+      const [id, name, ...words] = rest;
+      const update = id === undefined ? undefined : byId.get(id);
+      if (!update || !name) throw new UserError(`${source}: the line '${line}' belongs to no update listed before it.`);
+      const m = fields(words, line, source);
+      const site = integer(m, 'site', line, source);
+      const oldOwner = owner(m.get('owner'));
+      const newOwner = owner(m.get('new_owner'));
+      update.functions.push({
+        name,
+        oldAddress: address(m, 'old', line, source),
+        oldSize: integer(m, 'old_size', line, source),
+        newAddress: address(m, 'new', line, source),
+        newSize: integer(m, 'new_size', line, source),
+        newName: need(m, 'new_name', line, source),
+        site,
+        fentry: need(m, 'fentry', line, source) === '1',
+        ...(oldOwner ? { owner: oldOwner } : {}),
+        ...(newOwner ? { newOwner } : {}),
+      });
+    } else {
+      throw new UserError(`${source}: unknown record '${kind ?? ''}' in the line '${line}'.`);
+    }
+  }
+  return status;
+}
+
+/** The parts of a busy abort, from the kernel's reason. */
+export interface BusyReason {
+  functionName: string;
+  pid: number;
+  comm: string;
+  /** What was found, e.g. "target_wait+0x94/0xd0 [tsplice_target] is on its stack". */
+  detail: string;
+}
+
+/** Parses "... busy: function F, task PID (COMM): DETAIL; gave up ..." */
+export function parseBusy(reason: string): BusyReason | undefined {
+  const m = /busy: function (\S+), task (\d+) \((.*?)\): (.*?)(?:; gave up|$)/.exec(reason);
+  if (!m?.[1] || !m[2] || m[3] === undefined || !m[4]) return undefined;
+  return { functionName: m[1], pid: Number(m[2]), comm: m[3], detail: m[4] };
+}

@@ -1,0 +1,728 @@
+/**
+ * The corpus of real fixes: every `.c` file that differs between two prepared trees (the
+ * running kernel's source and a later stable release, prepared with the same .config) and is
+ * built into vmlinux, each with its own diff as a patch against the older tree.
+ *
+ * A file's diff alone may not compile against the older tree's headers (a new helper, a new
+ * field, a new header). Then the header hunks it needs are grouped into its patch. First whole
+ * header diffs: the changed headers the unit includes (the pre object's kbuild dependencies
+ * and the new file's #include lines) whose hunks name an identifier the compiler complained
+ * about; for a name none of them has, a changed header that adds it; after four rounds, if it
+ * still fails, every changed header the unit includes. Once those compile, each header is cut
+ * down to the hunks the unit needs (tools/corpus/hunk-select.ts); a header none of whose hunks
+ * is needed is dropped. Which headers and hunks were grouped, and the compiler line that made
+ * each necessary, is recorded in the manifest. Every patch is checked to apply with GNU patch,
+ * fuzz 0 and no offset, to the older tree's files (tools/corpus/hunk-apply.ts). Nothing here edits
+ * either tree: the compile tests run the unit's recorded kbuild command on copies in a work
+ * folder (see compileWithOverlay). docs/corpus.md has the figures.
+ *
+ * Run: node dist/tools/corpus/derive-cli.js [--limit N] [--only FILE,...] (see derive-cli.ts)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { buildStatus, readAutoConf, type BuildStatus } from '../../src/kbuild/build-status.js';
+import { buildPreObject, objectPathOf, recordedCommand, variantCommand } from '../../src/kbuild/compile.js';
+import type { PreparedTree } from '../../src/kbuild/tree.js';
+import { applyToCopies } from './hunk-apply.js';
+import { namedIn, selectHunks, type KeptHunk } from './hunk-select.js';
+
+export { namedIn } from './hunk-select.js';
+
+export type Log = (line: string) => void;
+
+/** What `diff -rq` says about the two source trees, as paths relative to the tree tops. */
+export interface TreeChanges {
+  changed: string[];
+  onlyOld: string[];
+  onlyNew: string[];
+}
+
+/** Paths that `make prepare` (or an earlier build) writes into a tree: never part of a fix. */
+export function isBuildProduct(path: string): boolean {
+  const name = basename(path);
+  if (name.startsWith('.')) return true;
+  if (/\.(o|a|ko|mod|mod\.c|order|symvers|lds|s|tmp|d)$/.test(name)) return true;
+  return /(^|\/)(include\/generated|include\/config|arch\/[^/]+\/include\/generated)(\/|$)/.test(path);
+}
+
+/** Parses `diff -rq OLD NEW` output. Exported for tests. */
+export function parseDiffRq(output: string, oldDir: string, newDir: string): TreeChanges {
+  const changes: TreeChanges = { changed: [], onlyOld: [], onlyNew: [] };
+  const strip = (path: string, top: string): string => relative(top, path);
+  for (const line of output.split('\n')) {
+    const differ = /^Files (.+) and (.+) differ$/.exec(line);
+    if (differ?.[1]) {
+      changes.changed.push(strip(differ[1], oldDir));
+      continue;
+    }
+    const only = /^Only in (.+): (.+)$/.exec(line);
+    if (only?.[1] && only[2]) {
+      const full = join(only[1], only[2]);
+      if (full.startsWith(`${oldDir}/`)) changes.onlyOld.push(strip(full, oldDir));
+      else if (full.startsWith(`${newDir}/`)) changes.onlyNew.push(strip(full, newDir));
+    }
+  }
+  const keep = (p: string): boolean => !isBuildProduct(p);
+  return {
+    changed: changes.changed.filter(keep).sort(),
+    onlyOld: changes.onlyOld.filter(keep).sort(),
+    onlyNew: changes.onlyNew.filter(keep).sort(),
+  };
+}
+
+/** Every source file that differs between the trees (`diff -rq`, build products left out). */
+export function treeChanges(oldDir: string, newDir: string): TreeChanges {
+  const r = spawnSync('diff', ['-rq', '--no-dereference', oldDir, newDir], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  if (r.status !== 0 && r.status !== 1) throw new Error(`diff -rq ${oldDir} ${newDir} failed: ${r.stderr}`);
+  return parseDiffRq(r.stdout, oldDir, newDir);
+}
+
+/** A unified diff of one file, `a/PATH` to `b/PATH` (a file missing on one side is /dev/null). */
+export function fileDiff(oldDir: string, newDir: string, path: string): string {
+  const oldPath = join(oldDir, path);
+  const newPath = join(newDir, path);
+  const hasOld = existsSync(oldPath);
+  const hasNew = existsSync(newPath);
+  const r = spawnSync(
+    'diff',
+    ['-u', '-p', '--label', hasOld ? `a/${path}` : '/dev/null', '--label', hasNew ? `b/${path}` : '/dev/null', hasOld ? oldPath : '/dev/null', hasNew ? newPath : '/dev/null'],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (r.status !== 0 && r.status !== 1) throw new Error(`diff -u of ${path} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * The unit a `.c` file is compiled in: itself, or a `.c` file of the same folder that
+ * `#include`s it (kernel/sched/build_policy.c includes rt.c). Undefined when none does.
+ */
+export function includingUnit(treeDir: string, file: string): string | undefined {
+  const dir = dirname(file);
+  const name = basename(file);
+  const pattern = new RegExp(`^\\s*#\\s*include\\s+"${name.replace(/[.]/g, '\\.')}"`, 'm');
+  for (const entry of readdirSync(join(treeDir, dir)).sort()) {
+    if (!entry.endsWith('.c') || entry === name) continue;
+    if (pattern.test(readFileSync(join(treeDir, dir, entry), 'utf8'))) return join(dir, entry);
+  }
+  return undefined;
+}
+
+function makefileOf(treeDir: string, dir: string): string | undefined {
+  return [join(treeDir, dir, 'Kbuild'), join(treeDir, dir, 'Makefile')].find((p) => existsSync(p));
+}
+
+/** `[variable, words]` of a Makefile's assignments, continuation lines joined. */
+function makeAssignments(path: string): [string, string[]][] {
+  const out: [string, string[]][] = [];
+  for (const line of readFileSync(path, 'utf8').replace(/\\\n/g, ' ').split('\n')) {
+    const m = /^ *([^\t\s#=:][^=]*?)\s*[+:?]?=\s*(.*)$/.exec(line);
+    if (m?.[1] && m[2] !== undefined) out.push([m[1], m[2].split(/\s+/).filter(Boolean)]);
+  }
+  return out;
+}
+
+function expandVariable(variable: string, config: Map<string, string>): string {
+  return variable
+    .replace(/\$\(subst m,y,\$\((CONFIG_\w+)\)\)/g, (_a, name: string) => (config.get(name) ?? '').replace('m', 'y'))
+    .replace(/\$\((CONFIG_\w+)\)/g, (_a, name: string) => config.get(name) ?? '');
+}
+
+/**
+ * Whether kbuild descends into a folder, and for what: 'built-in' when every folder above it
+ * is reached through `obj-y` (or an option set to y), 'module' when one is reached only
+ * through an option set to m, 'not built' when nothing reaches it (arch/arm/ on x86).
+ * buildStatus in src/kbuild/build-status.ts looks at the unit's own folder Makefile only.
+ */
+export function folderStatus(treeDir: string, dir: string, config: Map<string, string>, arch = 'x86', memo = new Map<string, BuildStatus>()): BuildStatus {
+  if (dir === '' || dir === '.') return 'built-in';
+  const known = memo.get(dir);
+  if (known) return known;
+  const parent = dirname(dir) === '.' ? '' : dirname(dir);
+  const sources: { makefile: string; word: string; via: string }[] = [];
+  // The parent names it (obj-y += foo/), or an ancestor names the path (obj-y += arch/$(SRCARCH)/).
+  for (let above = parent; ; above = dirname(above) === '.' ? '' : dirname(above)) {
+    // At the top, kbuild reads Kbuild (obj-y += kernel/) and Makefile (libs-y := lib/).
+    const makefiles = above === '' ? ['Kbuild', 'Makefile'].map((f) => join(treeDir, f)).filter((p) => existsSync(p)) : [makefileOf(treeDir, above)];
+    for (const makefile of makefiles) if (makefile) sources.push({ makefile, word: `${above === '' ? dir : relative(above, dir)}/`, via: above });
+    if (above === '') break;
+  }
+  // The arch Makefile adds folders of its own (libs-y += arch/x86/lib/, drivers-$(CONFIG_PCI) += arch/x86/pci/).
+  const archMakefile = join(treeDir, 'arch', arch, 'Makefile');
+  if (dir.startsWith(`arch/${arch}/`) && existsSync(archMakefile)) sources.push({ makefile: archMakefile, word: `${dir}/`, via: '' });
+  let best: BuildStatus = 'not built';
+  for (const source of sources) {
+    for (const [variable, words] of makeAssignments(source.makefile)) {
+      const normalized = words.map((w) => w.replace(/\$\(SRCARCH\)|\$\(ARCH\)/g, arch));
+      if (!normalized.includes(source.word)) continue;
+      const m = /^(obj|core|drivers|libs|net|virt|init|head)-(y|m|)$/.exec(expandVariable(variable, config));
+      if (!m) continue;
+      const own: BuildStatus = m[2] === 'y' ? 'built-in' : m[2] === 'm' ? 'module' : 'not built';
+      if (own === 'not built') continue;
+      const above = folderStatus(treeDir, source.via, config, arch, memo);
+      const status: BuildStatus = above === 'not built' ? 'not built' : own === 'module' || above === 'module' ? 'module' : 'built-in';
+      if (status === 'built-in') {
+        memo.set(dir, status);
+        return status;
+      }
+      if (status === 'module') best = 'module';
+    }
+  }
+  memo.set(dir, best);
+  return best;
+}
+
+/**
+ * The status of one word (`memory.o`, `$(mmu-y)`) of a folder Makefile, following the forms
+ * buildStatus leaves 'unknown': list variables (`mmu-$(CONFIG_MMU) := memory.o …` then
+ * `obj-y += $(mmu-y)`), `${CONFIG_X}` braces, `foo-objs-y`, `foo-objs +=`.
+ */
+function wordStatus(assignments: [string, string[]][], word: string, config: Map<string, string>, depth = 0): BuildStatus {
+  if (depth > 6) return 'unknown';
+  let best: BuildStatus = 'unknown';
+  const rank: Record<BuildStatus, number> = { 'built-in': 3, module: 2, 'not built': 1, unknown: 0 };
+  const consider = (s: BuildStatus): void => {
+    if (rank[s] > rank[best]) best = s;
+  };
+  for (const [variable, words] of assignments) {
+    if (!words.includes(word)) continue;
+    const v = expandVariable(variable.replace(/\$\{(CONFIG_\w+)\}/g, '$($1)'), config);
+    const direct = /^(obj|lib|core)-(y|m|n|)$/.exec(v);
+    if (direct) {
+      consider(direct[2] === 'y' ? 'built-in' : direct[2] === 'm' ? 'module' : 'not built');
+      continue;
+    }
+    if (/-(n|)$/.test(v) && !/-objs$/.test(v)) {
+      consider('not built');
+      continue;
+    }
+    const owner = v.replace(/-(objs-y|objs|y)$/, '');
+    if (owner === v) continue;
+    consider(wordStatus(assignments, `${owner}.o`, config, depth + 1));
+    consider(wordStatus(assignments, `$(${v})`, config, depth + 1));
+    if (variable !== v) consider(wordStatus(assignments, `$(${variable})`, config, depth + 1));
+  }
+  return best;
+}
+
+/** The unit's status within its folder: buildStatus, then the forms it does not follow. */
+export function unitStatus(treeDir: string, unit: string, config: Map<string, string>): BuildStatus {
+  const own = buildStatus(treeDir, unit, config);
+  if (own !== 'unknown') return own;
+  const makefile = makefileOf(treeDir, dirname(unit));
+  if (!makefile) return own;
+  return wordStatus(makeAssignments(makefile), basename(unit).replace(/\.[cS]$/, '.o'), config);
+}
+
+/**
+ * The unit's status for vmlinux: its folder Makefile's say (or, when that folder does not name
+ * it, the nearest folder above that does: arch/x86/kvm/Makefile lists mmu/mmu.o), combined
+ * with whether kbuild reaches that folder.
+ */
+export function vmlinuxStatus(treeDir: string, unit: string, config: Map<string, string>, memo = new Map<string, BuildStatus>()): BuildStatus {
+  const dir = dirname(unit);
+  for (let at = dir; ; at = dirname(at) === '.' ? '' : dirname(at)) {
+    let own: BuildStatus = 'unknown';
+    if (at === dir) own = unitStatus(treeDir, unit, config);
+    else {
+      const makefile = makefileOf(treeDir, at);
+      if (makefile) own = wordStatus(makeAssignments(makefile), relative(at, unit).replace(/\.[cS]$/, '.o'), config);
+    }
+    if (own !== 'unknown') {
+      if (own === 'not built') return own;
+      const folder = folderStatus(treeDir, at, config, 'x86', memo);
+      if (folder === 'not built') return 'not built';
+      if (folder === 'module' && own === 'built-in') return 'module';
+      return own;
+    }
+    // No Makefile names it: unknown, unless it lies where kbuild never builds kernel code
+    // (tools/, scripts/, another architecture).
+    if (at === '' || at === '.') return /^(tools|scripts|samples|Documentation)\/|^arch\/(?!x86\/)/.test(unit) ? 'not built' : 'unknown';
+  }
+}
+
+/** Files kbuild lists as the object's dependencies (its .cmd), relative to the tree. */
+export function objectDependencies(treeDir: string, object: string): string[] {
+  const cmd = join(treeDir, dirname(object), `.${basename(object)}.cmd`);
+  if (!existsSync(cmd)) return [];
+  const text = readFileSync(cmd, 'utf8');
+  const deps = /\ndeps_[^\n]*:= \\\n([\s\S]*?)\n\n/.exec(text)?.[1] ?? '';
+  return deps
+    .split('\n')
+    .map((l) => l.trim().replace(/\s*\\$/, ''))
+    .filter((l) => l && !l.startsWith('$(') && !l.startsWith('/'));
+}
+
+export interface CompileResult {
+  ok: boolean;
+  /** The compiler's complaints (error lines first), when not ok. */
+  output: string;
+  seconds: number;
+}
+
+function runShell(command: string, cwd: string): Promise<{ status: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', command], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => chunks.push(c));
+    child.on('close', (code) => resolve({ status: code ?? 1, output: Buffer.concat(chunks).toString('utf8') }));
+  });
+}
+
+/**
+ * Compiles `unit` of the old tree with some files taken from the new tree instead (or given as
+ * text: the old header with some hunks applied), using the unit's recorded kbuild command.
+ * Headers are overlaid by putting a copy of their folder (the changed header, the others as
+ * links) in front of the tree's -I folders; the unit's own folder comes first for quoted
+ * includes anyway.
+ */
+export async function compileWithOverlay(
+  tree: PreparedTree,
+  unit: string,
+  files: string[],
+  newDir: string,
+  /** Text to use instead of the new tree's, by path (a header with only some hunks applied). */
+  texts?: ReadonlyMap<string, string>,
+): Promise<CompileResult> {
+  const started = Date.now();
+  const work = mkdtempSync(join(tmpdir(), 'tsplice-corpus-'));
+  try {
+    const root = join(work, 'src');
+    const out = join(work, 'out');
+    mkdirSync(join(root, dirname(unit)), { recursive: true });
+    copyFileSync(join(tree.dir, unit), join(root, unit));
+    const unitDir = dirname(unit);
+    const linked = new Set<string>();
+    for (const file of files) {
+      const to = join(root, file);
+      mkdirSync(dirname(to), { recursive: true });
+      rmSync(to, { force: true });
+      const text = texts?.get(file);
+      if (text !== undefined) writeFileSync(to, text);
+      else copyFileSync(join(newDir, file), to);
+      const dir = dirname(file);
+      if (file.endsWith('.h') && dir !== unitDir && !linked.has(dir)) {
+        linked.add(dir);
+        // The header's siblings, for its own quoted includes.
+        if (existsSync(join(tree.dir, dir))) {
+          for (const entry of readdirSync(join(tree.dir, dir))) {
+            if (!existsSync(join(root, dir, entry))) symlinkSync(join(tree.dir, dir, entry), join(root, dir, entry));
+          }
+        }
+      }
+    }
+    let command = variantCommand(recordedCommand(tree, objectPathOf(unit)), unit, root, out);
+    // Overlaid folders in front of the tree's: -I./include -> -I<root>/include -I./include.
+    command = command.replace(/(^|\s)-I\.\/(\S+)/g, (all, space: string, dir: string) =>
+      existsSync(join(root, dir)) ? `${space}-I${join(root, dir)} -I./${dir}` : all,
+    );
+    command = command.replace(/(^|\s)-include \.\/(\S+)/g, (all, space: string, header: string) =>
+      files.includes(header) ? `${space}-include ${join(root, header)}` : all,
+    );
+    mkdirSync(join(out, dirname(unit)), { recursive: true });
+    const r = await runShell(command, tree.dir);
+    const lines = r.output.split('\n');
+    const errors = lines.filter((l) => /\berror\b|fatal/.test(l));
+    const output = [...errors, ...lines.filter((l) => !errors.includes(l))].join('\n').trim();
+    return { ok: r.status === 0 && existsSync(join(out, objectPathOf(unit))), output, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Identifiers the compiler named in its error lines (`'foo' undeclared`, no member named 'bar'...). */
+export function identifiersInErrors(output: string): string[] {
+  const found = new Set<string>();
+  for (let line of output.split('\n')) {
+    if (!/\berror\b|fatal/.test(line)) continue;
+    // gcc's guesses ("did you mean 'of_node_set_flag'?") name what exists, not what is missing.
+    line = line.replace(/;? did you mean [‘'`"][^’'"]*[’'"]\??/g, '');
+    for (const m of line.matchAll(/[‘'`"]([A-Za-z_][\w]*)(?:\(\))?[’'"]/g)) if (m[1]) found.add(m[1]);
+    const missing = /fatal error: ([\w./-]+): No such file/.exec(line);
+    if (missing?.[1]) found.add(missing[1]);
+    const struct = /(?:struct|union|enum) ([A-Za-z_]\w*)/.exec(line);
+    if (struct?.[1]) found.add(struct[1]);
+  }
+  // Keywords and type words carry no information about where the fix lives.
+  for (const w of ['struct', 'union', 'enum', 'int', 'void', 'char', 'long', 'unsigned', 'const', 'static', 'return']) found.delete(w);
+  return [...found];
+}
+
+/** The lines a diff adds. */
+function addedText(diff: string): string {
+  return diff
+    .split('\n')
+    .filter((l) => l.startsWith('+') && !l.startsWith('+++'))
+    .join('\n');
+}
+
+/** The lines of a diff's hunks (context, removed and added), without the file names. */
+function hunkText(diff: string): string {
+  return diff
+    .split('\n')
+    .filter((l) => /^[ +-]/.test(l) && !l.startsWith('+++') && !l.startsWith('---'))
+    .join('\n');
+}
+
+/**
+ * Headers a source file names in #include lines, as tree paths that exist in `treeDir`:
+ * <x.h> under include/, arch/x86/include/ and their uapi/, "x.h" beside the file.
+ */
+export function directIncludes(treeDir: string, file: string): string[] {
+  const text = readFileSync(join(treeDir, file), 'utf8');
+  const found: string[] = [];
+  for (const m of text.matchAll(/^\s*#\s*include\s+([<"])([^>"]+)[>"]/gm)) {
+    const name = m[2] ?? '';
+    const places = m[1] === '"' ? [join(dirname(file), name)] : ['include', 'arch/x86/include', 'include/uapi', 'arch/x86/include/uapi'].map((d) => join(d, name));
+    for (const p of places) if (existsSync(join(treeDir, p))) found.push(p);
+  }
+  return found;
+}
+
+export interface HeaderNeed {
+  path: string;
+  /** The compiler line that made it necessary (or why it was grouped). */
+  reason: string;
+  /** Hunks in the header's whole diff. */
+  hunksTotal?: number;
+  /** The hunks of its diff the patch carries, each with why (tools/corpus/hunk-select.ts). */
+  hunks?: KeptHunk[];
+}
+
+export type CompileOutcome = 'alone' | 'with-headers' | 'fails';
+
+export interface CorpusEntry {
+  /** The changed source file. */
+  file: string;
+  /** The compilation unit it is built in (the file itself, or the unit including it). */
+  unit: string;
+  includedInto?: string;
+  status: BuildStatus;
+  /** Changed headers grouped into the patch, each with why. */
+  headers: HeaderNeed[];
+  compile: CompileOutcome;
+  /** The compiler's first error lines when compile is 'fails', or the file's alone. */
+  compileError?: string;
+  /** Patch file name (under the patches folder or the cache). */
+  patch: string;
+  diffBytes: number;
+  sha256: string;
+}
+
+export interface CorpusManifest {
+  from: { release: string; version: string };
+  to: { version: string };
+  derivedAt: string;
+  command: string;
+  counts: {
+    changedFiles: number;
+    changedC: number;
+    addedC: number;
+    builtIn: number;
+    module: number;
+    notBuilt: number;
+    unknown: number;
+    includedIntoBuiltIn: number;
+    changedHeaders: number;
+  };
+  /** Changed .c files whose build status could not be told from the Makefile. */
+  unknown: string[];
+  /** Files where buildStatus (its folder Makefile alone) and the corpus's reading differ. */
+  buildStatusDisagrees: { file: string; buildStatus: BuildStatus; corpus: BuildStatus }[];
+  /** Changed built-in assembly files: left out of the corpus (tsplice compiles .c units). */
+  builtInAssembly: string[];
+  patchesStored: 'repository' | 'cache';
+  patchesDir: string;
+  totalPatchBytes: number;
+  files: CorpusEntry[];
+}
+
+/** `kernel/time/timer.c` -> `kernel-time-timer.patch`. */
+export function patchNameFor(file: string): string {
+  return `${file.replace(/\.c$/, '').replace(/[^\w.-]+/g, '-')}.patch`;
+}
+
+function firstErrors(output: string, count = 3): string {
+  return output
+    .split('\n')
+    .filter((l) => /\berror\b|fatal/.test(l))
+    .slice(0, count)
+    .map((l) => l.replace(/^.*?(\S+\.[ch]:\d+:\d+: )/, '$1').replace(/\/tmp\/tsplice-corpus-\w+\/src\//g, '').trim())
+    .join(' | ');
+}
+
+export interface DeriveOptions {
+  oldTree: PreparedTree;
+  newTree: PreparedTree;
+  log: Log;
+  /** Only these files (for a slice); default: every changed built-in .c file. */
+  only?: string[];
+  limit?: number;
+}
+
+export interface DerivedCorpus {
+  manifest: Omit<CorpusManifest, 'patchesStored' | 'patchesDir' | 'totalPatchBytes'>;
+  /** Patch text per entry, keyed by patch name. */
+  patches: Map<string, string>;
+}
+
+/**
+ * The header hunks a unit needs, once the whole diffs of `headers` make it compile
+ * (tools/corpus/hunk-select.ts): each header with the hunks kept and why, and its part of the
+ * patch. A header none of whose hunks is needed is dropped; when no smaller set compiles, the
+ * whole diffs are kept and the reason says so.
+ */
+async function headerHunks(
+  oldTree: PreparedTree,
+  newDir: string,
+  c: { file: string; unit: string },
+  headers: readonly HeaderNeed[],
+  headerDiff: (path: string) => string,
+  outputs: readonly string[],
+  ownDiff: string,
+  log: Log,
+): Promise<{ headers: HeaderNeed[]; parts: string[] }> {
+  const selection = await selectHunks(
+    headers.map((h) => ({ path: h.path, diff: headerDiff(h.path) })),
+    outputs,
+    async (diffs) => {
+      const texts = new Map<string, string>();
+      for (const [path, diff] of diffs) {
+        const applied = applyToCopies(oldTree.dir, diff);
+        if (!applied.clean) throw new Error(`Some hunks of ${path} do not apply to ${oldTree.dir}: ${applied.problems.join('; ')}`);
+        for (const [p, t] of applied.texts) texts.set(p, t);
+      }
+      return compileWithOverlay(oldTree, c.unit, [c.file, ...diffs.keys()], newDir, texts);
+    },
+    { clean: (line) => firstErrors(line, 1) || line.trim(), log, ownDiff },
+  );
+  const out: HeaderNeed[] = [];
+  const parts: string[] = [];
+  for (const [k, choice] of selection.choices.entries()) {
+    const need = headers[k] as HeaderNeed;
+    if (!selection.ok) {
+      // The whole diffs compiled a moment ago but not in the selection's own check: keep them.
+      out.push({ ...need, reason: `${need.reason} (whole diff: the hunks could not be chosen, the whole diffs failed to compile again)` });
+      parts.push(headerDiff(need.path));
+      continue;
+    }
+    if (choice.kept.length === 0) {
+      log(`  ${need.path}: none of its ${choice.total} hunks is needed; left out`);
+      continue;
+    }
+    // Each kept hunk was found needed (the unit fails without it), so keeping all of several
+    // means no smaller set compiles.
+    const note = choice.kept.length === choice.total && choice.total > 1 ? ' (whole diff: no smaller set of its hunks compiles)' : '';
+    out.push({ path: need.path, reason: `${need.reason}${note}`, hunksTotal: choice.total, hunks: choice.kept });
+    parts.push(choice.diff);
+  }
+  log(`  hunks (${selection.method}, ${selection.compiles} compiles): ${out.map((h) => `${h.path} ${h.hunks?.length ?? '?'}/${h.hunksTotal ?? '?'}`).join(', ')}`);
+  return { headers: out, parts };
+}
+
+export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpus> {
+  const { oldTree, newTree, log } = options;
+  const oldDir = oldTree.dir;
+  const newDir = newTree.dir;
+  log(`Comparing ${oldDir} with ${newDir} (diff -rq)...`);
+  const changes = treeChanges(oldDir, newDir);
+  const changedHeaders = new Set([...changes.changed, ...changes.onlyNew].filter((p) => p.endsWith('.h')));
+  const config = readAutoConf(oldDir);
+  const newConfig = readAutoConf(newDir);
+  const oldMemo = new Map<string, BuildStatus>();
+  const newMemo = new Map<string, BuildStatus>();
+  const counts = { changedFiles: changes.changed.length + changes.onlyNew.length + changes.onlyOld.length, changedC: 0, addedC: 0, builtIn: 0, module: 0, notBuilt: 0, unknown: 0, includedIntoBuiltIn: 0, changedHeaders: changedHeaders.size };
+  const unknown: string[] = [];
+  const disagreements: CorpusManifest['buildStatusDisagrees'] = [];
+  const candidates: { file: string; unit: string; status: BuildStatus; includedInto?: string }[] = [];
+  const sources = [...changes.changed.filter((p) => p.endsWith('.c')), ...changes.onlyNew.filter((p) => p.endsWith('.c'))];
+  for (const file of sources) {
+    const added = !existsSync(join(oldDir, file));
+    if (added) counts.addedC++;
+    else counts.changedC++;
+    const dir = added ? newDir : oldDir;
+    const memo = added ? newMemo : oldMemo;
+    let status = vmlinuxStatus(dir, file, added ? newConfig : config, memo);
+    const plain = buildStatus(dir, file, added ? newConfig : config);
+    if (plain !== status) disagreements.push({ file, buildStatus: plain, corpus: status });
+    let unit = file;
+    let includedInto: string | undefined;
+    if (status === 'unknown') {
+      const including = includingUnit(dir, file);
+      if (including) {
+        includedInto = including;
+        unit = including;
+        status = vmlinuxStatus(dir, including, added ? newConfig : config, memo);
+        if (status === 'built-in') counts.includedIntoBuiltIn++;
+      }
+    }
+    if (status === 'built-in') counts.builtIn++;
+    else if (status === 'module') counts.module++;
+    else if (status === 'not built') counts.notBuilt++;
+    else {
+      counts.unknown++;
+      unknown.push(file);
+    }
+    if (status === 'built-in') candidates.push({ file, unit, status, ...(includedInto ? { includedInto } : {}) });
+  }
+  const builtInAssembly = changes.changed.filter((p) => p.endsWith('.S') && vmlinuxStatus(oldDir, p, config, oldMemo) === 'built-in');
+  log(
+    `${counts.changedC} changed and ${counts.addedC} added .c files: ${counts.builtIn} built-in (${counts.includedIntoBuiltIn} through an including unit), ` +
+      `${counts.module} modules, ${counts.notBuilt} not built, ${counts.unknown} unknown; ${changedHeaders.size} changed headers.`,
+  );
+
+  let selected = candidates;
+  if (options.only && options.only.length > 0) selected = candidates.filter((c) => options.only?.includes(c.file));
+  if (options.limit !== undefined) selected = selected.slice(0, options.limit);
+
+  const entries: CorpusEntry[] = [];
+  const patches = new Map<string, string>();
+  const headerDiffs = new Map<string, string>();
+  const headerDiff = (h: string): string => {
+    let text = headerDiffs.get(h);
+    if (text === undefined) headerDiffs.set(h, (text = fileDiff(oldDir, newDir, h)));
+    return text;
+  };
+  for (const [i, c] of selected.entries()) {
+    const own = fileDiff(oldDir, newDir, c.file);
+    const headers: HeaderNeed[] = [];
+    /** Each grouped header's part of the patch: the hunks it needs. */
+    const headerParts: string[] = [];
+    let compile: CompileOutcome = 'alone';
+    let compileError: string | undefined;
+    if (!existsSync(join(oldDir, c.unit))) {
+      compile = 'fails';
+      compileError = `${c.unit} is new in ${newTree.sourceVersion}: there is no pre object to compare with`;
+    } else {
+      await buildPreObject(oldTree, c.unit);
+      let result = await compileWithOverlay(oldTree, c.unit, [c.file], newDir);
+      if (!result.ok) {
+        compileError = firstErrors(result.output);
+        // Every output that made a header necessary: its names seed the hunk selection.
+        const outputs = [result.output];
+        const deps = objectDependencies(oldDir, objectPathOf(c.unit));
+        // Changed headers the unit includes: in the old object's dependencies, or named by an
+        // #include of the new file (it may include a header the old one did not).
+        const included = [...new Set([...deps, ...directIncludes(newDir, c.file)])].filter((d) => changedHeaders.has(d));
+        const others = [...changedHeaders].filter((h) => !included.includes(h)).sort();
+        // Rounds: group the headers whose changed hunks name what the compiler missed; a name
+        // is looked for in the included headers first, then in every changed header.
+        let output = result.output;
+        for (let round = 0; round < 4 && !result.ok; round++) {
+          const names = identifiersInErrors(output);
+          const more: HeaderNeed[] = [];
+          for (const n of names) {
+            const chosen = (tier: string[], text: (diff: string) => string): string[] =>
+              tier.filter((h) => !headers.some((x) => x.path === h) && !more.some((x) => x.path === h)).filter((h) => (n.includes('/') ? h.endsWith(`/${n}`) || h === n : namedIn(n, text(headerDiff(h)))));
+            // Beyond the included headers only one that adds the name (a new helper, a new header).
+            const hits = chosen(included, hunkText);
+            // Not for plain words ('device' of 'struct device'), nor when several headers add it.
+            const specific = n.includes('/') || (n.includes('_') && n.length >= 6);
+            const wide = hits.length > 0 || !specific ? [] : chosen(others, addedText);
+            const found = hits.length > 0 ? hits : wide.length <= 2 ? wide : [];
+            const line = output.split('\n').find((l) => l.includes(n) && /\berror\b|fatal/.test(l)) ?? n;
+            for (const h of found) more.push({ path: h, reason: firstErrors(line, 1) || `needs ${n}` });
+          }
+          if (more.length === 0) break;
+          headers.push(...more);
+          result = await compileWithOverlay(oldTree, c.unit, [c.file, ...headers.map((h) => h.path)], newDir);
+          output = result.output;
+          outputs.push(output);
+        }
+        if (!result.ok) {
+          // Still failing: every changed header the unit includes.
+          const rest = included.filter((h) => !headers.some((x) => x.path === h));
+          const why = firstErrors(output, 1) || 'the named headers were not enough';
+          for (const h of rest) headers.push({ path: h, reason: `grouped wholesale: ${why}` });
+          result = await compileWithOverlay(oldTree, c.unit, [c.file, ...headers.map((h) => h.path)], newDir);
+        }
+        compile = result.ok ? 'with-headers' : 'fails';
+        if (!result.ok) compileError = `${compileError} || with ${headers.length} headers: ${firstErrors(result.output)}`;
+        if (result.ok) {
+          // The whole diffs compile: keep only the hunks the unit needs.
+          const chosen = await headerHunks(oldTree, newDir, c, headers, headerDiff, outputs, own, log);
+          headers.splice(0, headers.length, ...chosen.headers);
+          headerParts.push(...chosen.parts);
+        } else headerParts.push(...headers.map((h) => headerDiff(h.path)));
+      }
+    }
+    const headerNote = headers.length > 0 ? headers.map((h) => (h.hunks ? `${h.path} (${h.hunks.length} of ${h.hunksTotal} hunks)` : h.path)).join(', ') : 'none';
+    const first = `# tsplice corpus: ${c.file} (unit ${c.unit}), ${oldTree.sourceVersion} -> ${newTree.sourceVersion}; grouped headers: ${headerNote}\n`;
+    const text = first + [own, ...headerParts].join('');
+    // What create will do with it: every hunk must apply at its stated line, without fuzz.
+    const check = applyToCopies(oldDir, text, true);
+    if (!check.clean) throw new Error(`The derived patch of ${c.file} does not apply cleanly to ${oldDir}: ${check.problems.join('; ')}`);
+    const name = patchNameFor(c.file);
+    patches.set(name, text);
+    entries.push({
+      file: c.file,
+      unit: c.unit,
+      ...(c.includedInto ? { includedInto: c.includedInto } : {}),
+      status: c.status,
+      headers,
+      compile,
+      ...(compileError ? { compileError } : {}),
+      patch: name,
+      diffBytes: Buffer.byteLength(text),
+      sha256: createHash('sha256').update(text).digest('hex'),
+    });
+    log(`[${i + 1}/${selected.length}] ${c.file}: ${compile}${headers.length ? ` (+${headers.length} headers: ${headerNote})` : ''}${compile === 'fails' ? `: ${compileError}` : ''}`);
+  }
+  return {
+    manifest: {
+      from: { release: oldTree.release, version: oldTree.sourceVersion },
+      to: { version: newTree.sourceVersion },
+      derivedAt: new Date().toISOString(),
+      command: 'npm run build && node dist/tools/corpus/derive-cli.js',
+      counts,
+      unknown,
+      buildStatusDisagrees: disagreements,
+      builtInAssembly,
+      files: entries,
+    },
+    patches,
+  };
+}
+
+/** Patches in the repository while they stay small; above this, in the cache. */
+export const MAX_STORED_PATCH_BYTES = 5 * 1024 * 1024;
+
+/**
+ * Writes the manifest and the patches: into `patchesDir` (the repository's test/corpus/patches)
+ * when they total less than 5 MB, else into `cacheDir`, with the manifest naming where.
+ */
+export function writeCorpus(derived: DerivedCorpus, manifestPath: string, patchesDir: string, cacheDir: string): CorpusManifest {
+  const total = [...derived.patches.values()].reduce((n, t) => n + Buffer.byteLength(t), 0);
+  const stored = total < MAX_STORED_PATCH_BYTES ? 'repository' : 'cache';
+  const dir = stored === 'repository' ? patchesDir : cacheDir;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of derived.patches) writeFileSync(join(dir, name), text);
+  const manifest: CorpusManifest = {
+    ...derived.manifest,
+    patchesStored: stored,
+    patchesDir: stored === 'repository' ? relative(dirname(manifestPath), dir) : dir,
+    totalPatchBytes: total,
+  };
+  mkdirSync(dirname(manifestPath), { recursive: true });
+  writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+/** Reads test/corpus/manifest.json. */
+export function readManifest(manifestPath: string): CorpusManifest {
+  return JSON.parse(readFileSync(manifestPath, 'utf8')) as CorpusManifest;
+}
+
+/** Where an entry's patch is, checked against its recorded sha256. */
+export function patchPath(manifestPath: string, manifest: CorpusManifest, entry: CorpusEntry): string {
+  const dir = manifest.patchesStored === 'repository' ? join(dirname(manifestPath), manifest.patchesDir) : manifest.patchesDir;
+  const path = join(dir, entry.patch);
+  if (!existsSync(path)) throw new Error(`The corpus patch ${path} is missing: derive the corpus again (node dist/tools/corpus/derive-cli.js).`);
+  const sha = createHash('sha256').update(readFileSync(path)).digest('hex');
+  if (sha !== entry.sha256) throw new Error(`The corpus patch ${path} does not match the manifest's sha256: derive the corpus again.`);
+  return path;
+}

@@ -1,0 +1,244 @@
+/**
+ * The corpus run inside the lab guest: `node /opt/tsplice/dist/tools/corpus/guest.js PLAN`.
+ *
+ * For each update of the plan, in order: `tsplice apply FILE --json` (the CLI, as a user runs
+ * it), the kernel's own record of it (/proc/tsplice/status, what `tsplice list --json` prints),
+ * the running bytes of each replaced function (a jmp to the new code at the recorded site, read
+ * through /proc/kcore as `tsplice peek` does), a short smoke workload with a dmesg check,
+ * `tsplice undo ID --json`, and the original bytes back. One JSON line per step goes to the
+ * results file in the share (fsync'ed), so that a guest that dies mid-way leaves a record of
+ * where; exit status 3 asks the host for a fresh boot (the kernel oopsed or a check says it is
+ * no longer trustworthy).
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { CoreModule } from '../../src/switch/core-module.js';
+import { readKallsyms } from '../../src/match/kallsyms.js';
+import { Kcore } from '../../src/match/kcore.js';
+import { readUpdate } from '../../src/update/format.js';
+import { classifyApplyError, dmesgProblems, type GuestPlan, type GuestResult, type FunctionCheck } from './outcome.js';
+
+/** Asks the host for a new boot before the next update. */
+export const EXIT_REBOOT = 3;
+
+function record(path: string, value: object): void {
+  const fd = openSync(path, 'a');
+  try {
+    writeSync(fd, `${JSON.stringify(value)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** New kernel log lines since the last call (read and clear). */
+function takeDmesg(): string[] {
+  const r = spawnSync('dmesg', ['-c'], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').filter(Boolean);
+}
+
+function tsplice(args: string[], timeoutMs: number): { status: number; stdout: string; stderr: string; ms: number } {
+  const started = process.hrtime.bigint();
+  const r = spawnSync('tsplice', args, { encoding: 'utf8', timeout: timeoutMs });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  const stderr = (r.stderr ?? '').trim();
+  if (timedOut) return { status: 124, stdout: r.stdout ?? '', stderr: `tsplice ${args.join(' ')} did not finish in ${timeoutMs} ms`, ms };
+  if (r.signal) return { status: 128, stdout: r.stdout ?? '', stderr: `tsplice ${args.join(' ')} was killed by ${r.signal}${stderr ? `: ${stderr}` : ''}`, ms };
+  return { status: r.status ?? 1, stdout: r.stdout ?? '', stderr, ms };
+}
+
+/** A file, fork/exec and pipe workload in busybox sh; fails on any error. */
+const SMOKE_SHELL = [
+  'set -e',
+  'd=$(mktemp -d)',
+  'dd if=/dev/urandom of=$d/a bs=64k count=16 2>/dev/null',
+  'cp $d/a $d/b && cmp $d/a $d/b && sync',
+  'echo line > $d/c && mv $d/c $d/e && cat $d/e >/dev/null && ln -s $d/e $d/f && cat $d/f >/dev/null',
+  'ls -l $d >/dev/null && rm -r $d',
+  'i=0; while [ $i -lt 20 ]; do sh -c "exit 0"; /bin/true; i=$((i+1)); done',
+  'test "$(yes tsplice | head -n 20000 | wc -l)" = 20000',
+  'test "$(seq 1 1000 | sort -rn | head -n 1)" = 1000',
+  'cat /proc/meminfo /proc/stat /proc/self/status /proc/self/maps /proc/version /proc/loadavg /proc/uptime /proc/interrupts >/dev/null',
+  'for f in /proc/[0-9]*/stat; do cat $f >/dev/null 2>&1 || true; done',
+  'cat /sys/kernel/mm/transparent_hugepage/enabled >/dev/null 2>&1 || true',
+  'ps >/dev/null; uname -a >/dev/null; date >/dev/null; sleep 0.1',
+].join('\n');
+
+/** Loopback TCP through node's net: 256 KiB echoed back by a server on 127.0.0.1. */
+function loopbackTcp(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const payload = Buffer.alloc(256 * 1024, 'tsplice ');
+    const server = createServer((socket) => socket.pipe(socket));
+    const timer = setTimeout(() => {
+      server.close();
+      resolve('loopback TCP echo did not finish in 20 s');
+    }, 20_000);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const client = connect(port, '127.0.0.1', () => client.write(payload));
+      client.on('data', (c: Buffer) => {
+        chunks.push(c);
+        received += c.length;
+        if (received >= payload.length) {
+          client.end();
+          clearTimeout(timer);
+          server.close();
+          resolve(Buffer.concat(chunks).equals(payload) ? undefined : 'loopback TCP echo returned other bytes');
+        }
+      });
+      client.on('error', (e) => {
+        clearTimeout(timer);
+        server.close();
+        resolve(`loopback TCP: ${e.message}`);
+      });
+    });
+  });
+}
+
+async function smoke(): Promise<string | undefined> {
+  const r = spawnSync('sh', ['-c', SMOKE_SHELL], { encoding: 'utf8', timeout: 120_000 });
+  if (r.error || r.status !== 0) return `smoke workload failed (${r.error?.message ?? `status ${r.status}`}): ${`${r.stderr ?? ''}`.trim().slice(-300)}`;
+  return loopbackTcp();
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
+  const result: GuestResult = { id: item.id, file: item.file, outcome: 'applied', functions: [], dmesg: [] };
+  // The original bytes of every function the update may replace (all candidates by name).
+  const update = readUpdate(item.update);
+  const symbols = readKallsyms();
+  const kcore = Kcore.open();
+  const before = new Map<string, string>();
+  try {
+    for (const f of update.functions) {
+      for (const s of symbols.lookup(f.name)) if (s.module === undefined) before.set(s.runningAddress.toString(16), hex(kcore.read(s.runningAddress, 16)));
+    }
+  } finally {
+    kcore.close();
+  }
+  takeDmesg();
+
+  const apply = tsplice(['apply', item.update, '--json', '--tries', '3', '--retry-ms', '200'], 240_000);
+  result.applyWallMs = apply.ms;
+  const afterApply = takeDmesg();
+  result.dmesg.push(...dmesgProblems(afterApply));
+  if (apply.status !== 0) {
+    result.outcome = classifyApplyError(apply.stderr);
+    result.error = apply.stderr.replace(/^tsplice: /, '');
+    if (result.dmesg.some((l) => /Oops|BUG:|kernel BUG|RIP: 0010|general protection fault(,|: \d)/.test(l))) result.reboot = true;
+    return result;
+  }
+  const applied = JSON.parse(apply.stdout) as { pauseNs: number; attempts: number; matchMs: number; stageMs: number; stopMachineNs: number; tasks: number };
+  result.pauseNs = applied.pauseNs;
+  result.attempts = applied.attempts;
+  result.matchMs = applied.matchMs;
+  result.stageMs = applied.stageMs;
+
+  // What the kernel says (tsplice list --json reads the same status file) and what runs.
+  const listed = (await new CoreModule().status()).updates.find((u) => u.id === item.id);
+  if (listed?.state !== 'applied') {
+    result.outcome = 'check failed';
+    result.error = `after apply, the kernel lists ${item.id} as ${listed?.state ?? 'absent'}`;
+  }
+  const checks: FunctionCheck[] = [];
+  const core = Kcore.open();
+  try {
+    for (const f of listed?.functions ?? []) {
+      const bytes = core.read(f.oldAddress, 16);
+      const at = f.site;
+      const rel = Buffer.from(bytes).readInt32LE(at + 1);
+      const target = f.oldAddress + BigInt(at + 5) + BigInt(rel);
+      const jumps = bytes[at] === 0xe9 && target === f.newAddress;
+      checks.push({ name: f.name, oldAddress: `0x${f.oldAddress.toString(16)}`, newAddress: `0x${f.newAddress.toString(16)}`, site: at, applied: hex(bytes), jumps });
+    }
+  } finally {
+    core.close();
+  }
+  result.functions = checks;
+  if (result.outcome === 'applied' && (checks.length === 0 || checks.some((c) => !c.jumps))) {
+    result.outcome = 'check failed';
+    result.error = `no jmp to the new code at the site of ${checks.filter((c) => !c.jumps).map((c) => c.name).join(', ') || '(no function listed)'}`;
+  }
+
+  const smokeError = await smoke();
+  const afterSmoke = dmesgProblems(takeDmesg());
+  result.dmesg.push(...afterSmoke);
+  if (smokeError && result.outcome === 'applied') {
+    result.outcome = 'smoke failed';
+    result.error = smokeError;
+  }
+
+  const undo = tsplice(['undo', item.id, '--json', '--tries', '5', '--retry-ms', '200'], 240_000);
+  result.undoWallMs = undo.ms;
+  if (undo.status !== 0) {
+    if (result.outcome === 'applied') {
+      result.outcome = 'undo failed';
+      result.error = undo.stderr.replace(/^tsplice: /, '');
+    }
+    result.reboot = true;
+  } else {
+    result.undoPauseNs = (JSON.parse(undo.stdout) as { pauseNs: number }).pauseNs;
+    // Undo keeps the update module; the corpus lets each go before the next fix.
+    const unload = tsplice(['unload', item.id, '--tries', '5', '--retry-ms', '200'], 240_000);
+    if (unload.status !== 0 && result.outcome === 'applied') {
+      result.outcome = 'undo failed';
+      result.error = unload.stderr.replace(/^tsplice: /, '');
+      result.reboot = true;
+    }
+    const again = Kcore.open();
+    try {
+      for (const c of checks) {
+        const now = hex(again.read(BigInt(c.oldAddress), 16));
+        c.restored = now === before.get(c.oldAddress.slice(2));
+        if (!c.restored) c.undone = now;
+      }
+    } finally {
+      again.close();
+    }
+    if (result.outcome === 'applied' && checks.some((c) => !c.restored)) {
+      result.outcome = 'check failed';
+      result.error = `after undo, the bytes of ${checks.filter((c) => !c.restored).map((c) => c.name).join(', ')} are not the original ones`;
+      result.reboot = true;
+    }
+  }
+  result.dmesg.push(...dmesgProblems(takeDmesg()));
+  if (result.dmesg.length > 0 && result.outcome === 'applied') {
+    result.outcome = 'kernel complained';
+    result.error = result.dmesg.slice(0, 3).join(' | ');
+  }
+  // A kernel-mode fault (not a user process's segfault or trap) leaves the kernel suspect.
+  if (result.dmesg.some((l) => /Oops|BUG:|kernel BUG|RIP: 0010|general protection fault(,|: \d)/.test(l))) result.reboot = true;
+  return result;
+}
+
+async function main(): Promise<void> {
+  const planPath = process.argv[2];
+  if (!planPath) throw new Error('usage: guest.js PLAN.json');
+  const plan = JSON.parse(readFileSync(planPath, 'utf8')) as GuestPlan;
+  takeDmesg();
+  // The first apply loads the core module; later ones find it loaded.
+  for (const item of plan.items) {
+    record(plan.results, { type: 'start', id: item.id, at: Date.now() });
+    process.stdout.write(`corpus: ${item.file} (${item.id})\n`);
+    let result: GuestResult;
+    try {
+      result = await runOne(item);
+    } catch (error) {
+      result = { id: item.id, file: item.file, outcome: 'driver error', error: (error as Error).message, functions: [], dmesg: [], reboot: true };
+    }
+    record(plan.results, { type: 'result', ...result });
+    process.stdout.write(`corpus: ${item.file}: ${result.outcome}${result.error ? `: ${result.error.slice(0, 200)}` : ''}\n`);
+    if (result.reboot) {
+      process.exitCode = EXIT_REBOOT;
+      return;
+    }
+  }
+}
+
+await main();
