@@ -14,11 +14,8 @@ import { cachePath, cacheRoot, ensureDir, isStepDone, markStepDone, resetDir } f
 import { run } from '../host/exec.js';
 import { type KernelPackages, resolveKernel } from './packages.js';
 
-/** Host packages the lab uses: QEMU, the guest's busybox, kernel build tools, depmod. */
-export const HOST_PACKAGES = [
-  'qemu-system-x86',
-  'busybox-static',
-  'cpio',
+/** Host packages a kernel's tree and modules are built with, and depmod; the lab adds its own. */
+export const BUILD_PACKAGES = [
   'kmod',
   'make',
   'gcc-12',
@@ -175,7 +172,7 @@ export async function labKernel(release: string, log: Log): Promise<LabKernel> {
 /** Fetches and unpacks one lab kernel; returns where its parts are. */
 export async function fetchKernel(release: string, log: Log): Promise<LabKernel> {
   requireApt();
-  await ensureHostPackages(HOST_PACKAGES, log);
+  await ensureHostPackages(BUILD_PACKAGES, log);
   const packages = await resolveKernel(release, log);
   const kernel = labKernelPaths(packages);
   const parts = [packages.image, packages.headers, packages.headersCommon, packages.kbuild];

@@ -4,7 +4,7 @@ import { availableReleases } from '../../src/debian/packages.js';
 import { fetchKernel, labKernel } from '../../src/debian/fetch.js';
 import { chooseRelease } from '../../src/debian/kernel-choice.js';
 import { prepareTree } from '../../src/kbuild/tree.js';
-import { runInGuest } from './qemu.js';
+import { ensureLabPackages, runInGuest } from './qemu.js';
 import { shellQuote } from './guest-image.js';
 import { printJson, progress } from '../../src/cli/output.js';
 
@@ -32,6 +32,7 @@ export function addLabCommands(program: Command): void {
     .option('--kernel <release>', 'kernel release, e.g. 6.1.0-47-amd64 (default: oldest complete 6.1)')
     .option('--json', 'print where things are as JSON')
     .action(async (opts: KernelOption) => {
+      await ensureLabPackages();
       const kernel = await fetchKernel(await chooseRelease(opts.kernel, progress), progress);
       if (opts.json) printJson(kernel);
       else process.stdout.write(`${kernel.release} (${kernel.version}) is in ${kernel.root}\n`);
@@ -44,6 +45,7 @@ export function addLabCommands(program: Command): void {
     .option('--source-version <version>', 'Debian version of linux-source to prepare (default: the image\'s own)')
     .option('--json', 'print the tree as JSON')
     .action(async (opts: KernelOption & { sourceVersion?: string }) => {
+      await ensureLabPackages();
       const tree = await prepareTree(await chooseRelease(opts.kernel, progress), progress, opts.sourceVersion);
       if (opts.json) printJson(tree);
       else process.stdout.write(`${tree.sourceVersion} prepared for ${tree.release} in ${tree.dir}\n`);

@@ -13,8 +13,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, realpathSync, existsS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/host/errors.js';
+import { ensureHostPackages } from '../../src/debian/apt.js';
 import type { LabKernel } from '../../src/debian/fetch.js';
 import { baseArchive, runArchive } from './guest-image.js';
+
+/** Host packages the lab adds to the build tools: QEMU, the guest's busybox, cpio. */
+const LAB_PACKAGES = ['qemu-system-x86', 'busybox-static', 'cpio'];
 
 export interface GuestRunOptions {
   kernel: LabKernel;
@@ -93,7 +97,13 @@ function qemuArguments(options: GuestRunOptions, initrd: string, interactive: bo
 }
 
 /** Boots the guest, runs the command, powers off; never leaves QEMU running. */
+/** Installs what the lab needs beyond the build tools (debian/fetch.ts has those), saying so. */
+export async function ensureLabPackages(): Promise<void> {
+  await ensureHostPackages(LAB_PACKAGES, (message) => process.stderr.write(`${message}\n`));
+}
+
 export async function runInGuest(options: GuestRunOptions): Promise<GuestRunResult> {
+  await ensureLabPackages();
   const interactive = options.command === undefined;
   const nonce = randomBytes(6).toString('hex');
   const shares = options.shares.map((s) => realpathSync(s));
