@@ -10,8 +10,9 @@
 //
 // Every relative import (static, `export … from`, or a literal dynamic import) is resolved to its
 // file, so the rule sees folders, not spellings. Prints one line per violation and exits 1.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
+import { filesUnder } from './files.js';
 
 const ORDER = ['host', 'elf', 'x86', 'debian', 'patch', 'header-reach', 'kbuild', 'diff', 'update', 'match', 'switch'];
 const LIBRARIES = new Set(['host', 'elf', 'x86', 'debian']);
@@ -42,19 +43,9 @@ function violation(from, to, isTest) {
   return undefined;
 }
 
-function sourceFiles(dir) {
-  const found = [];
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) found.push(...sourceFiles(path));
-    else if (entry.endsWith('.ts')) found.push(path);
-  }
-  return found;
-}
-
 const IMPORT = /(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+)'/g;
 const problems = [];
-for (const file of [...sourceFiles('src'), ...sourceFiles('tools')]) {
+for (const file of [...filesUnder('src', '.ts'), ...filesUnder('tools', '.ts')]) {
   const text = readFileSync(file, 'utf8');
   for (const match of text.matchAll(IMPORT)) {
     const target = normalize(join(dirname(file), match[1])).replace(/\.js$/, '.ts');

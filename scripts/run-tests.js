@@ -10,18 +10,9 @@
 // It compiles first into an emptied dist/, so a test file that was deleted or moved cannot keep
 // running from an old build.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-
-function testFiles(dir) {
-  const found = [];
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) found.push(...testFiles(path));
-    else if (entry.endsWith('.test.js')) found.push(path);
-  }
-  return found.sort();
-}
+import { filesUnder } from './files.js';
 
 // A test needs the lab when it boots the guest, uses a prepared kernel tree, or fetches from
 // Debian's archive: it imports one of these (compiled) modules.
@@ -43,7 +34,7 @@ const named = args.filter((a) => a !== '--unit');
 rmSync('dist', { recursive: true, force: true });
 step([process.execPath, 'node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
 
-const all = [...testFiles('dist/src'), ...testFiles('dist/tools')];
+const all = [...filesUnder('dist/src', '.test.js'), ...filesUnder('dist/tools', '.test.js')];
 let files = named.length > 0 ? named : all;
 if (unitOnly) files = files.filter((file) => !needsLab(file));
 // Set-up the lab tests share: the lab kernel fetched and its tree prepared (this also installs the
