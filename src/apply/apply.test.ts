@@ -5,21 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { createUpdate } from '../create/create.js';
-import { labKernel } from '../debian/fetch.js';
-import { projectRoot } from '../host/project.js';
-import { chooseRelease } from '../debian/kernel-choice.js';
 import { prepareTree } from '../kbuild/tree.js';
 import { runInGuest } from '../../tools/lab/qemu.js';
+import { labUpdates, testPatch as patch } from './lab-updates.js';
 import { writeUpdate } from '../update/format.js';
 import { moduleNameFor } from '../update/module.js';
 
 const quiet = (): void => {};
-const patch = (name: string): string => join(projectRoot(), 'test', 'patches', `${name}.patch`);
 
 /** The updates the guest applies, by file name in the share. */
 const UPDATES = ['proc-version-string', 'proc-uptime-new-helper', 'proc-loadavg-new-global', 'proc-cmdline-static-local', 'timer-sched-function', 'sys-newuname-machine', 'pipe-read-null', 'proc-version-pr-debug', 'pipe-read-tail-call'];
@@ -201,15 +197,8 @@ describe('apply and undo on the booted lab kernel', () => {
   const ids: Record<string, string> = {};
 
   before(async () => {
-    const release = await chooseRelease(undefined, quiet);
-    const kernel = await labKernel(release, quiet);
-    const tree = await prepareTree(release, quiet);
-    const share = mkdtempSync(join(tmpdir(), 'tsplice-apply-test-'));
-    for (const name of UPDATES) {
-      const { update } = await createUpdate({ tree, patches: [patch(name)], headersDir: kernel.headersDir, distributionVersion: kernel.version, log: quiet });
-      writeUpdate(join(share, `${name}.tsplice`), update);
-      ids[name] = update.id;
-    }
+    const { release, kernel, tree, share, create } = await labUpdates('apply');
+    for (const name of UPDATES) ids[name] = (await create(name)).id;
     // A second update made on top of the first: the two stack on version_proc_show.
     const first = await createUpdate({ tree, patches: [patch('proc-version-string')], headersDir: kernel.headersDir, distributionVersion: kernel.version, log: quiet });
     const { update: second } = await createUpdate({

@@ -7,22 +7,16 @@
  * must succeed. The counts are printed.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { createUpdate } from '../create/create.js';
-import { labKernel } from '../debian/fetch.js';
-import { projectRoot } from '../host/project.js';
-import { chooseRelease } from '../debian/kernel-choice.js';
-import { prepareTree } from '../kbuild/tree.js';
 import { runInGuest } from '../../tools/lab/qemu.js';
-import { type UpdatePackage, writeUpdate } from '../update/format.js';
+import { labUpdates } from './lab-updates.js';
+import { type UpdatePackage } from '../update/format.js';
 import { moduleNameFor } from '../update/module.js';
 import { updateMutants } from '../update/mutants.js';
 
 const quiet = (): void => {};
-const patch = (name: string): string => join(projectRoot(), 'test', 'patches', `${name}.patch`);
 
 /** How many of each: the issue asks for at least 30 kills of each, 30 cycles, 10 trials. */
 const KILLS = 30;
@@ -224,16 +218,8 @@ describe('reliability: kills, fuzzed files, load and concurrent runs on the boot
   let ids: { a: string; b: string };
 
   before(async () => {
-    const release = await chooseRelease(undefined, quiet);
-    const kernel = await labKernel(release, quiet);
-    const tree = await prepareTree(release, quiet);
-    const share = mkdtempSync(join(tmpdir(), 'tsplice-reliability-test-'));
-    const made: UpdatePackage[] = [];
-    for (const [name, file] of [['proc-version-string', 'version'], ['proc-cmdline-static-local', 'cmdline']] as const) {
-      const { update } = await createUpdate({ tree, patches: [patch(name)], headersDir: kernel.headersDir, distributionVersion: kernel.version, log: quiet });
-      writeUpdate(join(share, `${file}.tsplice`), update);
-      made.push(update);
-    }
+    const { kernel, share, create } = await labUpdates('reliability');
+    const made = [await create('proc-version-string', 'version'), await create('proc-cmdline-static-local', 'cmdline')];
     ids = { a: made[0]?.id ?? '', b: made[1]?.id ?? '' };
     mkdirSync(join(share, 'mutants'));
     let n = 0;

@@ -11,18 +11,13 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { createUpdate } from '../create/create.js';
-import { labKernel } from '../debian/fetch.js';
-import { projectRoot } from '../host/project.js';
-import { chooseRelease } from '../debian/kernel-choice.js';
-import { prepareTree } from '../kbuild/tree.js';
 import { runInGuest } from '../../tools/lab/qemu.js';
+import { labUpdates } from './lab-updates.js';
 import { readUpdate, writeUpdate } from '../update/format.js';
 import { newKeyPair, readPrivateKey } from '../update/signature.js';
 import { moduleNameFor } from '../update/module.js';
 
 const quiet = (): void => {};
-const patch = (name: string): string => join(projectRoot(), 'test', 'patches', `${name}.patch`);
 
 /** The updates the guest applies, by file name in the share. */
 const UPDATES = ['nanosleep-count', 'proc-version-late-timer', 'proc-version-string'];
@@ -242,13 +237,9 @@ describe('the switch beside tracers, kretprobes, timers and other tsplice runs, 
   const moduleOf: Record<string, string> = {};
 
   before(async () => {
-    const release = await chooseRelease(undefined, quiet);
-    const kernel = await labKernel(release, quiet);
-    const tree = await prepareTree(release, quiet);
-    const share = mkdtempSync(join(tmpdir(), 'tsplice-safety-test-'));
+    const { kernel, share, create } = await labUpdates('safety');
     for (const name of UPDATES) {
-      const { update } = await createUpdate({ tree, patches: [patch(name)], headersDir: kernel.headersDir, distributionVersion: kernel.version, log: quiet });
-      writeUpdate(join(share, `${name}.tsplice`), update);
+      const update = await create(name);
       ids[name] = update.id;
       moduleOf[name] = moduleNameFor(update.id);
     }
