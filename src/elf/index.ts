@@ -4,7 +4,7 @@ export * from './x86-64-relocations.js';
 export { FormatError } from './format-error.js';
 export type { ElfFile, ElfHeader, ElfSymbol, ProgramHeader, Rela, Section } from './types.js';
 export { parseElf } from './read.js';
-export { parseElfHeaders, type ElfHeaders } from './header.js';
+export { parseElfHeaders, readElfHeaders, type ElfHeaders } from './header.js';
 export { readGroup, type SectionGroup } from './groups.js';
 export { modelFromElf, type ModelGroup, type ModelRela, type ModelSection, type ModelSymbol, type ObjectModel, type SectionLink } from './model.js';
 export { writeElf } from './write.js';
