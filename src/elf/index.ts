@@ -6,5 +6,6 @@ export type { ElfFile, ElfHeader, ElfSymbol, ProgramHeader, Rela, Section } from
 export { parseElf } from './read.js';
 export { parseElfHeaders, readElfHeaders, type ElfHeaders } from './header.js';
 export { readGroup, type SectionGroup } from './groups.js';
+export { definingSection } from './symbols.js';
 export { modelFromElf, type ModelGroup, type ModelRela, type ModelSection, type ModelSymbol, type ObjectModel, type SectionLink } from './model.js';
 export { writeElf } from './write.js';
