@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from '../host/errors.js';
 import {
+  definingSection,
   parseElf,
   relocationInfo,
   SHF_ALLOC,
@@ -14,7 +15,6 @@ import {
   SHF_MERGE,
   SHF_STRINGS,
   SHF_WRITE,
-  SHN_UNDEF,
   SHT_NOBITS,
   SHT_PROGBITS,
   STB_LOCAL,
@@ -78,9 +78,9 @@ export class DiffObject {
     readonly path: string,
   ) {
     for (const symbol of elf.symbols) {
-      if (symbol.index === 0 || symbol.shndx === SHN_UNDEF || symbol.shndx >= 0xff00) continue;
+      if (symbol.index === 0) continue;
       if (symbol.type !== STT_FUNC && symbol.type !== STT_OBJECT) continue;
-      const section = elf.sections[symbol.shndx];
+      const section = definingSection(elf, symbol);
       if (!section || !isAllocated(section)) continue;
       const start = Number(symbol.value);
       const piece: ObjectPiece = {
@@ -158,11 +158,11 @@ export class DiffObject {
    */
   target(piece: ObjectPiece, rela: Rela): RelocationTarget {
     const symbol = this.elf.symbols[rela.symbolIndex] as ElfSymbol;
-    const section = this.elf.sections[symbol.shndx] as Section | undefined;
+    const section = definingSection(this.elf, symbol);
     // A label in a mergeable section (gcc's `.LC0` for a string or a `.rodata.cst16` constant)
     // is a literal like a section-relative reference: compare its contents, never its
     // compiler-made name.
-    const inMergeable = section !== undefined && symbol.shndx !== 0 && symbol.shndx < 0xff00 && (section.flags & SHF_MERGE) !== 0n;
+    const inMergeable = section !== undefined && (section.flags & SHF_MERGE) !== 0n;
     if (symbol.type !== STT_SECTION && !inMergeable) return { kind: 'symbol', symbol, addend: rela.addend };
     if (!section) return { kind: 'symbol', symbol, addend: rela.addend };
     const offset = this.offsetMeant(piece, rela, symbol);
@@ -187,9 +187,8 @@ export class DiffObject {
    */
   placeOf(piece: ObjectPiece, rela: Rela): { piece: ObjectPiece; offset: bigint } | undefined {
     const symbol = this.elf.symbols[rela.symbolIndex];
-    if (!symbol || symbol.shndx === SHN_UNDEF || symbol.shndx >= 0xff00) return undefined;
-    const section = this.elf.sections[symbol.shndx];
-    if (!section) return undefined;
+    const section = symbol && definingSection(this.elf, symbol);
+    if (!symbol || !section) return undefined;
     const offset = this.offsetMeant(piece, rela, symbol);
     const inside = this.pieceAt(section, Number(offset));
     return inside ? { piece: inside, offset: offset - BigInt(inside.start) } : undefined;

@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 
 import { ELF64_PHDR_SIZE, EM_X86_64, ET_CORE, PF_R, PF_W, PF_X, PN_XNUM, PT_LOAD, PT_NOTE } from './constants.js';
 import { FormatError } from './format-error.js';
-import { parseElfHeaders } from './header.js';
+import { parseElfHeaders, readElfHeaders } from './header.js';
 import { EHDR, PHDR, SHDR } from './layout.js';
 import { parseElf } from './read.js';
 import { readelfSegments } from './test-support/readelf.js';
@@ -99,13 +99,13 @@ describe('parseElfHeaders', () => {
     assert.equal(header.type, ET_CORE);
     assert.equal(header.phnum, 3);
     assert.deepEqual(
-      programHeaders.map((p) => [p.type, p.flags, BigInt(p.offset), p.vaddr, p.paddr, BigInt(p.filesz), BigInt(p.memsz), BigInt(p.align)]),
+      programHeaders.map((p) => [p.type, p.flags, p.offset, p.vaddr, p.paddr, p.filesz, p.memsz, p.align]),
       KCORE_SEGMENTS.map((s) => [s.type, s.flags, s.offset, s.vaddr, s.paddr, s.filesz, s.memsz, s.align]),
     );
     // binutils decodes our hand-made bytes the same way.
     const path = work.write('kcore-prefix', bytes);
     assert.deepEqual(
-      readelfSegments(path).map((s) => [s.offset, s.vaddr, s.paddr, s.filesz, s.memsz, s.align]),
+      readelfSegments(path).map((s) => [BigInt(s.offset), s.vaddr, s.paddr, BigInt(s.filesz), BigInt(s.memsz), BigInt(s.align)]),
       programHeaders.map((p) => [p.offset, p.vaddr, p.paddr, p.filesz, p.memsz, p.align]),
     );
   });
@@ -132,6 +132,15 @@ describe('parseElfHeaders', () => {
     );
   });
 
+  it('keeps segment offsets and sizes beyond 2^53 exact (kcore with 5-level paging)', () => {
+    const segments = [KCORE_SEGMENTS[1], KCORE_SEGMENTS[2]].map((s, i) => ({ ...(s as Segment), offset: 0xeeffff81001000n + BigInt(i) * 0x1000n, filesz: 0x32000000000000n }));
+    const { programHeaders } = parseElfHeaders(coreHeaders(segments));
+    assert.deepEqual(
+      programHeaders.map((p) => [p.offset, p.filesz]),
+      segments.map((s) => [s.offset, s.filesz]),
+    );
+  });
+
   it('matches parseElf on the first bytes of a linked executable', () => {
     const exe = work.file('prog');
     run('gcc', ['-O2', '-no-pie', work.write('prog.c', PROGRAM_C), '-o', exe]);
@@ -144,5 +153,68 @@ describe('parseElfHeaders', () => {
     assert.deepEqual(headers.programHeaders, full.programHeaders);
     // The whole-file reader needs the section headers, which the prefix lacks.
     assert.throws(() => parseElf(prefix, exe), FormatError);
+  });
+});
+
+describe('readElfHeaders', () => {
+  /** A file read piece by piece, as Kcore reads /proc/kcore; `reads` records each request. */
+  function pieces(bytes: Uint8Array): { read: (offset: number, length: number) => Uint8Array; reads: Array<[number, number]> } {
+    const reads: Array<[number, number]> = [];
+    return { reads, read: (offset, length) => (reads.push([offset, length]), bytes.subarray(offset, offset + length)) };
+  }
+
+  // An ELF64 ET_CORE with two PT_LOAD entries: kernel text and the direct map.
+  const TWO_LOADS = KCORE_SEGMENTS.filter((s) => s.type === PT_LOAD);
+
+  it('reads the file header, then exactly the program header table', () => {
+    const bytes = coreHeaders(TWO_LOADS);
+    // The segments' data would follow; the reader must not ask for it.
+    const file = new Uint8Array(bytes.length + 4096);
+    file.set(bytes);
+    const { read, reads } = pieces(file);
+    const { header, programHeaders } = readElfHeaders(read, 'kcore');
+    assert.equal(header.type, ET_CORE);
+    assert.deepEqual(reads, [
+      [0, 64],
+      [0, 64 + 2 * ELF64_PHDR_SIZE],
+    ]);
+    assert.deepEqual(
+      programHeaders.map((p) => [p.index, p.type, p.offset, p.vaddr, p.filesz]),
+      [
+        [0, PT_LOAD, 0x7fff81001000n, 0xffffffff81000000n, 0x2a00000n],
+        [1, PT_LOAD, 0x7f0000001000n, 0xffff888000000000n, 0x7ffe0000n],
+      ],
+    );
+    assert.deepEqual(programHeaders, parseElfHeaders(bytes).programHeaders);
+  });
+
+  it('finds the program header count in section header 0 (PN_XNUM)', () => {
+    const { read, reads } = pieces(coreHeaders(TWO_LOADS, { extendedPhnum: true }));
+    const { header, programHeaders } = readElfHeaders(read);
+    assert.equal(header.phnum, 2);
+    assert.equal(programHeaders[1]?.vaddr, 0xffff888000000000n);
+    // Section header 0 follows the table here: one read covers both.
+    assert.deepEqual(reads.at(-1), [0, 64 + 2 * ELF64_PHDR_SIZE + 64]);
+  });
+
+  it('refuses a file that ends inside the program header table, at the header cut short', () => {
+    const { read } = pieces(coreHeaders(TWO_LOADS).subarray(0, 64 + ELF64_PHDR_SIZE + 20));
+    assert.throws(
+      () => readElfHeaders(read, 'kcore'),
+      (e: unknown) =>
+        e instanceof FormatError &&
+        e.offset === 64 + ELF64_PHDR_SIZE &&
+        e.message === `kcore: offset 0x${(64 + ELF64_PHDR_SIZE).toString(16)}: program header 1 extends past end of file (file size 0x${(64 + ELF64_PHDR_SIZE + 20).toString(16)})`,
+    );
+  });
+
+  it('refuses a file that is not ELF, or ends inside the file header, without reading more', () => {
+    const notElf = pieces(new TextEncoder().encode('MemTotal:        8000000 kB\n'.repeat(4)));
+    assert.throws(() => readElfHeaders(notElf.read, 'meminfo'), (e: unknown) => e instanceof FormatError && e.offset === 0 && /bad magic number/.test(e.message));
+    assert.deepEqual(notElf.reads, [[0, 64]]);
+    assert.throws(
+      () => readElfHeaders(pieces(coreHeaders(TWO_LOADS).subarray(0, 40)).read),
+      (e: unknown) => e instanceof FormatError && e.offset === 0 && /ELF header extends past end of file/.test(e.message),
+    );
   });
 });

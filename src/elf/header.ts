@@ -35,12 +35,56 @@ export function parseElfHeaders(bytes: Uint8Array, fileName?: string): ElfHeader
   return readHeaders(new ByteReader(bytes, fileName));
 }
 
+/**
+ * parseElfHeaders for a file that cannot be read whole, such as /proc/kcore
+ * (its size is that of the kernel's address space). `read(offset, length)`
+ * returns the file's bytes at [offset, offset + length), fewer only where the
+ * file ends. Reads the file header, then the prefix holding the program header
+ * table (and section header 0 when extended numbering needs it); a file that
+ * ends too soon is refused with the offset of what is missing, as by
+ * parseElfHeaders.
+ */
+export function readElfHeaders(read: (offset: number, length: number) => Uint8Array, fileName?: string): ElfHeaders {
+  let prefix = read(0, ELF64_EHDR_SIZE);
+  for (;;) {
+    const needed = headersExtent(new ByteReader(prefix, fileName));
+    if (needed <= prefix.length) break;
+    const longer = read(0, needed);
+    if (longer.length <= prefix.length) break; // the file ends here: parseElfHeaders says where
+    prefix = longer;
+  }
+  return parseElfHeaders(prefix, fileName);
+}
+
+/**
+ * How many bytes from the start of the file readHeaders looks at, as far as
+ * the prefix `r` tells (section header 0 may hold the real e_phnum). At most
+ * r.length when a field is out of range, so that readHeaders reports it.
+ */
+function headersExtent(r: ByteReader): number {
+  checkIdentification(r);
+  const phoff = r.u64(EHDR.phoff);
+  const shoff = r.u64(EHDR.shoff);
+  if (phoff > BigInt(Number.MAX_SAFE_INTEGER) || shoff > BigInt(Number.MAX_SAFE_INTEGER)) return r.length;
+  let phnum = r.u16(EHDR.phnum);
+  let end = ELF64_EHDR_SIZE;
+  if (needsSection0(Number(shoff), r.u16(EHDR.shnum), r.u16(EHDR.shstrndx), phnum)) {
+    end = Math.max(end, Number(shoff) + ELF64_SHDR_SIZE);
+    if (phnum === PN_XNUM) {
+      if (end > r.length) return end;
+      phnum = r.u32(Number(shoff) + SHDR.info);
+    }
+  }
+  return Math.max(end, Number(phoff) + phnum * ELF64_PHDR_SIZE);
+}
+
 export function readHeaders(r: ByteReader): ElfHeaders {
   const header = readFileHeader(r);
   return { header, programHeaders: readProgramHeaders(r, header) };
 }
 
-function readFileHeader(r: ByteReader): ElfHeader {
+/** e_ident: magic, class, data encoding and version; and the file header's size. */
+function checkIdentification(r: ByteReader): void {
   // Check the magic before the size so that a short non-ELF file is reported
   // as "not ELF" rather than "truncated".
   for (let i = 0; i < ELFMAG.length; i++) {
@@ -61,6 +105,18 @@ function readFileHeader(r: ByteReader): ElfHeader {
   if (identVersion !== EV_CURRENT) {
     throw r.error(`unsupported e_ident[EI_VERSION] ${identVersion}`, EI_VERSION);
   }
+}
+
+/**
+ * Extended numbering (gABI "Sections"): when a count or index does not fit
+ * 16 bits, the header holds an escape value and section header 0 the real one.
+ */
+function needsSection0(shoff: number, shnum: number, shstrndx: number, phnum: number): boolean {
+  return shoff !== 0 && (shnum === 0 || shstrndx === SHN_XINDEX || phnum === PN_XNUM);
+}
+
+function readFileHeader(r: ByteReader): ElfHeader {
+  checkIdentification(r);
   const version = r.u32(EHDR.version);
   if (version !== EV_CURRENT) {
     throw r.error(`unsupported e_version ${version}`, EHDR.version);
@@ -84,10 +140,7 @@ function readFileHeader(r: ByteReader): ElfHeader {
   if (shoff === 0 && shnum !== 0) {
     throw r.error(`e_shnum is ${shnum} but there is no section header table (e_shoff is 0)`, EHDR.shnum);
   }
-  // Extended numbering (gABI "Sections"): when a count or index does not fit
-  // 16 bits, the header holds an escape value and section header 0 the real one.
-  const needSection0 = shoff !== 0 && (shnum === 0 || shstrndx === SHN_XINDEX || phnum === PN_XNUM);
-  if (needSection0) {
+  if (needsSection0(shoff, shnum, shstrndx, phnum)) {
     r.require(shoff, ELF64_SHDR_SIZE, 'section header 0');
     if (shnum === 0) shnum = r.safeU64(shoff + SHDR.size, 'section header 0 sh_size (section count)');
     if (shstrndx === SHN_XINDEX) {
@@ -131,12 +184,12 @@ function readProgramHeaders(r: ByteReader, header: ElfHeader): ProgramHeader[] {
         index,
         type: r.u32(at + PHDR.type),
         flags: r.u32(at + PHDR.flags),
-        offset: r.safeU64(at + PHDR.offset, `program header ${index} p_offset`),
+        offset: r.u64(at + PHDR.offset),
         vaddr: r.u64(at + PHDR.vaddr),
         paddr: r.u64(at + PHDR.paddr),
-        filesz: r.safeU64(at + PHDR.filesz, `program header ${index} p_filesz`),
-        memsz: r.safeU64(at + PHDR.memsz, `program header ${index} p_memsz`),
-        align: r.safeU64(at + PHDR.align, `program header ${index} p_align`),
+        filesz: r.u64(at + PHDR.filesz),
+        memsz: r.u64(at + PHDR.memsz),
+        align: r.u64(at + PHDR.align),
       }),
     );
   }

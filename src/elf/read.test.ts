@@ -174,7 +174,13 @@ describe('parseElf on linked programs', () => {
           flags: `${p.flags & 4 ? 'R' : ' '}${p.flags & 2 ? 'W' : ' '}${p.flags & 1 ? 'E' : ' '}`,
           align: p.align,
         })),
-        segments.map(({ type: _type, ...rest }) => rest),
+        segments.map(({ type: _type, offset, filesz, memsz, align, ...rest }) => ({
+          ...rest,
+          offset: BigInt(offset),
+          filesz: BigInt(filesz),
+          memsz: BigInt(memsz),
+          align: BigInt(align),
+        })),
       );
     });
   }

@@ -16,7 +16,7 @@ export function parseElf(bytes: Uint8Array, fileName?: string): ElfFile {
   const r = new ByteReader(bytes, fileName);
   const { header, programHeaders } = readHeaders(r);
   for (const ph of programHeaders) {
-    if (ph.filesz > 0 && ph.offset + ph.filesz > r.length) {
+    if (ph.filesz > 0n && ph.offset + ph.filesz > BigInt(r.length)) {
       throw r.error(
         `program header ${ph.index} segment [0x${ph.offset.toString(16)}, 0x${(ph.offset + ph.filesz).toString(16)}) extends past end of file (file size 0x${r.length.toString(16)})`,
         header.phoff + ph.index * ELF64_PHDR_SIZE + PHDR.offset,

@@ -18,8 +18,10 @@ import {
   R_X86_64_PC8,
   R_X86_64_PLT32,
   R_X86_64_REX_GOTPCRELX,
+  readRelocatedField,
   relocationInfo,
   relocationName,
+  relocationType,
 } from './x86-64-relocations.js';
 
 const work = new Workdir();
@@ -53,6 +55,63 @@ describe('x86-64 relocation types', () => {
     assert.deepEqual(summary(R_X86_64_REX_GOTPCRELX), [4, true, true]);
     assert.equal(relocationInfo(39), undefined);
     assert.equal(relocationName(200), 'R_X86_64_<200>');
+  });
+});
+
+describe('x86-64 PC-relativity, per the psABI calculations', () => {
+  it('marks exactly the types whose calculation subtracts P', () => {
+    // psABI "Relocation Types": S + A - P (PC32, PC16, PC8, PC64), L + A - P (PLT32),
+    // G + GOT + A - P (GOTPCREL, GOTPCRELX, REX_GOTPCRELX, GOTPCREL64), GOT + A - P
+    // (GOTPC32, GOTPC64), and the TLS forms that are relative to the place.
+    const pcRelative = [...Array(64).keys()].filter((t) => relocationInfo(t)?.pcRelative === true).map(relocationName);
+    assert.deepEqual(pcRelative.sort(), [
+      'R_X86_64_GOTPC32',
+      'R_X86_64_GOTPC32_TLSDESC',
+      'R_X86_64_GOTPC64',
+      'R_X86_64_GOTPCREL',
+      'R_X86_64_GOTPCREL64',
+      'R_X86_64_GOTPCRELX',
+      'R_X86_64_GOTTPOFF',
+      'R_X86_64_PC16',
+      'R_X86_64_PC32',
+      'R_X86_64_PC64',
+      'R_X86_64_PC8',
+      'R_X86_64_PLT32',
+      'R_X86_64_REX_GOTPCRELX',
+      'R_X86_64_TLSGD',
+      'R_X86_64_TLSLD',
+    ]);
+  });
+
+  it('does not take PLTOFF64 (L - GOT + A) or GOTOFF64 (S + A - GOT) for PC-relative', () => {
+    for (const name of ['R_X86_64_PLTOFF64', 'R_X86_64_GOTOFF64', 'R_X86_64_GOTPLT64', 'R_X86_64_GOT64', 'R_X86_64_32S', 'R_X86_64_64']) {
+      const type = relocationType(name) ?? assert.fail(`no type named ${name}`);
+      assert.equal(relocationInfo(type)?.pcRelative, false, name);
+    }
+    for (const name of ['R_X86_64_PC32', 'R_X86_64_PLT32', 'R_X86_64_PC64', 'R_X86_64_GOTPCREL', 'R_X86_64_GOTPCRELX', 'R_X86_64_REX_GOTPCRELX']) {
+      const type = relocationType(name) ?? assert.fail(`no type named ${name}`);
+      assert.equal(relocationInfo(type)?.pcRelative, true, name);
+    }
+    assert.deepEqual(
+      ['R_X86_64_PC32', 'R_X86_64_PLTOFF64', 'R_X86_64_PC64'].map((n) => relocationInfo(relocationType(n) ?? -1)?.size),
+      [4, 8, 8],
+    );
+  });
+
+  it('maps every psABI name back to its number', () => {
+    for (const type of [...Array(64).keys()].filter((t) => relocationInfo(t) !== undefined)) assert.equal(relocationType(relocationName(type)), type);
+    assert.equal(relocationType('R_X86_64_<200>'), undefined);
+    assert.equal(relocationType('PC32'), undefined);
+  });
+
+  it('reads a relocated field with the width and extension of its type', () => {
+    const bytes = Uint8Array.from([0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x80]);
+    assert.equal(readRelocatedField(bytes, 0, 4, true), -4n);
+    assert.equal(readRelocatedField(bytes, 0, 4, false), 0xfffffffcn);
+    assert.equal(readRelocatedField(bytes, 0, 8, false), 0xfffffffffffffffcn);
+    assert.equal(readRelocatedField(bytes, 7, 2, true), -0x7f01n);
+    assert.equal(readRelocatedField(bytes, 8, 1, false), 0x80n);
+    assert.throws(() => readRelocatedField(bytes, 0, 16, false), RangeError);
   });
 });
 

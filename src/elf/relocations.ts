@@ -7,7 +7,7 @@ import { EM_X86_64, ET_REL, ELF64_REL_SIZE, ELF64_RELA_SIZE, ELF64_SYM_SIZE, SHF
 import { RELA } from './layout.js';
 import { describeSection } from './sections.js';
 import type { ElfHeader, Rela, Section } from './types.js';
-import { relocationInfo, relocationName } from './x86-64-relocations.js';
+import { readRelocatedField, relocationInfo, relocationName } from './x86-64-relocations.js';
 
 /** Number of valid symbol indices for a relocation section (only 0 if it has no symbol table). */
 function symbolLimit(sections: readonly Section[], relocationSection: Section): number {
@@ -101,15 +101,5 @@ function implicitAddend(
   if (place === undefined || place.type === SHT_NOBITS || field < 0 || field + width > place.data.length) {
     throw r.error(`${what}: r_offset 0x${offset.toString(16)} is not inside the relocated section's data`, entryAt + RELA.offset);
   }
-  const view = new DataView(place.data.buffer, place.data.byteOffset, place.data.byteLength);
-  switch (width) {
-    case 1:
-      return BigInt(info.signed ? view.getInt8(field) : view.getUint8(field));
-    case 2:
-      return BigInt(info.signed ? view.getInt16(field, true) : view.getUint16(field, true));
-    case 4:
-      return BigInt(info.signed ? view.getInt32(field, true) : view.getUint32(field, true));
-    default:
-      return info.signed ? view.getBigInt64(field, true) : view.getBigUint64(field, true);
-  }
+  return readRelocatedField(place.data, field, width, info.signed);
 }

@@ -3,11 +3,22 @@
 // holds the SHN_XINDEX escape (objects with 0xff00 or more sections).
 
 import type { ByteReader } from './byte-reader.js';
-import { ELF64_SYM_SIZE, SHN_LORESERVE, SHN_XINDEX, SHT_SYMTAB_SHNDX } from './constants.js';
+import { ELF64_SYM_SIZE, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_SYMTAB_SHNDX } from './constants.js';
 import { SHDR, SYM } from './layout.js';
 import { describeSection, sectionHeaderOffset } from './sections.js';
 import { readString } from './string-table.js';
-import type { ElfHeader, ElfSymbol, Section } from './types.js';
+import type { ElfFile, ElfHeader, ElfSymbol, Section } from './types.js';
+
+/**
+ * The section a symbol is defined in; undefined for an undefined symbol
+ * (SHN_UNDEF) and for the reserved indices that name no section (SHN_ABS,
+ * SHN_COMMON), which `special` marks. Testing shndx against SHN_LORESERVE
+ * instead would lose real symbols of objects with 0xff00 or more sections.
+ */
+export function definingSection(elf: Pick<ElfFile, 'sections'>, symbol: ElfSymbol): Section | undefined {
+  if (symbol.special || symbol.shndx === SHN_UNDEF) return undefined;
+  return elf.sections[symbol.shndx];
+}
 
 export function readSymbolTable(
   r: ByteReader,

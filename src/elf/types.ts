@@ -3,6 +3,8 @@
 // values and addends are bigint because kernel addresses (0xffffffff81000000)
 // and negative addends do not fit a double exactly; file offsets and sizes are
 // numbers, and the reader rejects any that exceeds Number.MAX_SAFE_INTEGER.
+// Program headers are the exception: a core file's segments may lie far past
+// 2^53 (/proc/kcore with 5-level paging), so all their 64-bit fields are bigint.
 
 /** Elf64_Ehdr, with extended numbering (e_shnum/e_shstrndx/e_phnum escapes) already resolved. */
 export interface ElfHeader {
@@ -26,17 +28,20 @@ export interface ElfHeader {
   readonly shstrndx: number;
 }
 
-/** Elf64_Phdr. */
+/**
+ * Elf64_Phdr. Every 64-bit field is a bigint: in /proc/kcore on a machine with
+ * 5-level paging, p_offset of the kernel text segment is about 2^56.
+ */
 export interface ProgramHeader {
   readonly index: number;
   readonly type: number;
   readonly flags: number;
-  readonly offset: number;
+  readonly offset: bigint;
   readonly vaddr: bigint;
   readonly paddr: bigint;
-  readonly filesz: number;
-  readonly memsz: number;
-  readonly align: number;
+  readonly filesz: bigint;
+  readonly memsz: bigint;
+  readonly align: bigint;
 }
 
 /** Elf64_Shdr plus its resolved name and contents. */

@@ -1,7 +1,8 @@
 // x86-64 relocation types (System V x86-64 psABI, table "Relocation Types").
-// Later stages patch instruction bytes themselves, so besides the number they
-// need each type's field width and whether the value is relative to the place
-// being relocated (P): that is what relocationInfo() provides.
+// Later stages patch and read instruction bytes themselves, so besides the
+// number they need each type's field width and whether the value is relative
+// to the place being relocated (P): that is what relocationInfo() provides,
+// and readRelocatedField() reads such a field's value.
 
 export const R_X86_64_NONE = 0;
 export const R_X86_64_64 = 1;
@@ -50,7 +51,11 @@ export interface RelocationInfo {
   readonly name: string;
   /** Width in bytes of the field the relocation writes (0 for markers). */
   readonly size: number;
-  /** True when the computed value subtracts P, the place's own address. */
+  /**
+   * True when the psABI's calculation subtracts P, the place's own address
+   * (S + A - P, L + A - P, G + GOT + A - P, ...). Not for PLTOFF64 (L - GOT + A)
+   * or GOTOFF64 (S + A - GOT), whose names merely mention the PLT or GOT.
+   */
   readonly pcRelative: boolean;
   /**
    * True when the field is sign-extended by the CPU (or the psABI requires
@@ -106,6 +111,8 @@ const TABLE: ReadonlyArray<readonly [number, string, number, boolean, boolean]> 
   [R_X86_64_REX_GOTPCRELX, 'REX_GOTPCRELX', 4, true, true],
 ];
 
+const BY_NAME: ReadonlyMap<string, number> = new Map(TABLE.map(([type, suffix]) => [`R_X86_64_${suffix}`, type]));
+
 const BY_TYPE: ReadonlyMap<number, RelocationInfo> = new Map(
   TABLE.map(([type, suffix, size, pcRelative, signed]) => [
     type,
@@ -121,4 +128,29 @@ export function relocationInfo(type: number): RelocationInfo | undefined {
 /** The psABI name of a relocation type, or "R_X86_64_<n>" for unknown ones (for messages). */
 export function relocationName(type: number): string {
   return BY_TYPE.get(type)?.name ?? `R_X86_64_<${type}>`;
+}
+
+/** The type number of a psABI name such as "R_X86_64_PLT32" (as relocationName gives), or undefined. */
+export function relocationType(name: string): number | undefined {
+  return BY_NAME.get(name);
+}
+
+/**
+ * The value held in a relocated field of `size` bytes (1, 2, 4 or 8) at `at`,
+ * sign- or zero-extended as RelocationInfo.signed says for its type.
+ */
+export function readRelocatedField(bytes: Uint8Array, at: number, size: number, signed: boolean): bigint {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (size) {
+    case 1:
+      return BigInt(signed ? view.getInt8(at) : view.getUint8(at));
+    case 2:
+      return BigInt(signed ? view.getInt16(at, true) : view.getUint16(at, true));
+    case 4:
+      return BigInt(signed ? view.getInt32(at, true) : view.getUint32(at, true));
+    case 8:
+      return signed ? view.getBigInt64(at, true) : view.getBigUint64(at, true);
+    default:
+      throw new RangeError(`no relocated field is ${size} bytes wide`);
+  }
 }

@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 
-import { SHN_LORESERVE, SHN_XINDEX, SHT_SYMTAB_SHNDX } from './constants.js';
+import { SHN_ABS, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_SYMTAB_SHNDX } from './constants.js';
 import { FormatError } from './format-error.js';
 import { EHDR, SYM } from './layout.js';
 import { modelFromElf } from './model.js';
 import { parseElf } from './read.js';
+import { definingSection } from './symbols.js';
 import { assertMatchesReadelf } from './test-support/compare.js';
 import { assertSameObject } from './test-support/same-object.js';
 import { runAll, Workdir } from './test-support/toolchain.js';
@@ -24,7 +25,9 @@ const COUNT = 65300;
 describe('extended section numbering', () => {
   const lines: string[] = [];
   for (let i = 0; i < COUNT; i++) lines.push(`.section .data.s${i},"aw",@progbits`, `.globl s${i}`, `s${i}: .long ${i}`);
-  lines.push('.section .data.last,"aw",@progbits', `.quad s${COUNT - 1} + 8`, '.quad s1 - 3', '');
+  lines.push('.section .data.last,"aw",@progbits', `.quad s${COUNT - 1} + 8`, '.quad s1 - 3', '.quad elsewhere');
+  // Symbols with reserved indices, beside real ones whose indices reach that range.
+  lines.push('.globl absolute', '.set absolute, 0x1234', '.comm common_block, 16, 8', '');
   const path = work.assemble('many', lines.join('\n'));
   const bytes = new Uint8Array(readFileSync(path));
   const elf = parseElf(bytes, path);
@@ -39,6 +42,22 @@ describe('extended section numbering', () => {
     assert.equal(last.special, false); // a real section, despite the index
     assert.equal(elf.sections[last.shndx]?.name, `.data.s${COUNT - 1}`);
     assertMatchesReadelf(elf, path);
+  });
+
+  it('tells symbols of sections numbered 0xff00 and up from SHN_ABS, SHN_COMMON and SHN_UNDEF', () => {
+    const symbol = (name: string) => elf.symbols.find((s) => s.name === name) ?? assert.fail(`no symbol ${name}`);
+    const last = symbol(`s${COUNT - 1}`);
+    assert.ok(last.shndx >= SHN_LORESERVE);
+    assert.equal(definingSection(elf, last)?.name, `.data.s${COUNT - 1}`);
+    assert.equal(definingSection(elf, symbol('s1'))?.name, '.data.s1');
+    assert.deepEqual(
+      ['absolute', 'common_block', 'elsewhere'].map((n) => [symbol(n).shndx, symbol(n).special, definingSection(elf, symbol(n))]),
+      [
+        [SHN_ABS, true, undefined],
+        [SHN_COMMON, true, undefined],
+        [SHN_UNDEF, false, undefined],
+      ],
+    );
   });
 
   it('round-trips through the writer', () => {

@@ -4,11 +4,9 @@
  * (seen with 5-level paging), so they stay bigint and reads use a bigint position.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { PT_LOAD, readElfHeaders } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
-
-const PT_LOAD = 1;
-const ELF_HEADER_SIZE = 64;
-const PROGRAM_HEADER_SIZE = 56;
+import type { KernelMemory } from './run-pre.js';
 
 /** One PT_LOAD segment: kernel addresses [virtualAddress, +size) live at fileOffset. */
 export interface KcoreSegment {
@@ -17,7 +15,7 @@ export interface KcoreSegment {
   size: bigint;
 }
 
-export class Kcore {
+export class Kcore implements KernelMemory {
   private constructor(
     private readonly fd: number,
     readonly path: string,
@@ -65,35 +63,19 @@ export class Kcore {
   }
 }
 
-function readExactly(fd: number, length: number, position: bigint, path: string): Buffer {
-  const buffer = Buffer.alloc(length);
-  const n = readSync(fd, buffer, 0, length, position);
-  if (n !== length) throw new UserError(`${path}: offset 0x${position.toString(16)}: file ends inside the ELF headers.`);
-  return buffer;
-}
-
-/** The PT_LOAD segments of a kcore file (ELF64 little-endian core). */
+/** The PT_LOAD segments of a kcore file, from its ELF headers (src/elf). */
 function readSegments(fd: number, path: string): KcoreSegment[] {
-  const header = readExactly(fd, ELF_HEADER_SIZE, 0n, path);
-  if (header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2 || header[5] !== 1) {
-    throw new UserError(`${path}: offset 0x0: not an ELF64 little-endian file.`);
-  }
-  const phoff = header.readBigUInt64LE(0x20);
-  const phentsize = header.readUInt16LE(0x36);
-  const phnum = header.readUInt16LE(0x38);
-  if (phentsize !== PROGRAM_HEADER_SIZE) {
-    throw new UserError(`${path}: offset 0x36: program header size ${phentsize}, expected ${PROGRAM_HEADER_SIZE}.`);
-  }
-  const table = readExactly(fd, phnum * phentsize, phoff, path);
-  const segments: KcoreSegment[] = [];
-  for (let i = 0; i < phnum; i++) {
-    const at = i * phentsize;
-    if (table.readUInt32LE(at) !== PT_LOAD) continue;
-    segments.push({
-      fileOffset: table.readBigUInt64LE(at + 0x08),
-      virtualAddress: table.readBigUInt64LE(at + 0x10),
-      size: table.readBigUInt64LE(at + 0x20),
-    });
-  }
-  return segments;
+  const { programHeaders } = readElfHeaders((offset, length) => {
+    const buffer = Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, buffer, done, length - done, offset + done);
+      if (n === 0) break; // end of file: readElfHeaders names what is missing
+      done += n;
+    }
+    return buffer.subarray(0, done);
+  }, path);
+  return programHeaders
+    .filter((p) => p.type === PT_LOAD)
+    .map((p) => ({ virtualAddress: p.vaddr, fileOffset: p.offset, size: p.filesz }));
 }

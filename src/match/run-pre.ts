@@ -9,6 +9,21 @@
  * at boot (ftrace, return thunks, alternatives, paravirt, static calls, jump labels), where
  * only the forms that rewrite can produce are accepted.
  */
+import {
+  R_X86_64_32,
+  R_X86_64_32S,
+  R_X86_64_64,
+  R_X86_64_GOTPCREL,
+  R_X86_64_GOTPCRELX,
+  R_X86_64_PC32,
+  R_X86_64_PC64,
+  R_X86_64_PLT32,
+  R_X86_64_REX_GOTPCRELX,
+  readRelocatedField,
+  relocationInfo,
+  relocationType,
+  type RelocationInfo,
+} from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import type { UpdateFunction, UpdatePackage, UpdateRelocation } from '../update/format.js';
 import { decodeInstructions, instructionAt } from '../x86/decode.js';
@@ -69,33 +84,28 @@ export class MatchError extends UserError {
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').replace(/(..)(?!$)/g, '$1 ');
 
-const FIELD_SIZE: Record<string, number> = {
-  R_X86_64_PC32: 4,
-  R_X86_64_PLT32: 4,
-  R_X86_64_32: 4,
-  R_X86_64_32S: 4,
-  R_X86_64_64: 8,
-  R_X86_64_PC64: 8,
-  R_X86_64_GOTPCREL: 4,
-  R_X86_64_GOTPCRELX: 4,
-  R_X86_64_REX_GOTPCRELX: 4,
-};
+/**
+ * The relocation types matching reads a target from: in the linked kernel their field holds
+ * the target's address (S + A) or its distance from the field (S + A - P; the kernel has no
+ * PLT, and the linker turns GOTPCRELX loads into direct references). Field widths and
+ * PC-relativity come from src/elf.
+ */
+const MATCHABLE: ReadonlySet<number> = new Set([
+  R_X86_64_64,
+  R_X86_64_32,
+  R_X86_64_32S,
+  R_X86_64_PC32,
+  R_X86_64_PLT32,
+  R_X86_64_PC64,
+  R_X86_64_GOTPCREL,
+  R_X86_64_GOTPCRELX,
+  R_X86_64_REX_GOTPCRELX,
+]);
 
-function readField(bytes: Uint8Array, at: number, type: string): bigint {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (type) {
-    case 'R_X86_64_64':
-    case 'R_X86_64_PC64':
-      return view.getBigUint64(at, true);
-    case 'R_X86_64_32':
-      return BigInt(view.getUint32(at, true));
-    default:
-      return BigInt(view.getInt32(at, true));
-  }
-}
-
-function isPcRelative(type: string): boolean {
-  return type.includes('PC') || type.includes('PLT') || type.includes('GOTPCREL');
+/** What matching needs to know of a relocation type named in an update, if it can match it. */
+function matchable(typeName: string): RelocationInfo | undefined {
+  const type = relocationType(typeName);
+  return type !== undefined && MATCHABLE.has(type) ? relocationInfo(type) : undefined;
 }
 
 function readCString(memory: KernelMemory, address: bigint, max: number): string | undefined {
@@ -150,13 +160,14 @@ export function matchAt(
     }
     const rela = relocations.get(i);
     if (rela) {
-      const size = FIELD_SIZE[rela.type];
-      if (!size) return fail(i, 4, `relocation type ${rela.type} is not understood by matching`);
-      const value = readField(running, i, rela.type);
+      const info = matchable(rela.type);
+      if (!info) return fail(i, 4, `relocation type ${rela.type} is not understood by matching`);
+      const size = info.size;
+      const value = readRelocatedField(running, i, size, info.signed);
       const addend = BigInt(rela.addend);
       let meant: bigint;
       let symbolAddress: bigint;
-      if (isPcRelative(rela.type)) {
+      if (info.pcRelative) {
         const place = address + BigInt(i);
         const instruction = instructionAt(instructions, i);
         const instructionEnd = instruction ? instruction.offset + instruction.length : i + size;

@@ -11,6 +11,7 @@
  * /proc/kallsyms) before loading the module.
  */
 import {
+  definingSection,
   SHF_ALLOC,
   SHF_EXECINSTR,
   SHF_MERGE,
@@ -217,8 +218,8 @@ class PayloadBuilder {
   /** A relocation to a section symbol of code none of whose functions the payload carries. */
   private jumpsIntoUncarriedCode(object: DiffObject, rela: Rela): boolean {
     const symbol = object.elf.symbols[rela.symbolIndex];
-    if (!symbol || symbol.type !== STT_SECTION || symbol.shndx === SHN_UNDEF || symbol.shndx >= 0xff00) return false;
-    const target = object.elf.sections[symbol.shndx];
+    if (!symbol || symbol.type !== STT_SECTION) return false;
+    const target = definingSection(object.elf, symbol);
     if (!target || (target.flags & SHF_EXECINSTR) === 0n || copiedWhole(target)) return false;
     return !object.functions.some((f) => f.section === target && this.placed.has(f));
   }
@@ -230,7 +231,7 @@ class PayloadBuilder {
   relocation(object: DiffObject, rela: Rela, base: number, unit: string, inPiece: ObjectPiece | undefined): ModelRela {
     const symbol = object.elf.symbols[rela.symbolIndex] as ElfSymbol;
     const offset = rela.offset - base;
-    const symbolSection = symbol.shndx !== SHN_UNDEF && symbol.shndx < 0xff00 ? object.elf.sections[symbol.shndx] : undefined;
+    const symbolSection = definingSection(object.elf, symbol);
     if (symbol.type !== STT_SECTION && symbolSection && copiedWhole(symbolSection)) {
       // A label in a string section (`.LC0`): the copy of the section, at the label's place.
       return { offset, type: rela.type, symbol: this.whole(object, symbolSection, unit).symbol, addend: rela.addend + symbol.value };
