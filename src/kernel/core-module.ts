@@ -1,5 +1,5 @@
 /**
- * Driving the core module (kmod/tsplice_core.c) from user space: load it if needed, stage an
+ * Driving the core module (kmod/) from user space: load it if needed, stage an
  * update's functions, apply and undo it, and read the kernel's state back. The kernel is the
  * source of truth: nothing here keeps state, so a tool that was killed half-way can read
  * /proc/tsplice/status and carry on.

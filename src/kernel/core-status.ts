@@ -1,5 +1,5 @@
 /**
- * The text protocol of the core module (kmod/tsplice_core.c): the command lines written to
+ * The text protocol of the core module (kmod/): the command lines written to
  * /proc/tsplice/control and the records read from /proc/tsplice/status. Pure functions, so
  * that the format is tested without a kernel; docs/core-module.md describes it.
  */
