@@ -9,8 +9,23 @@
 /* The figures of the last `measure`, for status; guarded by tsplice_mutex. */
 struct tsplice_measure tsplice_last_measure;
 
-/* "busy: function F, task PID (COMM): SYMBOL+OFF/SIZE [MOD] is on its stack", after the run. */
-static void tsplice_busy_message(struct tsplice_switch *sw, char *buf, size_t len)
+/* Where the scan found the word, as the busy fields name it (source=). */
+static const char *const tsplice_sources[] = {
+	[TS_HIT_STACK] = "stack",
+	[TS_HIT_SAVED_IP] = "saved-ip",
+	[TS_HIT_GRAPH] = "graph",
+	[TS_HIT_RETHOOK] = "rethook",
+	[TS_HIT_RETHOOK_MANY] = "rethook-many",
+};
+
+/*
+ * After a busy run: the sentence "busy: function F, task PID (COMM): SYMBOL+OFF/SIZE [MOD] is
+ * on its stack" into @buf, and the same as fields into @r: reason=busy function= task= comm=
+ * source=, then code=old|new symbol= module= (module only for module code), or limit= when
+ * more kretprobe returns are pending than can be read.
+ */
+static void tsplice_busy_report(struct tsplice_switch *sw, struct tsplice_report *r, char *buf,
+				size_t len)
 {
 	static const char *const where[] = {
 		[TS_HIT_STACK] = "is on its stack",
@@ -18,17 +33,36 @@ static void tsplice_busy_message(struct tsplice_switch *sw, char *buf, size_t le
 		[TS_HIT_GRAPH] = "is a return address the function-graph tracer keeps for it",
 		[TS_HIT_RETHOOK] = "is a return address a kretprobe keeps for it",
 	};
-	const struct tsplice_range *r = &sw->ranges[sw->busy_range];
-	const struct tsplice_func *f = &sw->u->funcs[r->func];
+	const struct tsplice_range *range = &sw->ranges[sw->busy_range];
+	const struct tsplice_func *f = &sw->u->funcs[range->func];
+	char *mod;
 
+	r->reason = "busy";
+	tsplice_field(r, "function", "%s", f->name);
+	tsplice_field(r, "task", "%d", sw->busy_pid);
+	tsplice_field(r, "comm", "%s", sw->busy_comm);
+	tsplice_field(r, "source", "%s", tsplice_sources[sw->busy_source]);
 	if (sw->busy_source == TS_HIT_RETHOOK_MANY) {
+		tsplice_field(r, "limit", "%d", TSPLICE_MAX_RETHOOKS);
 		snprintf(buf, len, "busy: function %s, task %d (%s): more than %d kretprobe returns are pending for it, too many to check",
 			 f->name, sw->busy_pid, sw->busy_comm, TSPLICE_MAX_RETHOOKS);
 		return;
 	}
 	snprintf(buf, len, "busy: function %s, task %d (%s): %pS %s%s", f->name, sw->busy_pid,
 		 sw->busy_comm, (void *)sw->busy_word, where[sw->busy_source],
-		 r->new_code ? " (the new code)" : "");
+		 range->new_code ? " (the new code)" : "");
+	/* The symbol as %pS prints it, "name+0xoff/0xsize [module]", in two fields. */
+	tsplice_field(r, "code", "%s", range->new_code ? "new" : "old");
+	sprint_symbol(sw->sym.buf, sw->busy_word);
+	mod = strstr(sw->sym.buf, " [");
+	if (mod) {
+		*mod = '\0';
+		mod += 2;
+		mod[strcspn(mod, "]")] = '\0';
+	}
+	tsplice_field(r, "symbol", "%s", sw->sym.buf);
+	if (mod)
+		tsplice_field(r, "module", "%s", mod);
 }
 
 /* Keeps a run's figures in the update, for status, whether it succeeded or not. */
@@ -44,12 +78,44 @@ static void tsplice_record(struct tsplice_update *u, struct tsplice_switch *sw, 
 }
 
 /*
+ * Inside the stop the bytes at a site, or a kprobe there, were not what was checked before
+ * it: the refusal (kprobe-at-site or bytes-changed), from what the run recorded.
+ */
+static void tsplice_changed_report(struct tsplice_switch *sw, struct tsplice_report *msg)
+{
+	const struct tsplice_func *f = &sw->u->funcs[sw->bad_func];
+	u8 want[TSPLICE_MAX_EXPECTED];
+
+	if (sw->bad_kprobe) {
+		tsplice_refuse(msg, "kprobe-at-site",
+			       "%s: a kprobe was registered where the jmp goes; remove the probe first",
+			       f->name);
+		tsplice_field(msg, "function", "%s", f->name);
+		tsplice_field(msg, "offset", "%d", sw->bad_at);
+		return;
+	}
+	tsplice_refuse(msg, "bytes-changed",
+		       "bytes changed: function %s now holds %*phN at its entry, not what was %s",
+		       f->name, f->expected_len, sw->bad_bytes,
+		       sw->op == TS_OP_APPLY ? "staged" : "written by apply");
+	/* What the run wanted: the staged bytes, with the jmp at the site for undo. */
+	memcpy(want, f->expected, f->expected_len);
+	if (sw->op == TS_OP_UNDO)
+		memcpy(want + f->site, f->jmp, TSPLICE_JMP_SIZE);
+	tsplice_field(msg, "function", "%s", f->name);
+	tsplice_field(msg, "offset", "%d", sw->bad_at);
+	tsplice_field(msg, "running", "%*phN", f->expected_len, sw->bad_bytes);
+	tsplice_field(msg, "expected", "%*phN", f->expected_len, want);
+}
+
+/*
  * The retry loop shared by apply and undo: a busy machine is retried @tries times, @retry_ms
  * apart, sleeping interruptibly so that a killed tool ends the wait; any other failure
  * (bytes changed underneath) ends it at once.
  */
 static int tsplice_switch_with_retries(struct tsplice_switch *sw, struct tsplice_update *u,
-				       unsigned int tries, unsigned int retry_ms, char *msg)
+				       unsigned int tries, unsigned int retry_ms,
+				       struct tsplice_report *msg)
 {
 	unsigned int attempt;
 	int ret;
@@ -60,41 +126,88 @@ static int tsplice_switch_with_retries(struct tsplice_switch *sw, struct tsplice
 		if (ret != -EBUSY || attempt >= tries)
 			break;
 		if (msleep_interruptible(retry_ms) || signal_pending(current)) {
-			snprintf(msg, TSPLICE_MSG_LEN, "interrupted by a signal after %u attempt(s)", attempt);
+			tsplice_refuse(msg, "interrupted", "interrupted by a signal after %u attempt(s)",
+				       attempt);
+			tsplice_field(msg, "attempts", "%u", attempt);
 			return -EINTR;
 		}
 	}
 	if (ret == -EBUSY) {
 		char busy[TSPLICE_MSG_LEN / 2];
 
-		tsplice_busy_message(sw, busy, sizeof(busy));
-		snprintf(msg, TSPLICE_MSG_LEN, "%s; gave up after %u attempt(s) %u ms apart", busy,
-			 attempt, retry_ms);
+		tsplice_busy_report(sw, msg, busy, sizeof(busy));
+		tsplice_say(msg, "%s; gave up after %u attempt(s) %u ms apart", busy, attempt, retry_ms);
+		tsplice_field(msg, "attempts", "%u", attempt);
+		tsplice_field(msg, "retry_ms", "%u", retry_ms);
 	} else if (ret == -ENOMEM || ret == -EFAULT) {
-		snprintf(msg, TSPLICE_MSG_LEN, "cannot map the patch sites writable before the stop (%d)", ret);
-	} else if (ret == -EILSEQ && sw->bad_kprobe) {
-		const struct tsplice_func *f = &u->funcs[sw->bad_func];
-
-		snprintf(msg, TSPLICE_MSG_LEN, "%s: a kprobe was registered where the jmp goes; remove the probe first",
-			 f->name);
+		tsplice_refuse(msg, "map-failed",
+			       "cannot map the patch sites writable before the stop (%d)", ret);
+		tsplice_field(msg, "errno", "%d", -ret);
 	} else if (ret == -EILSEQ) {
-		const struct tsplice_func *f = &u->funcs[sw->bad_func];
-
-		snprintf(msg, TSPLICE_MSG_LEN,
-			 "bytes changed: function %s now holds %*phN at its entry, not what was %s",
-			 f->name, f->expected_len, sw->bad_bytes,
-			 sw->op == TS_OP_APPLY ? "staged" : "written by apply");
+		tsplice_changed_report(sw, msg);
+	} else if (ret) {
+		tsplice_refuse(msg, "failed", "the machine could not be stopped (%d)", ret);
+		tsplice_field(msg, "errno", "%d", -ret);
 	}
 	return ret;
 }
 
 /* Turns "reason" into "apply ID aborted: reason", the form every abort is reported in. */
-static void tsplice_prefix(char *msg, const char *cmd, const char *id)
+static void tsplice_prefix(struct tsplice_report *msg, const char *cmd, const char *id)
 {
-	char *why = kstrdup(msg, GFP_KERNEL);
+	char *why = kstrdup(msg->text, GFP_KERNEL);
 
-	snprintf(msg, TSPLICE_MSG_LEN, "%s %s aborted: %s", cmd, id, why ?: "");
+	tsplice_say(msg, "%s %s aborted: %s", cmd, id, why ?: "");
 	kfree(why);
+}
+
+/*
+ * Before apply's stop, for one function: the same checks as staging, so that failures here
+ * are cheap. Not replaced by another applied update; the old and new symbols and owners as
+ * staged; the running bytes as expected.
+ */
+static int tsplice_apply_check(struct tsplice_update *u, struct tsplice_func *f,
+			       struct tsplice_report *msg)
+{
+	struct tsplice_update *other = tsplice_patched_by(f->old_addr, u);
+	char owner[MODULE_NAME_LEN];
+	bool is_new = false;
+	int ret;
+
+	if (other) {
+		tsplice_refuse(msg, "already-replaced", "%s: already replaced by applied update %s",
+			       f->name, other->id);
+		tsplice_field(msg, "function", "%s", f->name);
+		tsplice_field(msg, "by", "%s", other->id);
+		return -EBUSY;
+	}
+	ret = tsplice_check_code(f->name, false, f->old_addr, f->old_size, f->name, NULL, owner, msg);
+	if (!ret && strcmp(owner, f->old_owner)) {
+		tsplice_refuse(msg, "module-moved", "%s: now in %s, staged in %s", f->name,
+			       owner[0] ? owner : "vmlinux", f->old_owner[0] ? f->old_owner : "vmlinux");
+		ret = -ESTALE;
+	}
+	if (!ret) {
+		is_new = true;
+		ret = tsplice_check_code(f->name, true, f->new_addr, f->new_size, f->new_name, NULL,
+					 owner, msg);
+	}
+	if (!ret && strcmp(owner, f->new_owner)) {
+		tsplice_refuse(msg, "module-moved", "%s: its new code moved from %s to %s", f->name,
+			       f->new_owner[0] ? f->new_owner : "vmlinux", owner[0] ? owner : "vmlinux");
+		ret = -ESTALE;
+	}
+	if (ret == -ESTALE) {
+		const char *staged = is_new ? f->new_owner : f->old_owner;
+
+		tsplice_field(msg, "function", "%s", f->name);
+		tsplice_field(msg, "code", "%s", is_new ? "new" : "old");
+		tsplice_field(msg, "staged", "%s", staged[0] ? staged : "vmlinux");
+		tsplice_field(msg, "now", "%s", owner[0] ? owner : "vmlinux");
+	}
+	if (!ret)
+		ret = tsplice_check_bytes(f, msg);
+	return ret;
 }
 
 /*
@@ -104,56 +217,32 @@ static void tsplice_prefix(char *msg, const char *cmd, const char *id)
  * re-check, write) until one succeeds or the tries are spent. Any failure leaves the kernel
  * as it was and the update staged, with the reason in status and dmesg.
  */
-int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg)
+int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms,
+		  struct tsplice_report *msg)
 {
 	struct tsplice_switch *sw = NULL;
-	struct tsplice_update *other;
 	unsigned int i;
 	int ret;
 
 	if (u->state == TS_APPLIED) {
-		snprintf(msg, TSPLICE_MSG_LEN, "apply %s: already applied", u->id);
+		tsplice_refuse(msg, "already-applied", "apply %s: already applied", u->id);
 		return -EALREADY;
 	}
 	if (tsplice_owned_by_other(u)) {
-		snprintf(msg, TSPLICE_MSG_LEN, "apply %s: being staged by pid %d", u->id, pid_vnr(u->owner));
+		tsplice_refuse(msg, "owned", "apply %s: being staged by pid %d", u->id,
+			       pid_vnr(u->owner));
+		tsplice_field(msg, "owner", "%d", pid_vnr(u->owner));
 		return -EBUSY;
 	}
-	/* Before the stop: the same checks as staging, so that failures here are cheap. */
 	for (i = 0; i < u->nfuncs; i++) {
-		struct tsplice_func *f = &u->funcs[i];
-		char owner[MODULE_NAME_LEN];
-
-		other = tsplice_patched_by(f->old_addr, u);
-		if (other) {
-			snprintf(msg, TSPLICE_MSG_LEN, "%s: already replaced by applied update %s", f->name,
-				 other->id);
-			ret = -EBUSY;
-			goto fail;
-		}
-		ret = tsplice_check_code(f->name, false, f->old_addr, f->old_size, f->name, NULL, owner, msg);
-		if (!ret && strcmp(owner, f->old_owner)) {
-			snprintf(msg, TSPLICE_MSG_LEN, "%s: now in %s, staged in %s", f->name,
-				 owner[0] ? owner : "vmlinux", f->old_owner[0] ? f->old_owner : "vmlinux");
-			ret = -ESTALE;
-		}
-		if (!ret)
-			ret = tsplice_check_code(f->name, true, f->new_addr, f->new_size, f->new_name, NULL,
-						 owner, msg);
-		if (!ret && strcmp(owner, f->new_owner)) {
-			snprintf(msg, TSPLICE_MSG_LEN, "%s: its new code moved from %s to %s", f->name,
-				 f->new_owner[0] ? f->new_owner : "vmlinux", owner[0] ? owner : "vmlinux");
-			ret = -ESTALE;
-		}
-		if (!ret)
-			ret = tsplice_check_bytes(f, msg);
+		ret = tsplice_apply_check(u, &u->funcs[i], msg);
 		if (ret)
 			goto fail;
 	}
 	sw = tsplice_switch_new(TS_OP_APPLY, u);
 	if (!sw) {
 		ret = -ENOMEM;
-		snprintf(msg, TSPLICE_MSG_LEN, "out of memory");
+		tsplice_refuse(msg, "no-memory", "out of memory");
 		goto fail;
 	}
 	ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
@@ -162,18 +251,18 @@ int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int ret
 	u->state = TS_APPLIED;
 	u->ever_applied = true;
 	u->applied_at = ktime_get_real_seconds();
-	u->error[0] = '\0';
+	tsplice_report_clear(&u->error);
 	tsplice_applied++;
-	snprintf(msg, TSPLICE_MSG_LEN,
-		 "ok: applied %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside)",
-		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
-	pr_info("%s\n", msg);
+	tsplice_say(msg,
+		    "ok: applied %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside)",
+		    u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
+	pr_info("%s\n", msg->text);
 	tsplice_switch_free(sw);
 	return 0;
 fail:
 	tsplice_prefix(msg, "apply", u->id);
-	strscpy(u->error, msg, sizeof(u->error));
-	pr_err("%s\n", msg);
+	u->error = *msg;
+	pr_err("%s\n", msg->text);
 	tsplice_switch_free(sw);
 	return ret;
 }
@@ -186,34 +275,37 @@ fail:
  * without a return address on any stack (a timer, an RCU callback, work, a notifier or an
  * open file's operations it registered), so its module goes only with `drop`.
  */
-int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg)
+int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms,
+		 struct tsplice_report *msg)
 {
 	struct tsplice_switch *sw;
 	int ret;
 
 	if (u->state != TS_APPLIED) {
-		snprintf(msg, TSPLICE_MSG_LEN, "undo %s: not applied (%s)", u->id, tsplice_state_names[u->state]);
+		tsplice_refuse(msg, "not-applied", "undo %s: not applied (%s)", u->id,
+			       tsplice_state_names[u->state]);
+		tsplice_field(msg, "state", "%s", tsplice_state_names[u->state]);
 		return -EINVAL;
 	}
 	sw = tsplice_switch_new(TS_OP_UNDO, u);
 	if (!sw) {
-		snprintf(msg, TSPLICE_MSG_LEN, "undo %s: out of memory", u->id);
+		tsplice_refuse(msg, "no-memory", "undo %s: out of memory", u->id);
 		return -ENOMEM;
 	}
 	ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
 	if (ret) {
 		tsplice_prefix(msg, "undo", u->id);
-		strscpy(u->error, msg, sizeof(u->error));
-		pr_err("%s\n", msg);
+		u->error = *msg;
+		pr_err("%s\n", msg->text);
 		tsplice_switch_free(sw);
 		return ret;
 	}
 	u->state = TS_REVERTED;
-	u->error[0] = '\0';
-	snprintf(msg, TSPLICE_MSG_LEN,
-		 "ok: undid %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside)",
-		 u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
-	pr_info("%s\n", msg);
+	tsplice_report_clear(&u->error);
+	tsplice_say(msg,
+		    "ok: undid %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside)",
+		    u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
+	pr_info("%s\n", msg->text);
 	tsplice_switch_free(sw);
 	tsplice_applied--;
 	return 0;
@@ -224,14 +316,16 @@ int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retr
  * machine alone. `measure ID` adds the task check against ID's ranges (the ones apply, or
  * undo if applied, would check) and writes nothing: the cost of the stack check.
  */
-int tsplice_measure(struct tsplice_update *u, char *msg)
+int tsplice_measure(struct tsplice_update *u, struct tsplice_report *msg)
 {
 	struct tsplice_switch *sw = tsplice_switch_new(u ? TS_OP_SCAN : TS_OP_MEASURE, u);
 	struct tsplice_measure *m = &tsplice_last_measure;
 	int ret;
 
-	if (!sw)
+	if (!sw) {
+		tsplice_refuse(msg, "no-memory", "measure: out of memory");
 		return -ENOMEM;
+	}
 	ret = tsplice_run(sw);
 	m->valid = true;
 	strscpy(m->kind, u ? "scan" : "empty", sizeof(m->kind));
@@ -244,17 +338,21 @@ int tsplice_measure(struct tsplice_update *u, char *msg)
 	m->wait_ns = sw->wait_ns;
 	m->scanned = sw->scanned;
 	m->prescan_ns = sw->prescan_ns;
+	m->fields[0] = '\0';
 	if (ret == -EBUSY) {
 		char busy[TSPLICE_MSG_LEN / 2];
 
-		tsplice_busy_message(sw, busy, sizeof(busy));
-		snprintf(msg, TSPLICE_MSG_LEN, "ok: measure %s: pause %llu ns, stop_machine %llu ns, %u tasks checked; %s",
-			 m->kind, m->pause_ns, m->call_ns, m->tasks, busy);
+		/* Not a refusal: the busy task goes to status as the measurement's fields. */
+		tsplice_busy_report(sw, msg, busy, sizeof(busy));
+		strscpy(m->fields, msg->fields, sizeof(m->fields));
+		tsplice_report_clear(msg);
+		tsplice_say(msg, "ok: measure %s: pause %llu ns, stop_machine %llu ns, %u tasks checked; %s",
+			    m->kind, m->pause_ns, m->call_ns, m->tasks, busy);
 	} else {
-		snprintf(msg, TSPLICE_MSG_LEN, "ok: measure %s: pause %llu ns, stop_machine %llu ns, %u tasks checked",
-			 m->kind, m->pause_ns, m->call_ns, m->tasks);
+		tsplice_say(msg, "ok: measure %s: pause %llu ns, stop_machine %llu ns, %u tasks checked",
+			    m->kind, m->pause_ns, m->call_ns, m->tasks);
 	}
-	pr_debug("%s\n", msg);
+	pr_debug("%s\n", msg->text);
 	tsplice_switch_free(sw);
 	return 0;
 }
@@ -271,35 +369,38 @@ int tsplice_measure(struct tsplice_update *u, char *msg)
  * code registered) cannot be checked here: the module is kept after undo for that reason,
  * and dropping it says the operator knows nothing refers to it (docs/core-module.md).
  */
-int tsplice_drop(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg)
+int tsplice_drop(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms,
+		 struct tsplice_report *msg)
 {
 	struct tsplice_switch *sw;
 	int ret;
 
 	if (u->state == TS_APPLIED) {
-		snprintf(msg, TSPLICE_MSG_LEN, "drop %s: applied; undo it first", u->id);
+		tsplice_refuse(msg, "still-applied", "drop %s: applied; undo it first", u->id);
 		return -EBUSY;
 	}
 	if (tsplice_owned_by_other(u)) {
-		snprintf(msg, TSPLICE_MSG_LEN, "drop %s: being staged by pid %d", u->id, pid_vnr(u->owner));
+		tsplice_refuse(msg, "owned", "drop %s: being staged by pid %d", u->id,
+			       pid_vnr(u->owner));
+		tsplice_field(msg, "owner", "%d", pid_vnr(u->owner));
 		return -EBUSY;
 	}
 	if (u->ever_applied) {
 		sw = tsplice_switch_new(TS_OP_RELEASE, u);
 		if (!sw) {
-			snprintf(msg, TSPLICE_MSG_LEN, "drop %s: out of memory", u->id);
+			tsplice_refuse(msg, "no-memory", "drop %s: out of memory", u->id);
 			return -ENOMEM;
 		}
 		ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
 		tsplice_switch_free(sw);
 		if (ret) {
 			tsplice_prefix(msg, "drop", u->id);
-			strscpy(u->error, msg, sizeof(u->error));
-			pr_err("%s\n", msg);
+			u->error = *msg;
+			pr_err("%s\n", msg->text);
 			return ret;
 		}
 	}
-	snprintf(msg, TSPLICE_MSG_LEN, "ok: dropped %s", u->id);
+	tsplice_say(msg, "ok: dropped %s", u->id);
 	tsplice_update_free(u);
 	return 0;
 }

@@ -22,58 +22,58 @@ struct tsplice_fd {
 
 /* The optional TRIES and RETRY_MS of apply and undo, with the defaults 5 and 1000 ms. */
 static int tsplice_parse_tries(int argc, char **argv, unsigned int *tries, unsigned int *retry_ms,
-			       char *msg)
+			       struct tsplice_report *msg)
 {
 	*tries = TSPLICE_DEFAULT_TRIES;
 	*retry_ms = TSPLICE_DEFAULT_RETRY_MS;
 	if ((argc > 2 && (kstrtouint(argv[2], 0, tries) || *tries < 1 || *tries > 1000)) ||
 	    (argc > 3 && (kstrtouint(argv[3], 0, retry_ms) || *retry_ms > 60000)) || argc > 4) {
-		snprintf(msg, TSPLICE_MSG_LEN, "%s: usage: %s ID [TRIES 1-1000 [RETRY_MS 0-60000]]",
-			 argv[0], argv[0]);
+		tsplice_refuse(msg, "usage", "%s: usage: %s ID [TRIES 1-1000 [RETRY_MS 0-60000]]",
+			       argv[0], argv[0]);
 		return -EINVAL;
 	}
 	return 0;
 }
 
 /* Runs one command line; @msg receives the result ("ok: ...") or the reason for refusing. */
-static int tsplice_command(int argc, char **argv, char *msg)
+static int tsplice_command(int argc, char **argv, struct tsplice_report *msg)
 {
 	struct tsplice_update *u = NULL;
 	unsigned int tries, retry_ms;
 	int ret;
 
 	if (argc == 0) {
-		snprintf(msg, TSPLICE_MSG_LEN, "empty command");
+		tsplice_refuse(msg, "usage", "empty command");
 		return -EINVAL;
 	}
-	if (!strcmp(argv[0], "stage")) {
-		if (argc != 8) {
-			snprintf(msg, TSPLICE_MSG_LEN,
-				 "stage: usage: stage ID NAME OLD_ADDR OLD_SIZE NEW_ADDR NEW_SIZE EXPECTED_HEX");
-			return -EINVAL;
-		}
-		return tsplice_stage(argv, msg);
-	}
+	if (!strcmp(argv[0], "stage"))
+		return tsplice_stage(argc, argv, msg);
 	if (!strcmp(argv[0], "measure") && argc == 1)
 		return tsplice_measure(NULL, msg);
 	if (strcmp(argv[0], "apply") && strcmp(argv[0], "undo") && strcmp(argv[0], "measure") &&
 	    strcmp(argv[0], "drop")) {
-		snprintf(msg, TSPLICE_MSG_LEN, "unknown command '%s' (stage, apply, undo, drop, measure)", argv[0]);
+		tsplice_refuse(msg, "usage", "unknown command '%s' (stage, apply, undo, drop, measure)",
+			       argv[0]);
 		return -EINVAL;
 	}
 	if (argc < 2 || !(u = tsplice_find(argv[1]))) {
-		snprintf(msg, TSPLICE_MSG_LEN, "%s: no update %s", argv[0], argc < 2 ? "given" : argv[1]);
+		tsplice_refuse(msg, argc < 2 ? "usage" : "no-update", "%s: no update %s", argv[0],
+			       argc < 2 ? "given" : argv[1]);
 		return -ENOENT;
 	}
-	if (!strcmp(argv[0], "measure"))
-		return argc == 2 ? tsplice_measure(u, msg) : -EINVAL;
+	if (!strcmp(argv[0], "measure") && argc == 2)
+		return tsplice_measure(u, msg);
+	if (!strcmp(argv[0], "measure")) {
+		tsplice_refuse(msg, "usage", "measure: usage: measure [ID]");
+		return -EINVAL;
+	}
 	ret = tsplice_parse_tries(argc, argv, &tries, &retry_ms, msg);
 	if (ret)
 		return ret;
 	if (!strcmp(argv[0], "drop"))
 		return tsplice_drop(u, tries, retry_ms, msg);
 	if (!u->nfuncs) {
-		snprintf(msg, TSPLICE_MSG_LEN, "%s %s: no function staged", argv[0], u->id);
+		tsplice_refuse(msg, "no-functions", "%s %s: no function staged", argv[0], u->id);
 		return -EINVAL;
 	}
 	if (!strcmp(argv[0], "apply"))
@@ -126,7 +126,8 @@ static int tsplice_control_release(struct inode *inode, struct file *file)
 static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf, size_t len, loff_t *ppos)
 {
 	struct tsplice_fd *fd = file->private_data;
-	char *buf, **argv, *msg;
+	struct tsplice_report *msg;
+	char *buf, **argv;
 	int argc, ret;
 
 	if (!tsplice_may_command())
@@ -136,7 +137,7 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 	buf = memdup_user_nul(ubuf, len);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	msg = kzalloc(TSPLICE_MSG_LEN, GFP_KERNEL);
+	msg = kzalloc(sizeof(*msg), GFP_KERNEL);
 	argv = argv_split(GFP_KERNEL, strim(buf), &argc);
 	if (!msg || !argv) {
 		ret = -ENOMEM;
@@ -162,21 +163,27 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 	 * freeze an applied update in place.
 	 */
 	if (tsplice_locked_down() && !(argc && (!strcmp(argv[0], "undo") || !strcmp(argv[0], "drop")))) {
-		snprintf(msg, TSPLICE_MSG_LEN, "refused: the kernel is locked down");
-		pr_err("%s: %s\n", argc ? argv[0] : "command", msg);
+		tsplice_refuse(msg, "locked-down", "refused: the kernel is locked down");
+		pr_err("%s: %s\n", argc ? argv[0] : "command", msg->text);
 		ret = -EPERM;
 	} else if (READ_ONCE(*tsplice_ks.modules_disabled) && argc &&
 		   (!strcmp(argv[0], "stage") || !strcmp(argv[0], "apply"))) {
 		/* No new code once module loading is off; undo and drop still take code away. */
-		snprintf(msg, TSPLICE_MSG_LEN, "refused: module loading is disabled (kernel.modules_disabled=1)");
-		pr_err("%s: %s\n", argv[0], msg);
+		tsplice_refuse(msg, "modules-disabled",
+			       "refused: module loading is disabled (kernel.modules_disabled=1)");
+		pr_err("%s: %s\n", argv[0], msg->text);
 		ret = -EPERM;
 	} else {
 		ret = tsplice_command(argc, argv, msg);
-		if (ret && !msg[0])
-			snprintf(msg, TSPLICE_MSG_LEN, "%s failed (%d)", argc ? argv[0] : "command", ret);
+		if (ret && !msg->text[0])
+			tsplice_say(msg, "%s failed (%d)", argc ? argv[0] : "command", ret);
 	}
-	strscpy(fd->msg, msg, sizeof(fd->msg));
+	/* Every refusal has a name in status, the rare ones without their own too. */
+	if (ret && !msg->reason)
+		msg->reason = ret == -ENOMEM ? "no-memory" : "failed";
+	if (ret)
+		tsplice_note_refusal(argc, argv, ret, msg);
+	strscpy(fd->msg, msg->text, sizeof(fd->msg));
 	mutex_unlock(&tsplice_mutex);
 	module_put(THIS_MODULE);
 out:

@@ -267,6 +267,7 @@ static int __init tsplice_init(void)
 static void __exit tsplice_exit(void)
 {
 	remove_proc_subtree("tsplice", NULL);
+	tsplice_forget_refusal();
 	pr_info("unloaded\n");
 }
 

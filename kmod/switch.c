@@ -219,9 +219,11 @@ static noinline int tsplice_recheck_bytes(struct tsplice_switch *sw)
 		struct tsplice_func *f = &u->funcs[i];
 		const u8 *code = (const u8 *)f->old_addr;
 		unsigned int skip = f->fentry ? TSPLICE_FENTRY_SIZE : 0;
+		int probe = sw->op == TS_OP_APPLY ? tsplice_kprobe_at_site(f) : -1;
 
-		if (sw->op == TS_OP_APPLY && tsplice_kprobe_at_site(f) >= 0) {
+		if (probe >= 0) {
 			sw->bad_func = i;
+			sw->bad_at = probe;
 			sw->bad_kprobe = true;
 			return -EILSEQ;
 		}
@@ -232,6 +234,7 @@ static noinline int tsplice_recheck_bytes(struct tsplice_switch *sw)
 				want = f->jmp[j - f->site];
 			if (code[j] != want) {
 				sw->bad_func = i;
+				sw->bad_at = j;
 				memcpy(sw->bad_bytes, code, f->expected_len);
 				return -EILSEQ;
 			}
@@ -336,6 +339,7 @@ int tsplice_run(struct tsplice_switch *sw)
 	sw->result = 0;
 	sw->busy_range = -1;
 	sw->bad_func = -1;
+	sw->bad_at = -1;
 	sw->bad_kprobe = false;
 	memset(sw->cpu_task, 0, nr_cpu_ids * sizeof(*sw->cpu_task));
 	sw->caller = current;

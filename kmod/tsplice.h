@@ -11,7 +11,8 @@
  *   switch.c     one stop_machine run: its state, the writable alias of the sites, the writes
  *   apply.c      apply, undo, drop and measure: runs with their retries and their messages
  *   control.c    /proc/tsplice/control: who may write, command parsing, lockdown
- *   status.c     /proc/tsplice/status
+ *   status.c     /proc/tsplice/status, and the reports commands build: a sentence, and for a
+ *                refusal a reason name with key=value fields
  */
 #ifndef TSPLICE_H
 #define TSPLICE_H
@@ -62,10 +63,23 @@
 #define TSPLICE_MAX_FUNCS	1024
 #define TSPLICE_ID_LEN		64
 #define TSPLICE_MSG_LEN		768
+#define TSPLICE_FIELDS_LEN	512
 #define TSPLICE_CMD_MAX		2048
 #define TSPLICE_DEFAULT_TRIES	5
 #define TSPLICE_DEFAULT_RETRY_MS 1000
 #define TSPLICE_MAX_RETHOOKS	1024		/* pending kretprobe returns read per task */
+
+/*
+ * What a command reports: a sentence for people (the control file's read, the kernel log, the
+ * status's error=) and, when it refuses, a stable reason name with key=value fields for
+ * programs (the status; docs/core-module.md lists them). Built with tsplice_refuse,
+ * tsplice_field and tsplice_say (status.c).
+ */
+struct tsplice_report {
+	const char *reason;			/* a literal: "busy", "too-short"...; NULL if none */
+	char fields[TSPLICE_FIELDS_LEN];	/* " key=value" words, values escaped */
+	char text[TSPLICE_MSG_LEN];		/* "ok: ..." or why it was refused */
+};
 
 /* Kernel internals that modules may not link against, found by name once at load (core.c). */
 struct tsplice_ks {
@@ -124,7 +138,7 @@ struct tsplice_update {
 	unsigned int tasks;			/* tasks checked in that switch */
 	unsigned int scanned;			/* ... of which stacks read inside the stop */
 	u64 prescan_ns;				/* the check before the stop, 0 if none */
-	char error[TSPLICE_MSG_LEN];		/* why the last command on it failed, "" if none */
+	struct tsplice_report error;		/* why the last command on it failed; text "" if none */
 };
 
 /* What one stop_machine run does. */
@@ -194,7 +208,8 @@ struct tsplice_switch {
 	int busy_range;
 	int busy_source;			/* enum tsplice_hit_source */
 	int bad_func;
-	bool bad_kprobe;			/* ... because a kprobe was registered at its site */
+	int bad_at;				/* ... the offset from its entry where it differs */
+	bool bad_kprobe;			/* ... because a kprobe was registered there */
 	u8 bad_bytes[TSPLICE_MAX_EXPECTED];
 };
 
@@ -205,6 +220,7 @@ struct tsplice_measure {
 	int result;
 	unsigned int tasks, cpus, scanned;
 	u64 pause_ns, call_ns, wait_ns, prescan_ns;
+	char fields[TSPLICE_FIELDS_LEN];	/* of the busy task when result is -EBUSY */
 };
 
 /* Where the scan found a word in a checked range. */
@@ -228,11 +244,12 @@ struct tsplice_update *tsplice_update_new(const char *id);
 void tsplice_update_free(struct tsplice_update *u);
 
 /* stage.c */
-int tsplice_stage(char **argv, char *msg);
+int tsplice_stage(int argc, char **argv, struct tsplice_report *msg);
 int tsplice_check_code(const char *fname, bool is_new, unsigned long addr, unsigned long size,
-		       const char *want, char *name_out, char *owner_out, char *msg);
+		       const char *want, char *name_out, char *owner_out,
+		       struct tsplice_report *msg);
 int tsplice_kprobe_at_site(const struct tsplice_func *f);
-int tsplice_check_bytes(const struct tsplice_func *f, char *msg);
+int tsplice_check_bytes(const struct tsplice_func *f, struct tsplice_report *msg);
 bool tsplice_owned_by_other(const struct tsplice_update *u);
 void tsplice_put_func_modules(struct tsplice_func *f);
 
@@ -248,16 +265,26 @@ int tsplice_run(struct tsplice_switch *sw);
 
 /* apply.c */
 extern struct tsplice_measure tsplice_last_measure;
-int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg);
-int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg);
-int tsplice_measure(struct tsplice_update *u, char *msg);
-int tsplice_drop(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms, char *msg);
+int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms,
+		  struct tsplice_report *msg);
+int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms,
+		 struct tsplice_report *msg);
+int tsplice_measure(struct tsplice_update *u, struct tsplice_report *msg);
+int tsplice_drop(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms,
+		 struct tsplice_report *msg);
 
 /* control.c */
 extern const struct proc_ops tsplice_control_ops;
 bool tsplice_locked_down(void);
 
-/* status.c */
+/* status.c: the reports and the status file */
 extern const struct proc_ops tsplice_status_ops;
+void tsplice_say(struct tsplice_report *r, const char *fmt, ...) __printf(2, 3);
+void tsplice_refuse(struct tsplice_report *r, const char *reason, const char *fmt, ...)
+	__printf(3, 4);
+void tsplice_field(struct tsplice_report *r, const char *key, const char *fmt, ...) __printf(3, 4);
+void tsplice_report_clear(struct tsplice_report *r);
+void tsplice_note_refusal(int argc, char **argv, int err, const struct tsplice_report *r);
+void tsplice_forget_refusal(void);
 
 #endif /* TSPLICE_H */
