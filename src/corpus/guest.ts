@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { CoreModule } from '../kernel/core-module.js';
+import type { CoreRefusal } from '../kernel/core-status.js';
 import { readKallsyms } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
 import { readUpdate } from '../update/format.js';
@@ -108,6 +109,17 @@ async function smoke(): Promise<string | undefined> {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
+/** The kernel's record of its last refused command, when that command named update `id`. */
+async function kernelRefusal(id: string): Promise<CoreRefusal | undefined> {
+  if (!CoreModule.isLoaded()) return undefined;
+  try {
+    const refusal = (await new CoreModule().status()).refusal;
+    return refusal?.id === id ? refusal : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   const result: GuestResult = { id: item.id, file: item.file, outcome: 'applied', functions: [], dmesg: [] };
   // The original bytes of every function the update may replace (all candidates by name).
@@ -129,7 +141,7 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   const afterApply = takeDmesg();
   result.dmesg.push(...dmesgProblems(afterApply));
   if (apply.status !== 0) {
-    result.outcome = classifyApplyError(apply.stderr);
+    result.outcome = classifyApplyError(apply.stderr, await kernelRefusal(item.id));
     result.error = apply.stderr.replace(/^tsplice: /, '');
     if (result.dmesg.some((l) => /Oops|BUG:|kernel BUG|RIP: 0010|general protection fault(,|: \d)/.test(l))) result.reboot = true;
     return result;

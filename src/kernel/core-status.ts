@@ -421,19 +421,3 @@ export function busyReason(diagnostic: CoreDiagnostic | undefined): BusyReason |
     detail,
   };
 }
-
-/** The parts of a busy abort, from the kernel's sentence (superseded by busyReason). */
-export interface BusySentence {
-  functionName: string;
-  pid: number;
-  comm: string;
-  /** What was found, e.g. "target_wait+0x94/0xd0 [tsplice_target] is on its stack". */
-  detail: string;
-}
-
-/** Parses "... busy: function F, task PID (COMM): DETAIL; gave up ..." */
-export function parseBusy(reason: string): BusySentence | undefined {
-  const m = /busy: function (\S+), task (\d+) \((.*?)\): (.*?)(?:; gave up|$)/.exec(reason);
-  if (!m?.[1] || !m[2] || m[3] === undefined || !m[4]) return undefined;
-  return { functionName: m[1], pid: Number(m[2]), comm: m[3], detail: m[4] };
-}
