@@ -19,6 +19,12 @@ import { runInGuest, type GuestRunResult } from '../../tools/lab/qemu.js';
 
 const quiet = (): void => {};
 
+/** A refusal as the kernel's status names it. */
+interface DiagnosticReport {
+  reason: string;
+  fields: Record<string, string>;
+}
+
 interface ErrorReport {
   name: string;
   message: string;
@@ -26,6 +32,7 @@ interface ErrorReport {
   functionName?: string;
   pid?: number;
   comm?: string;
+  diagnostic?: DiagnosticReport;
 }
 
 interface FunctionReport {
@@ -47,6 +54,7 @@ interface UpdateReport {
   scanned?: number;
   prescanNs?: number;
   error?: string;
+  diagnostic?: DiagnosticReport;
 }
 
 interface MeasureReport {
@@ -59,6 +67,7 @@ interface MeasureReport {
   waitNs: number;
   scanned?: number;
   prescanNs?: number;
+  diagnostic?: DiagnosticReport;
 }
 
 interface CommandRun {
@@ -147,7 +156,7 @@ const peek = (address, n) => {
 };
 const errorOf = async (promise) => {
   try { await promise; return undefined; } catch (e) {
-    return { name: e.constructor.name, message: e.message, code: e.code,
+    return { name: e.constructor.name, message: e.message, code: e.code, diagnostic: e.diagnostic,
       ...(e instanceof CoreBusyError ? { functionName: e.functionName, pid: e.pid, comm: e.comm } : {}) };
   }
 };
@@ -335,11 +344,17 @@ describe('the core module in a guest', () => {
     assert.equal(r.wrongBytes?.code, 'EILSEQ');
     assert.match(r.wrongBytes?.message ?? '', /target_show_value: running bytes differ from the expected ones at \+7/);
     assert.equal(r.wrongBytesLeftUpdate, false);
+    // The kernel's status names the refusal with fields, though no update was left.
+    assert.equal(r.wrongBytes?.diagnostic?.reason, 'bytes-changed');
+    assert.equal(r.wrongBytes?.diagnostic?.fields.function, 'target_show_value');
+    assert.equal(r.wrongBytes?.diagnostic?.fields.offset, '7');
+    assert.equal(r.wrongBytes?.diagnostic?.fields.running, r.bytesBefore);
   });
 
   it('refuses a function too short for the jmp, by name', () => {
     assert.equal(r.tooShort?.name, 'CoreCommandError');
     assert.match(r.tooShort?.message ?? '', /target_short is too short to patch: 7 bytes, needs 10/);
+    assert.deepEqual(r.tooShort?.diagnostic, { reason: 'too-short', fields: { function: 'target_short', size: '7', needs: '10' } });
   });
 
   it('stages an update the status lists with the kernel\'s addresses', () => {
@@ -363,6 +378,7 @@ describe('the core module in a guest', () => {
     assert.ok(r.applied.scanned !== undefined && r.applied.scanned >= 1 && r.applied.scanned < r.applied.tasks, JSON.stringify(r.applied));
     assert.ok(r.applied.appliedAt !== undefined);
     assert.equal(r.applied.error, undefined);
+    assert.equal(r.applied.diagnostic, undefined);
   });
 
   it('keeps the __fentry__ nop and writes the jmp after it', () => {
@@ -418,6 +434,18 @@ describe('the core module in a guest', () => {
     assert.equal(r.busyStatus.attempts, 3);
     assert.match(r.busyStatus.error ?? '', /^apply u2 aborted: busy: function target_wait, task \d+ \(dd\)/);
     assert.equal(r.measureWhileBusy.result, 'busy');
+    // The same abort as fields: in the error, in the update's status record, in the measurement.
+    const busy = r.busy?.diagnostic;
+    assert.equal(busy?.reason, 'busy');
+    assert.deepEqual({ ...busy?.fields, symbol: undefined }, {
+      function: 'target_wait', task: String(r.sleeper.pid), comm: 'dd', source: 'stack', code: 'old',
+      symbol: undefined, module: 'tsplice_target', attempts: '3', retry_ms: '200',
+    });
+    assert.match(busy?.fields.symbol ?? '', /^target_wait\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
+    assert.deepEqual(r.busyStatus.diagnostic, busy);
+    assert.equal(r.measureWhileBusy.diagnostic?.reason, 'busy');
+    assert.equal(r.measureWhileBusy.diagnostic?.fields.task, String(r.sleeper.pid));
+    assert.equal(r.measureWhileBusy.diagnostic?.fields.function, 'target_wait');
   });
 
   it('leaves the kernel unchanged after a busy abort', () => {
@@ -450,6 +478,7 @@ describe('the core module in a guest', () => {
     assert.equal(r.lockdown.ok, true, r.lockdown.out);
     assert.equal(r.lockedRefusal?.code, 'EPERM');
     assert.match(r.lockedRefusal?.message ?? '', /locked down/);
+    assert.equal(r.lockedRefusal?.diagnostic?.reason, 'locked-down');
     assert.equal(r.lockedStatus, true);
   });
 

@@ -1,5 +1,5 @@
 /**
- * Driving the core module (kmod/tsplice_core.c) from user space: load it if needed, stage an
+ * Driving the core module (kmod/) from user space: load it if needed, stage an
  * update's functions, apply and undo it, and read the kernel's state back. The kernel is the
  * source of truth: nothing here keeps state, so a tool that was killed half-way can read
  * /proc/tsplice/status and carry on.
@@ -14,13 +14,16 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../host/errors.js';
 import {
+  type BusyReason,
+  type CoreDiagnostic,
   type CoreMeasurement,
+  type CoreRefusal,
   type CoreStatus,
   type CoreUpdate,
   type RetryOptions,
   type StageRequest,
+  busyReason,
   checkUpdateId,
-  parseBusy,
   parseStatus,
   stageCommand,
   switchCommand,
@@ -29,30 +32,33 @@ import {
 export const CORE_MODULE_NAME = 'tsplice_core';
 export const CORE_PROC_DIR = '/proc/tsplice';
 
-/** The kernel refused a command; `reason` is its own sentence, `code` the errno name. */
+/**
+ * The kernel refused a command; `reason` is its own sentence, `code` the errno name, and
+ * `diagnostic` the refusal as its status names it (reason and fields), when it could be read.
+ */
 export class CoreCommandError extends UserError {
   constructor(
     message: string,
     readonly command: string,
     readonly code: string,
     readonly reason: string,
+    readonly diagnostic?: CoreDiagnostic,
   ) {
     super(message);
   }
 }
 
-/** apply or undo gave up because a task was inside code it would change. */
+/** apply, undo or drop gave up because a task was inside code it would change. */
 export class CoreBusyError extends CoreCommandError {
-  constructor(
-    message: string,
-    command: string,
-    code: string,
-    reason: string,
-    readonly functionName: string,
-    readonly pid: number,
-    readonly comm: string,
-  ) {
-    super(message, command, code, reason);
+  readonly functionName: string;
+  readonly pid: number;
+  readonly comm: string;
+
+  constructor(message: string, command: string, code: string, reason: string, diagnostic: CoreDiagnostic, busy: BusyReason) {
+    super(message, command, code, reason, diagnostic);
+    this.functionName = busy.functionName;
+    this.pid = busy.pid;
+    this.comm = busy.comm;
   }
 }
 
@@ -101,7 +107,8 @@ export class CoreModule {
 
   /**
    * Writes one command; returns the kernel's result line. A refusal becomes a
-   * CoreCommandError (CoreBusyError for a busy abort) whose message is the kernel's reason.
+   * CoreCommandError (CoreBusyError for a busy abort) whose message is the kernel's reason,
+   * with the kernel's record of the refusal from its status.
    */
   async command(line: string): Promise<string> {
     if (line.includes('\n')) throw new UserError('A core module command is one line.');
@@ -111,8 +118,9 @@ export class CoreModule {
     } catch (e) {
       throw procFileError(this.control, e, 'CAP_SYS_ADMIN and CAP_SYS_MODULE');
     }
+    let code = '';
+    let result: string;
     try {
-      let code = '';
       try {
         await handle.write(Buffer.from(`${line}\n`));
       } catch (e) {
@@ -120,11 +128,26 @@ export class CoreModule {
       }
       const buffer = Buffer.alloc(4096);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-      const result = buffer.subarray(0, bytesRead).toString('utf8').trim();
-      if (!code) return result;
-      throw commandError(line, code, result || `the kernel refused it (${code}), giving no reason`);
+      result = buffer.subarray(0, bytesRead).toString('utf8').trim();
     } finally {
       await handle.close();
+    }
+    if (!code) return result;
+    throw commandError(line, code, result || `the kernel refused it (${code}), giving no reason`, await this.refusalOf(line));
+  }
+
+  /**
+   * The kernel's record of the refusal of `line` by this process: the status keeps the last
+   * refused command only, so undefined when another refusal came since or the status cannot
+   * be read.
+   */
+  private async refusalOf(line: string): Promise<CoreRefusal | undefined> {
+    const [command, id] = line.split(' ');
+    try {
+      const refusal = (await this.status()).refusal;
+      return refusal?.pid === process.pid && refusal.command === command && refusal.id === id ? refusal : undefined;
+    } catch {
+      return undefined;
     }
   }
 
@@ -208,23 +231,22 @@ function procFileError(path: string, e: unknown, needs: string): UserError {
   );
 }
 
-function commandError(line: string, code: string, reason: string): CoreCommandError {
-  const verb = line.split(' ')[0] ?? line;
-  const busy = parseBusy(reason);
-  if (busy && (verb === 'apply' || verb === 'undo' || verb === 'drop')) {
-    const id = line.split(' ')[1] ?? '';
-    const gaveUp = /gave up after (\d+) attempt\(s\) (\d+) ms apart/.exec(reason);
-    const tail = gaveUp ? `; gave up after ${gaveUp[1]} attempt(s) ${gaveUp[2]} ms apart` : '';
+/** The error for a refused command: its structure comes from the kernel's fields, never its sentence. */
+function commandError(line: string, code: string, reason: string, refusal: CoreRefusal | undefined): CoreCommandError {
+  const [verb = line, id = ''] = line.split(' ');
+  const diagnostic = refusal?.diagnostic;
+  const busy = busyReason(diagnostic);
+  if (diagnostic && busy && (verb === 'apply' || verb === 'undo' || verb === 'drop')) {
+    const tail = busy.attempts !== undefined && busy.retryMs !== undefined ? `; gave up after ${busy.attempts} attempt(s) ${busy.retryMs} ms apart` : '';
     return new CoreBusyError(
       `Cannot ${verb} update ${id}: task ${busy.pid} (${busy.comm}) is inside function ${busy.functionName} ` +
         `(${busy.detail})${tail}. The kernel is unchanged.`,
       line,
       code,
       reason,
-      busy.functionName,
-      busy.pid,
-      busy.comm,
+      diagnostic,
+      busy,
     );
   }
-  return new CoreCommandError(`The core module refused '${verb}': ${reason}`, line, code, reason);
+  return new CoreCommandError(`The core module refused '${verb}': ${reason}`, line, code, reason, diagnostic);
 }

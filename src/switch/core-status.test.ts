@@ -2,15 +2,28 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UserError } from '../host/errors.js';
-import { parseBusy, parseStatus, stageCommand, switchCommand } from './core-status.js';
+import { busyReason, parseStatus, stageCommand, switchCommand } from './core-status.js';
 
 const STATUS = `tsplice-core 1 applied=1 lockdown=no
 measure kind=scan id=u1 result=ok tasks=68 cpus=2 pause_ns=812345 call_ns=900000 wait_ns=1200
 update u1 state=applied functions=2 attempts=1 applied_at=1764188679 pause_ns=8285880 call_ns=21741440 wait_ns=7900000 tasks=68 error=-
 function u1 target_show_value old=0xffffffffc0340060 old_size=16 new=0xffffffffc0345000 new_size=16 new_name=replacement_show_value site=5 fentry=1 owner=tsplice_target new_owner=tsplice_replacement
 function u1 do_sys_poll old=0xffffffffab3c0000 old_size=1200 new=0xffffffffc0345100 new_size=1210 new_name=do_sys_poll site=0 fentry=0 owner=- new_owner=tsplice_replacement
-update u2 state=staged functions=0 attempts=3 applied_at=0 pause_ns=0 call_ns=0 wait_ns=0 tasks=70 error=apply u2 aborted: busy: function target_wait, task 345 (dd): target_wait+0x94/0xd0 [tsplice_target] is on its stack; gave up after 3 attempt(s) 200 ms apart
+refusal pid=812 errno=16 command=apply id=u2 reason=busy function=target_wait task=345 comm=dd source=stack code=old symbol=target_wait+0x94/0xd0 module=tsplice_target attempts=3 retry_ms=200 error=apply u2 aborted: busy: function target_wait, task 345 (dd): target_wait+0x94/0xd0 [tsplice_target] is on its stack; gave up after 3 attempt(s) 200 ms apart
+update u2 state=staged functions=0 attempts=3 applied_at=0 pause_ns=0 call_ns=0 wait_ns=0 tasks=70 reason=busy function=target_wait task=345 comm=dd source=stack code=old symbol=target_wait+0x94/0xd0 module=tsplice_target attempts=3 retry_ms=200 error=apply u2 aborted: busy: function target_wait, task 345 (dd): target_wait+0x94/0xd0 [tsplice_target] is on its stack; gave up after 3 attempt(s) 200 ms apart
 `;
+
+const BUSY_FIELDS = {
+  function: 'target_wait',
+  task: '345',
+  comm: 'dd',
+  source: 'stack',
+  code: 'old',
+  symbol: 'target_wait+0x94/0xd0',
+  module: 'tsplice_target',
+  attempts: '3',
+  retry_ms: '200',
+};
 
 describe('core module status', () => {
   it('parses updates, functions and the last measurement', () => {
@@ -23,6 +36,7 @@ describe('core module status', () => {
     assert.equal(u1?.state, 'applied');
     assert.equal(u1?.appliedAt?.toISOString(), '2025-11-26T20:24:39.000Z');
     assert.equal(u1?.error, undefined);
+    assert.equal(u1?.diagnostic, undefined);
     assert.deepEqual(u1?.functions[0], {
       name: 'target_show_value',
       oldAddress: 0xffffffffc0340060n,
@@ -40,6 +54,41 @@ describe('core module status', () => {
     assert.equal(u2?.state, 'staged');
     assert.equal(u2?.appliedAt, undefined);
     assert.match(u2?.error ?? '', /^apply u2 aborted: busy: function target_wait, task 345 \(dd\)/);
+    assert.equal(u2?.attempts, 3);
+    assert.equal(u2?.tasks, 70);
+    assert.deepEqual(u2?.diagnostic, { reason: 'busy', fields: BUSY_FIELDS });
+    assert.deepEqual(status.refusal, { pid: 812, errno: 16, command: 'apply', id: 'u2', diagnostic: { reason: 'busy', fields: BUSY_FIELDS }, error: u2?.error });
+  });
+
+  it('reads a refusal that left no update, with its id and fields', () => {
+    const status = parseStatus(
+      'tsplice-core 1 applied=0 lockdown=no\n' +
+        'refusal pid=0 errno=84 command=stage id=bad reason=bytes-changed function=target_show_value offset=7 running=0f1f4400008b0595 expected=0f1f4400008b056a error=stage bad refused: target_show_value: running bytes differ from the expected ones at +7\n',
+    );
+    assert.deepEqual(status.refusal, {
+      pid: 0,
+      errno: 84,
+      command: 'stage',
+      id: 'bad',
+      diagnostic: { reason: 'bytes-changed', fields: { function: 'target_show_value', offset: '7', running: '0f1f4400008b0595', expected: '0f1f4400008b056a' } },
+      error: 'stage bad refused: target_show_value: running bytes differ from the expected ones at +7',
+    });
+    assert.equal(status.updates.length, 0);
+    const measured = parseStatus('tsplice-core 1 applied=0 lockdown=yes\nrefusal pid=9 errno=1 command=measure id=- reason=locked-down error=refused: the kernel is locked down\n');
+    assert.equal(measured.refusal?.id, undefined);
+    assert.deepEqual(measured.refusal?.diagnostic, { reason: 'locked-down', fields: {} });
+  });
+
+  it('unescapes field values: a comm with a space, a backslash or bytes outside ASCII', () => {
+    const status = parseStatus(
+      'tsplice-core 1 applied=0 lockdown=no\n' +
+        'measure kind=scan id=u2 result=busy tasks=68 cpus=2 pause_ns=1 call_ns=2 wait_ns=0 scanned=4 prescan_ns=5 reason=busy function=target_wait task=345 comm=my\\x20task\\x5c\\xc3\\xa9 source=graph code=new symbol=replacement_wait+0x10/0x40 module=tsplice_replacement\n',
+    );
+    const busy = busyReason(status.measurement?.diagnostic);
+    assert.equal(status.measurement?.result, 'busy');
+    assert.equal(busy?.comm, 'my task\\\u00e9');
+    assert.equal(busy?.attempts, undefined);
+    assert.equal(busy?.detail, 'replacement_wait+0x10/0x40 [tsplice_replacement] is a return address the function-graph tracer keeps for it (the new code)');
   });
 
   it('reads the pre-scan figures when the module prints them', () => {
@@ -83,15 +132,26 @@ describe('core module status', () => {
     );
   });
 
-  it('reads the function, pid and comm of a busy abort', () => {
-    const reason = 'apply u2 aborted: busy: function target_wait, task 345 (my task): target_wait+0x94/0xd0 [tsplice_target] is on its stack; gave up after 3 attempt(s) 200 ms apart';
-    assert.deepEqual(parseBusy(reason), {
+  it('reads the function, pid and comm of a busy abort from its fields', () => {
+    assert.deepEqual(busyReason({ reason: 'busy', fields: { ...BUSY_FIELDS, comm: 'my task' } }), {
       functionName: 'target_wait',
       pid: 345,
       comm: 'my task',
+      source: 'stack',
+      symbol: 'target_wait+0x94/0xd0',
+      module: 'tsplice_target',
+      newCode: false,
+      attempts: 3,
+      retryMs: 200,
       detail: 'target_wait+0x94/0xd0 [tsplice_target] is on its stack',
     });
-    assert.equal(parseBusy('apply u2 aborted: bytes changed'), undefined);
+    assert.equal(
+      busyReason({ reason: 'busy', fields: { function: 'do_nanosleep', task: '7', comm: 'sleep', source: 'rethook-many', limit: '1024' } })?.detail,
+      'more than 1024 kretprobe returns are pending for it, too many to check',
+    );
+    // Only the reason says busy: no sentence is read, and other reasons are not busy.
+    assert.equal(busyReason({ reason: 'bytes-changed', fields: { function: 'f' } }), undefined);
+    assert.equal(busyReason(undefined), undefined);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The text protocol of the core module (kmod/tsplice_core.c): the command lines written to
+ * The text protocol of the core module (kmod/): the command lines written to
  * /proc/tsplice/control and the records read from /proc/tsplice/status. Pure functions, so
  * that the format is tested without a kernel; docs/core-module.md describes it.
  */
@@ -51,8 +51,10 @@ export interface CoreUpdate {
   scanned?: number;
   /** The pre-scan before stop_machine, outside the pause (0 when it did not run). */
   prescanNs?: number;
-  /** Why the last command on it failed; undefined after a success. */
+  /** Why the last command on it failed, in the kernel's words; undefined after a success. */
   error?: string;
+  /** The same refusal as the kernel names it: a reason and its fields. */
+  diagnostic?: CoreDiagnostic;
   /**
    * The live process that staged it, 0 once that process has exited (a staged update whose
    * stager is gone is a leftover); absent from older core modules.
@@ -75,6 +77,31 @@ export interface CoreMeasurement {
   scanned?: number;
   /** The pre-scan before stop_machine, as in CoreUpdate. */
   prescanNs?: number;
+  /** With result 'busy': the task found inside (reason 'busy', as for an abort). */
+  diagnostic?: CoreDiagnostic;
+}
+
+/**
+ * A refusal as the kernel reports it in its status: a stable reason name ('busy',
+ * 'bytes-changed', 'too-short'...; docs/core-module.md lists them) and key=value fields.
+ */
+export interface CoreDiagnostic {
+  reason: string;
+  /** The other fields by key, unescaped; which ones depends on the reason. */
+  fields: Readonly<Record<string, string>>;
+}
+
+/** The last command the kernel refused, whoever wrote it. */
+export interface CoreRefusal {
+  /** The process that wrote it, 0 once that process has exited. */
+  pid: number;
+  errno: number;
+  /** The command's first word, and the id it named (undefined when it named none). */
+  command: string;
+  id?: string;
+  diagnostic: CoreDiagnostic;
+  /** The kernel's sentence, as the control file returned it. */
+  error: string;
 }
 
 export interface CoreStatus {
@@ -83,6 +110,8 @@ export interface CoreStatus {
   applied: number;
   lockedDown: boolean;
   measurement?: CoreMeasurement;
+  /** The last refused command (absent from older core modules, and before any refusal). */
+  refusal?: CoreRefusal;
   updates: CoreUpdate[];
 }
 
@@ -151,15 +180,48 @@ export function switchCommand(verb: 'apply' | 'undo' | 'drop', id: string, optio
   return words.join(' ');
 }
 
-/** key=value words of a status record; `error=` takes the rest of the line. */
+/**
+ * A field's value. The kernel writes each value as one word: a space, a control character, a
+ * byte outside ASCII or a backslash is \xHH (a task's comm may hold any of them).
+ */
+function unescape(value: string): string {
+  if (!value.includes('\\')) return value;
+  const bytes = value.replace(/\\x([0-9a-f]{2})/g, (_, hh: string) => String.fromCharCode(parseInt(hh, 16)));
+  return Buffer.from(bytes, 'latin1').toString('utf8');
+}
+
+/** key=value words of a status record. */
 function fields(words: string[], line: string, source: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const word of words) {
     const at = word.indexOf('=');
     if (at <= 0) throw new UserError(`${source}: '${word}' is not key=value in the line '${line}'.`);
-    map.set(word.slice(0, at), word.slice(at + 1));
+    map.set(word.slice(0, at), unescape(word.slice(at + 1)));
   }
   return map;
+}
+
+/**
+ * The parts of a record: its own words; from `reason=` on, the words of a refusal; and with
+ * `withError`, the text of `error=`, which runs to the end of the line. A value never holds a
+ * space, so the first ' error=' ends the words.
+ */
+function splitRecord(rest: string, line: string, source: string, withError: boolean): { words: string[]; diagnostic?: CoreDiagnostic; error?: string } {
+  let head = rest;
+  let error: string | undefined;
+  if (withError) {
+    const at = rest.indexOf(' error=');
+    if (at < 0) throw new UserError(`${source}: the line '${line}' has no error=.`);
+    head = rest.slice(0, at);
+    error = rest.slice(at + ' error='.length);
+  }
+  const words = head.split(' ');
+  const from = words.findIndex((w) => w.startsWith('reason='));
+  if (from < 0) return { words, ...(error !== undefined ? { error } : {}) };
+  const refusal = fields(words.slice(from), line, source);
+  const reason = need(refusal, 'reason', line, source);
+  refusal.delete('reason');
+  return { words: words.slice(0, from), diagnostic: { reason, fields: Object.fromEntries(refusal) }, ...(error !== undefined ? { error } : {}) };
 }
 
 function need(map: Map<string, string>, key: string, line: string, source: string): string {
@@ -194,6 +256,22 @@ function owner(text: string | undefined): string | undefined {
   return text === undefined || text === '-' ? undefined : text;
 }
 
+/** `refusal pid=PID errno=N command=WORD id=ID|- reason=NAME ... error=TEXT` */
+function parseRefusal(rest: string, line: string, source: string): CoreRefusal {
+  const parts = splitRecord(rest, line, source, true);
+  if (!parts.diagnostic) throw new UserError(`${source}: the line '${line}' has no reason=.`);
+  const m = fields(parts.words, line, source);
+  const id = need(m, 'id', line, source);
+  return {
+    pid: integer(m, 'pid', line, source),
+    errno: integer(m, 'errno', line, source),
+    command: need(m, 'command', line, source),
+    ...(id !== '-' ? { id } : {}),
+    diagnostic: parts.diagnostic,
+    error: parts.error ?? '',
+  };
+}
+
 /** Parses the text of /proc/tsplice/status. */
 export function parseStatus(text: string, source = '/proc/tsplice/status'): CoreStatus {
   const lines = text.split('\n').filter((l) => l.length > 0);
@@ -209,7 +287,8 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
   for (const line of lines.slice(1)) {
     const [kind, ...rest] = line.split(' ');
     if (kind === 'measure') {
-      const m = fields(rest, line, source);
+      const parts = splitRecord(rest.join(' '), line, source, false);
+      const m = fields(parts.words, line, source);
       const measureKind = need(m, 'kind', line, source);
       const result = need(m, 'result', line, source);
       if ((measureKind !== 'empty' && measureKind !== 'scan') || (result !== 'ok' && result !== 'busy' && result !== 'error')) {
@@ -226,13 +305,15 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         callNs: integer(m, 'call_ns', line, source),
         waitNs: integer(m, 'wait_ns', line, source),
         ...prescanFields(m, line, source),
+        ...(parts.diagnostic ? { diagnostic: parts.diagnostic } : {}),
       };
+    } else if (kind === 'refusal') {
+      status.refusal = parseRefusal(rest.join(' '), line, source);
     } else if (kind === 'update') {
-      const errorAt = line.indexOf(' error=');
-      if (errorAt < 0) throw new UserError(`${source}: the line '${line}' has no error=.`);
-      const [id, ...words] = line.slice('update '.length, errorAt).split(' ');
+      const parts = splitRecord(rest.join(' '), line, source, true);
+      const [id, ...words] = parts.words;
       if (!id) throw new UserError(`${source}: the line '${line}' names no update.`);
-      const error = line.slice(errorAt + ' error='.length);
+      const error = parts.error ?? '-';
       const m = fields(words, line, source);
       const state = need(m, 'state', line, source);
       if (state !== 'staged' && state !== 'applied' && state !== 'reverted') {
@@ -251,6 +332,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         tasks: integer(m, 'tasks', line, source),
         ...prescanFields(m, line, source),
         ...(error !== '-' ? { error } : {}),
+        ...(parts.diagnostic ? { diagnostic: parts.diagnostic } : {}),
         ...(m.has('owner') ? { ownerPid: integer(m, 'owner', line, source) } : {}),
       };
       byId.set(id, update);
@@ -282,18 +364,60 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
   return status;
 }
 
-/** The parts of a busy abort, from the kernel's reason. */
+/** What the kernel found when it gave up as busy: its fields, and a phrase built from them. */
 export interface BusyReason {
   functionName: string;
   pid: number;
   comm: string;
+  /** Where the word was: stack, saved-ip, graph, rethook, or rethook-many (too many to read). */
+  source: string;
+  /** The symbol the word points into, as %pS prints it without the module ("f+0x94/0xd0"). */
+  symbol?: string;
+  /** The module of that symbol; undefined for vmlinux. */
+  module?: string;
+  /** The word is in the update's new code (undo, drop). */
+  newCode: boolean;
+  /** The stop_machine runs tried and the pause between them (absent for a measurement). */
+  attempts?: number;
+  retryMs?: number;
   /** What was found, e.g. "target_wait+0x94/0xd0 [tsplice_target] is on its stack". */
   detail: string;
 }
 
-/** Parses "... busy: function F, task PID (COMM): DETAIL; gave up ..." */
-export function parseBusy(reason: string): BusyReason | undefined {
-  const m = /busy: function (\S+), task (\d+) \((.*?)\): (.*?)(?:; gave up|$)/.exec(reason);
-  if (!m?.[1] || !m[2] || m[3] === undefined || !m[4]) return undefined;
-  return { functionName: m[1], pid: Number(m[2]), comm: m[3], detail: m[4] };
+const BUSY_SOURCES: Readonly<Record<string, string>> = {
+  stack: 'is on its stack',
+  'saved-ip': 'is its saved instruction pointer',
+  graph: 'is a return address the function-graph tracer keeps for it',
+  rethook: 'is a return address a kretprobe keeps for it',
+};
+
+function count(text: string | undefined): number | undefined {
+  return text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined;
+}
+
+/** The fields of a busy refusal (reason=busy), or undefined for any other. */
+export function busyReason(diagnostic: CoreDiagnostic | undefined): BusyReason | undefined {
+  if (diagnostic?.reason !== 'busy') return undefined;
+  const { function: functionName, task, comm, source, symbol, module, code, limit } = diagnostic.fields;
+  const pid = count(task);
+  if (!functionName || pid === undefined || comm === undefined || !source) return undefined;
+  const newCode = code === 'new';
+  const detail =
+    source === 'rethook-many'
+      ? `more than ${limit ?? 'the'} kretprobe returns are pending for it, too many to check`
+      : `${symbol ?? '?'}${module ? ` [${module}]` : ''} ${BUSY_SOURCES[source] ?? `was found (${source})`}${newCode ? ' (the new code)' : ''}`;
+  const attempts = count(diagnostic.fields.attempts);
+  const retryMs = count(diagnostic.fields.retry_ms);
+  return {
+    functionName,
+    pid,
+    comm,
+    source,
+    ...(symbol !== undefined ? { symbol } : {}),
+    ...(module !== undefined ? { module } : {}),
+    newCode,
+    ...(attempts !== undefined ? { attempts } : {}),
+    ...(retryMs !== undefined ? { retryMs } : {}),
+    detail,
+  };
 }

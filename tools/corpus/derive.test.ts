@@ -382,7 +382,10 @@ describe('outcomes', () => {
 
   it('classes apply failures', () => {
     assert.equal(classifyApplyError('tsplice: The running kernel does not match the update: f at 0x1+0x4: reloc (expected 00, running 01).'), 'match failed');
-    assert.equal(classifyApplyError('Cannot apply update u: task 1 (sh) is inside function f (f+0x10 is on its stack)'), 'busy');
+    // Busy is the kernel's reason for the refusal, not words in the message.
+    const busy = { pid: 0, errno: 16, command: 'apply', id: 'u', diagnostic: { reason: 'busy', fields: { function: 'f', task: '1', comm: 'sh', source: 'stack' } }, error: 'apply u aborted: busy' };
+    assert.equal(classifyApplyError('Cannot apply update u: task 1 (sh) is inside function f (f+0x10 is on its stack)', busy), 'busy');
+    assert.equal(classifyApplyError('Cannot apply update u: task 1 (sh) is inside function f (f+0x10 is on its stack)'), 'apply error');
     assert.equal(classifyApplyError('The new code refers to .LC0, which the running kernel does not have (not in /proc/kallsyms).'), 'unresolved reference');
     assert.equal(classifyApplyError('tsplice apply u.tsplice --json was killed by SIGSEGV'), 'apply crashed');
     assert.deepEqual(dmesgProblems(['tsplice: loading out-of-tree module taints kernel.', 'WARNING: CPU: 0 PID: 1 at x']), ['WARNING: CPU: 0 PID: 1 at x']);

@@ -17,6 +17,7 @@ import { CoreModule } from '../../src/switch/core-module.js';
 import { readKallsyms } from '../../src/match/kallsyms.js';
 import { Kcore } from '../../src/match/kcore.js';
 import { readUpdate } from '../../src/update/format.js';
+import type { CoreRefusal } from '../../src/switch/core-status.js';
 import { classifyApplyError, dmesgProblems, type GuestPlan, type GuestResult, type FunctionCheck } from './outcome.js';
 
 /** Asks the host for a new boot before the next update. */
@@ -108,6 +109,17 @@ async function smoke(): Promise<string | undefined> {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
+/** The kernel's record of its last refused command, when that command named update `id`. */
+async function kernelRefusal(id: string): Promise<CoreRefusal | undefined> {
+  if (!CoreModule.isLoaded()) return undefined;
+  try {
+    const refusal = (await new CoreModule().status()).refusal;
+    return refusal?.id === id ? refusal : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   const result: GuestResult = { id: item.id, file: item.file, outcome: 'applied', functions: [], dmesg: [] };
   // The original bytes of every function the update may replace (all candidates by name).
@@ -129,7 +141,7 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   const afterApply = takeDmesg();
   result.dmesg.push(...dmesgProblems(afterApply));
   if (apply.status !== 0) {
-    result.outcome = classifyApplyError(apply.stderr);
+    result.outcome = classifyApplyError(apply.stderr, await kernelRefusal(item.id));
     result.error = apply.stderr.replace(/^tsplice: /, '');
     if (result.dmesg.some((l) => /Oops|BUG:|kernel BUG|RIP: 0010|general protection fault(,|: \d)/.test(l))) result.reboot = true;
     return result;

@@ -3,6 +3,7 @@
  * `tsplice create`, the failure classes of apply in the guest, the per-file table and the
  * totals. Pure functions, shared by the guest driver and bench/corpus.ts.
  */
+import type { CoreRefusal } from '../../src/switch/core-status.js';
 
 /** One update the guest applies (paths as the guest sees them: the share has the host's paths). */
 export interface GuestPlan {
@@ -91,9 +92,14 @@ export function dmesgProblems(lines: string[]): string[] {
   return lines.filter((l) => BAD_KERNEL_LINE.test(l));
 }
 
-export function classifyApplyError(message: string): GuestOutcome {
+/**
+ * The class of a failed `tsplice apply`, from its message and the kernel's record of its last
+ * refusal when that was about this update: a busy abort is told by the kernel's reason, not by
+ * the words of the message.
+ */
+export function classifyApplyError(message: string, refusal?: CoreRefusal): GuestOutcome {
+  if (refusal?.diagnostic.reason === 'busy') return 'busy';
   if (/does not match the update|has no function .* in \/proc\/kallsyms|matches \d+ functions of the running kernel|tsplice cannot tell which one/.test(message)) return 'match failed';
-  if (/is inside function|busy/.test(message)) return 'busy';
   if (/did not finish in/.test(message)) return 'guest broke';
   if (/was killed by SIG|RuntimeError|wasm:\/\//.test(message)) return 'apply crashed';
   if (/has no function to stage/.test(message)) return 'nothing to stage';
