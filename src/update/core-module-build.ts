@@ -3,12 +3,11 @@
  * every update carries the core module of its kernel, so a target needs no compiler.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachePath } from '../host/cache.js';
 import { projectRoot } from '../host/project.js';
-import { run } from '../host/exec.js';
+import { buildExternalModule } from '../kbuild/external-module.js';
 
 export async function coreModuleFor(release: string, headersDir: string): Promise<Buffer> {
   const source = join(projectRoot(), 'kmod');
@@ -17,15 +16,9 @@ export async function coreModuleFor(release: string, headersDir: string): Promis
   const key = hash.digest('hex').slice(0, 16);
   const cached = cachePath('core-module', release, key, 'tsplice_core.ko');
   if (existsSync(cached)) return readFileSync(cached);
-  const dir = mkdtempSync(join(tmpdir(), 'tsplice-core-'));
-  try {
-    for (const file of readdirSync(source)) if (file === 'Kbuild' || file.endsWith('.c') || file.endsWith('.h')) cpSync(join(source, file), join(dir, file));
-    await run(['make', '-C', headersDir, `M=${dir}`, 'modules'], { purpose: `building the core module for ${release}` });
-    const bytes = readFileSync(join(dir, 'tsplice_core.ko'));
-    mkdirSync(join(cached, '..'), { recursive: true });
-    writeFileSync(cached, bytes);
-    return bytes;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const copied = (file: string): boolean => file === 'Kbuild' || file.endsWith('.c') || file.endsWith('.h');
+  const bytes = await buildExternalModule(headersDir, 'tsplice_core', { from: source, filter: copied }, { what: `the core module for ${release}`, tmpPrefix: 'tsplice-core-' });
+  mkdirSync(join(cached, '..'), { recursive: true });
+  writeFileSync(cached, bytes);
+  return bytes;
 }
