@@ -29,7 +29,7 @@ import { buildPayload } from '../update/payload.js';
 import { buildUpdateModule } from '../update/module.js';
 import { UPDATE_ID } from '../update/schema.js';
 import { coreModuleFor } from '../update/core-module-build.js';
-import { buildStatus, readAutoConf, type BuildStatus } from '../kbuild/build-status.js';
+import { KbuildReader, readAutoConf, type BuildStatus } from '../kbuild/build-status.js';
 import { foldersToMirror, includeGraph, includersOf, kbuildStatus, unitsIncluding, unitsReached, type HeaderUnits, type IncludeGraph } from '../kbuild/includers.js';
 import { newReachCache, type ReachCache } from '../header-reach/header-reach.js';
 import { buildPreObject, buildVariantObject, objectPathOf } from '../kbuild/compile.js';
@@ -183,14 +183,14 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
     const others = touched.filter((f) => !f.endsWith('.c') && !f.endsWith('.h'));
     if (others.length > 0) throw new UserError(`The patch changes ${others.join(', ')}, which tsplice cannot compile into an update (only .c units and the headers they include).`);
     const headers = touched.filter((f) => f.endsWith('.h'));
-    const config = readAutoConf(tree.dir);
+    const makefiles = new KbuildReader(tree.dir, readAutoConf(tree.dir));
     const graph = includeGraph(tree);
 
     // Each touched .c file is a unit kbuild builds, or is #included by units it builds, or both.
     const own: { unit: string; status: BuildStatus }[] = [];
     const includedC: string[] = [];
     for (const file of touched.filter((f) => f.endsWith('.c'))) {
-      const status = buildStatus(tree.dir, file, config);
+      const status = makefiles.unit(file);
       const includers = includersOf(graph, file).filter((f) => f.endsWith('.c') || f.endsWith('.h'));
       if (includers.length > 0) {
         includedC.push(file);

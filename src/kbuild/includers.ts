@@ -22,7 +22,7 @@ import { dirname, join, posix } from 'node:path';
 import { UserError } from '../host/errors.js';
 import { cachePath } from '../host/cache.js';
 import type { PreparedTree } from './tree.js';
-import { buildStatus, readAutoConf, type BuildStatus } from './build-status.js';
+import { KbuildReader, readAutoConf, type BuildStatus } from './build-status.js';
 import { headerChange, type HeaderChange } from '../header-reach/header-change.js';
 import { parseItems } from '../header-reach/header-items.js';
 import { findReach, type ReachCache } from '../header-reach/header-reach.js';
@@ -203,91 +203,6 @@ export function includedFrom(graph: IncludeGraph, file: string): string[] {
   return closure(graph, file, graph.includes);
 }
 
-/** Makefile assignments with continuations joined and the variables kbuild would expand here. */
-function makefileAssignments(path: string, config: Map<string, string>): [string, string[]][] {
-  const text = readFileSync(path, 'utf8').replace(/\\\n/g, ' ');
-  const expand = (s: string): string =>
-    s
-      .replace(/\$\((CONFIG_\w+)\)/g, (_all, name: string) => config.get(name) ?? '')
-      .replace(/\$\(SRCARCH\)/g, 'x86')
-      .replace(/\$\(BITS\)/g, '64')
-      .replace(/\$\(subst m,y,(\w*)\)/g, (_all, value: string) => value.replace(/m/g, 'y'));
-  const out: [string, string[]][] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*([\w$().,-]+)\s*[+:]?=\s*(.*)$/.exec(line);
-    if (m?.[1] && m[2] !== undefined) out.push([expand(m[1]), expand(m[2]).split(/\s+/).filter(Boolean)]);
-  }
-  return out;
-}
-
-/**
- * Whether kbuild descends into a folder and links what it builds there into vmlinux. A folder
- * is entered from the nearest folder above whose Makefile names it (`obj-y += proc/`, or
- * `drivers-y += arch/x86/pci/` in the arch Makefile for top-level paths).
- */
-class FolderStatus {
-  private readonly known = new Map<string, BuildStatus>([['', 'built-in']]);
-  private readonly listings = new Map<string, [string, string[]][]>();
-  constructor(
-    private readonly treeDir: string,
-    private readonly config: Map<string, string>,
-  ) {}
-
-  private listing(dir: string): [string, string[]][] {
-    let list = this.listings.get(dir);
-    if (list) return list;
-    const files = dir === '' ? ['Kbuild', 'Makefile', 'arch/x86/Makefile'] : [`${dir}/Kbuild`, `${dir}/Makefile`];
-    const present = files.map((f) => join(this.treeDir, f)).filter((f) => existsSync(f));
-    // A folder with a Kbuild file descends by it alone; the root's subfolders come from all three.
-    const used = dir === '' ? present : present.slice(0, 1);
-    list = used.flatMap((f) => makefileAssignments(f, this.config));
-    this.listings.set(dir, list);
-    return list;
-  }
-
-  private mention(ancestor: string, folder: string): BuildStatus | undefined {
-    const word = `${ancestor === '' ? folder : folder.slice(ancestor.length + 1)}/`;
-    let best: BuildStatus | undefined;
-    for (const [variable, words] of this.listing(ancestor)) {
-      if (!words.includes(word)) continue;
-      const m = /^(obj|core|drivers|libs|lib)-(y|m)$/.exec(variable);
-      const status: BuildStatus = !m ? 'not built' : m[2] === 'y' ? 'built-in' : 'module';
-      if (status === 'built-in') return status;
-      if (status === 'module' || best === undefined) best = status;
-    }
-    return best;
-  }
-
-  of(folder: string): BuildStatus {
-    const cached = this.known.get(folder);
-    if (cached) return cached;
-    const parent = folder.includes('/') ? posix.dirname(folder) : '';
-    let status: BuildStatus | undefined;
-    for (let a = parent; status === undefined; a = a.includes('/') ? posix.dirname(a) : '') {
-      const said = this.mention(a, folder);
-      if (said) status = combine(this.of(a), said);
-      else if (a === '') break;
-    }
-    // Named by no Makefile: top-level folders the root does not list, other architectures and
-    // folders inside a folder not built are not built; elsewhere kbuild may reach it some way
-    // this does not read.
-    if (status === undefined) {
-      const outside = parent === '' || (parent === 'arch' && folder !== 'arch/x86') || this.of(parent) === 'not built';
-      status = outside ? 'not built' : 'unknown';
-    }
-    this.known.set(folder, status);
-    return status;
-  }
-}
-
-/** What a thing of `inner` status inside a folder of `outer` status amounts to for vmlinux. */
-function combine(outer: BuildStatus, inner: BuildStatus): BuildStatus {
-  if (outer === 'not built' || inner === 'not built') return 'not built';
-  if (inner === 'module' || outer === 'module') return 'module';
-  if (outer === 'unknown' || inner === 'unknown') return 'unknown';
-  return 'built-in';
-}
-
 /**
  * kbuild's own object lists for a folder: scripts/Makefile.build read with the tree's
  * configuration, and a target that prints what it computed. Exact (conditionals, `:=`,
@@ -298,8 +213,8 @@ class KbuildLists {
   private readonly folders = new Map<string, BuildStatus>();
   constructor(
     private readonly tree: PreparedTree,
-    private readonly config: Map<string, string>,
-    private readonly readMakefiles: FolderStatus,
+    private readonly config: ReadonlyMap<string, string>,
+    private readonly readMakefiles: KbuildReader,
   ) {}
 
   private query(folder: string): { y: Set<string>; m: Set<string>; dirs: Set<string> } | undefined {
@@ -344,7 +259,7 @@ class KbuildLists {
       // The top-level folders and the arch Makefile's libs-y/drivers-y need the whole top
       // Makefile to evaluate; their few forms are read from the files.
       if (a === '') {
-        status = this.readMakefiles.of(folder);
+        status = this.readMakefiles.folder(folder);
         break;
       }
       const lists = this.query(a);
@@ -403,13 +318,12 @@ function includingUnits(tree: PreparedTree, header: string, graph: IncludeGraph,
     );
   }
   const config = readAutoConf(tree.dir);
-  const readMakefiles = new FolderStatus(tree.dir, config);
+  const readMakefiles = new KbuildReader(tree.dir, config);
   const skipped: HeaderUnits['skipped'] = [];
   const candidates: string[] = [];
   const builtIn = new Set<string>();
   for (const file of reached.filter((f) => f.endsWith('.c')).sort()) {
-    const folder = readMakefiles.of(posix.dirname(file));
-    const status = folder === 'not built' ? folder : combine(folder, buildStatus(tree.dir, file, config));
+    const status = readMakefiles.unit(file);
     if (status === 'module' || status === 'not built') skipped.push({ unit: file, status });
     else candidates.push(file);
     if (status === 'built-in') builtIn.add(file);
@@ -418,7 +332,7 @@ function includingUnits(tree: PreparedTree, header: string, graph: IncludeGraph,
 }
 
 /** Of `candidates`, those kbuild's own lists build into vmlinux; the others join `skipped`. */
-function exactlyBuiltIn(tree: PreparedTree, config: Map<string, string>, readMakefiles: FolderStatus, candidates: readonly string[], skipped: HeaderUnits['skipped']): string[] {
+function exactlyBuiltIn(tree: PreparedTree, config: ReadonlyMap<string, string>, readMakefiles: KbuildReader, candidates: readonly string[], skipped: HeaderUnits['skipped']): string[] {
   const kbuild = new KbuildLists(tree, config, readMakefiles);
   const units: string[] = [];
   for (const unit of candidates) {
@@ -450,7 +364,7 @@ export function unitsIncluding(tree: PreparedTree, header: string, options: Incl
 /** Whether kbuild builds `unit` into vmlinux, from its own lists (exact; about 20 ms a folder). */
 export function kbuildStatus(tree: PreparedTree, unit: string): BuildStatus {
   const config = readAutoConf(tree.dir);
-  return new KbuildLists(tree, config, new FolderStatus(tree.dir, config)).unit(unit);
+  return new KbuildLists(tree, config, new KbuildReader(tree.dir, config)).unit(unit);
 }
 
 export interface ReachOptions extends IncludersOptions {

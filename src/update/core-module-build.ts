@@ -3,17 +3,19 @@
  * every update carries the core module of its kernel, so a target needs no compiler.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachePath } from '../host/cache.js';
 import { projectRoot } from '../host/project.js';
-import { run } from '../host/exec.js';
+import { buildExternalModule } from '../kbuild/external-module.js';
+
+/** The files of kmod/ the core module is built from (not its tests/ folder, not build products). */
+const isCoreSource = (file: string): boolean => file === 'Kbuild' || file.endsWith('.c') || file.endsWith('.h');
 
 export async function coreModuleFor(release: string, headersDir: string): Promise<Buffer> {
   const source = join(projectRoot(), 'kmod');
   // Every file the module is built from, by name: a part added, renamed or changed is a new key.
-  const files = readdirSync(source).filter((file) => file === 'Kbuild' || file.endsWith('.c') || file.endsWith('.h')).sort();
+  const files = readdirSync(source).filter(isCoreSource).sort();
   const hash = createHash('sha256');
   for (const file of files) {
     const bytes = readFileSync(join(source, file));
@@ -22,15 +24,8 @@ export async function coreModuleFor(release: string, headersDir: string): Promis
   const key = hash.digest('hex').slice(0, 16);
   const cached = cachePath('core-module', release, key, 'tsplice_core.ko');
   if (existsSync(cached)) return readFileSync(cached);
-  const dir = mkdtempSync(join(tmpdir(), 'tsplice-core-'));
-  try {
-    for (const file of files) cpSync(join(source, file), join(dir, file));
-    await run(['make', '-C', headersDir, `M=${dir}`, 'modules'], { purpose: `building the core module for ${release}` });
-    const bytes = readFileSync(join(dir, 'tsplice_core.ko'));
-    mkdirSync(join(cached, '..'), { recursive: true });
-    writeFileSync(cached, bytes);
-    return bytes;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const bytes = await buildExternalModule(headersDir, 'tsplice_core', { from: source, filter: isCoreSource }, { what: `the core module for ${release}`, tmpPrefix: 'tsplice-core-' });
+  mkdirSync(join(cached, '..'), { recursive: true });
+  writeFileSync(cached, bytes);
+  return bytes;
 }

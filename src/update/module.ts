@@ -5,11 +5,9 @@
  * Undefined references are expected (non-exported kernel symbols): modpost only warns, and
  * apply resolves them to running addresses before loading.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeElf } from '../elf/index.js';
-import { run } from '../host/exec.js';
+import { buildExternalModule } from '../kbuild/external-module.js';
 import type { Payload } from './payload.js';
 
 /** `proc-version-string-3a7ff6ee` -> `tsplice_proc_version_string_3a7ff6ee` (a valid module name). */
@@ -41,17 +39,21 @@ MODULE_INFO(tsplice_update, "${id}");
 /** Builds `<name>.ko` from the payload with kbuild in `headersDir`; returns its bytes. */
 export async function buildUpdateModule(headersDir: string, id: string, payload: Payload): Promise<{ name: string; bytes: Buffer }> {
   const name = moduleNameFor(id);
-  const dir = mkdtempSync(join(tmpdir(), 'tsplice-module-'));
-  try {
-    writeFileSync(join(dir, 'tsplice_stub.c'), stubSource(id));
-    writeFileSync(join(dir, 'tsplice_payload.o'), writeElf(payload.model));
-    // modpost reads every object's kbuild record (for the module's srcversion); the payload
-    // was not compiled here, so it gets a record saying where it came from.
-    writeFileSync(join(dir, '.tsplice_payload.o.cmd'), `cmd_${join(dir, 'tsplice_payload.o')} := tsplice create (update ${id})\n`);
-    writeFileSync(join(dir, 'Kbuild'), `obj-m := ${name}.o\n${name}-y := tsplice_stub.o tsplice_payload.o\n`);
-    await run(['make', '-C', headersDir, `M=${dir}`, 'KBUILD_MODPOST_WARN=1', 'modules'], { purpose: `building the update module ${name}` });
-    return { name, bytes: readFileSync(join(dir, `${name}.ko`)) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const bytes = await buildExternalModule(
+    headersDir,
+    name,
+    {
+      files: (dir) => ({
+        'tsplice_stub.c': stubSource(id),
+        'tsplice_payload.o': writeElf(payload.model),
+        // modpost reads every object's kbuild record (for the module's srcversion); the payload
+        // was not compiled here, so it gets a record saying where it came from.
+        '.tsplice_payload.o.cmd': `cmd_${join(dir, 'tsplice_payload.o')} := tsplice create (update ${id})\n`,
+        Kbuild: `obj-m := ${name}.o\n${name}-y := tsplice_stub.o tsplice_payload.o\n`,
+      }),
+    },
+    // Undefined references to non-exported symbols are expected: modpost only warns.
+    { makeVariables: ['KBUILD_MODPOST_WARN=1'], what: `the update module ${name}`, tmpPrefix: 'tsplice-module-' },
+  );
+  return { name, bytes };
 }

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { folderStatus, identifiersInErrors, includingUnit, isBuildProduct, namedIn, parseDiffRq, patchNameFor, vmlinuxStatus } from './derive.js';
+import { identifiersInErrors, includingUnit, isBuildProduct, namedIn, parseDiffRq, patchNameFor } from './derive.js';
 import { applyToCopies } from './hunk-apply.js';
 import { missingNames, selectHunks, type HunkCompile } from './hunk-select.js';
 import { removedNames, sharedRemovals } from './stopped-names.js';
@@ -306,53 +306,16 @@ describe('header hunks that are the other half of the file\'s change of data', (
   });
 });
 
-describe('folderStatus and vmlinuxStatus', () => {
+describe('includingUnit', () => {
   const tree = mkdtempSync(join(tmpdir(), 'tsplice-corpus-test-'));
   after(() => rmSync(tree, { recursive: true, force: true }));
-  const file = (path: string, text: string): void => {
-    mkdirSync(dirname(join(tree, path)), { recursive: true });
-    writeFileSync(join(tree, path), text);
-  };
-  file('Kbuild', 'obj-y += kernel/\nobj-y += mm/\nobj-y += arch/$(SRCARCH)/\nobj-$(CONFIG_NET) += net/\n');
-  file('Makefile', 'libs-y := lib/\n');
-  file('kernel/Makefile', 'obj-y += a.o\nobj-$(CONFIG_OFF) += off.o\n');
-  file('kernel/sched/Makefile', 'obj-y += build_policy.o\n');
-  file('kernel/sched/build_policy.c', '#include "rt.c"\n');
-  file('kernel/sched/rt.c', '');
-  file('kernel/Kbuild.unused', '');
-  file('lib/Makefile', 'obj-$(CONFIG_MPILIB) += mpi/\n');
-  file('lib/mpi/Makefile', 'obj-$(CONFIG_MPILIB) = mpi.o\nmpi-y = mpicoder.o\n');
-  file('mm/Makefile', 'mmu-y := nommu.o\nmmu-$(CONFIG_MMU) := memory.o\nobj-y := util.o $(mmu-y)\n');
-  file('net/Makefile', 'obj-$(subst m,y,$(CONFIG_MOD)) += core/\n');
-  file('net/core/Makefile', 'obj-y += sock.o\n');
-  file('arch/x86/Kbuild', 'obj-$(CONFIG_KVM) += kvm/\n');
-  file('arch/x86/kvm/Makefile', 'kvm-y += mmu/mmu.o\nobj-$(CONFIG_KVM) += kvm.o\n');
-  file('arch/arm/Makefile', 'obj-y += arm.o\n');
-  file('include/config/auto.conf', 'CONFIG_NET=y\nCONFIG_MPILIB=y\nCONFIG_MMU=y\nCONFIG_KVM=m\nCONFIG_MOD=m\n');
-  const config = new Map([
-    ['CONFIG_NET', 'y'],
-    ['CONFIG_MPILIB', 'y'],
-    ['CONFIG_MMU', 'y'],
-    ['CONFIG_KVM', 'm'],
-    ['CONFIG_MOD', 'm'],
-  ]);
+  mkdirSync(join(tree, 'kernel/sched'), { recursive: true });
+  writeFileSync(join(tree, 'kernel/sched/build_policy.c'), '#include "rt.c"\n');
+  writeFileSync(join(tree, 'kernel/sched/rt.c'), '');
 
-  it('follows the folders kbuild descends into', () => {
-    assert.equal(folderStatus(tree, 'kernel', config), 'built-in');
-    assert.equal(folderStatus(tree, 'lib/mpi', config), 'built-in');
-    assert.equal(folderStatus(tree, 'arch/x86/kvm', config), 'module');
-    assert.equal(folderStatus(tree, 'arch/arm', config), 'not built');
-    assert.equal(folderStatus(tree, 'net/core', config), 'built-in');
-  });
-  it('combines the folder with the unit', () => {
-    assert.equal(vmlinuxStatus(tree, 'kernel/a.c', config), 'built-in');
-    assert.equal(vmlinuxStatus(tree, 'kernel/off.c', config), 'not built');
-    assert.equal(vmlinuxStatus(tree, 'lib/mpi/mpicoder.c', config), 'built-in');
-    assert.equal(vmlinuxStatus(tree, 'mm/memory.c', config), 'built-in');
-    assert.equal(vmlinuxStatus(tree, 'arch/x86/kvm/mmu/mmu.c', config), 'module');
-    assert.equal(vmlinuxStatus(tree, 'arch/arm/arm.c', config), 'not built');
-    assert.equal(vmlinuxStatus(tree, 'kernel/sched/rt.c', config), 'unknown');
+  it('finds the .c file of the same folder that #includes it', () => {
     assert.equal(includingUnit(tree, 'kernel/sched/rt.c'), 'kernel/sched/build_policy.c');
+    assert.equal(includingUnit(tree, 'kernel/sched/build_policy.c'), undefined);
   });
 });
 
