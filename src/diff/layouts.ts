@@ -6,7 +6,7 @@
  * change that moves existing data or constants, naming the type, the member and the users.
  */
 import { relocationInfo, type Section } from '../elf/index.js';
-import { compareLayouts, readDwarf, type DwarfInfo, type DwarfSections } from '../elf/dwarf/index.js';
+import { compareLayouts, DwarfError, readDwarf, type DwarfInfo, type DwarfSections } from '../elf/dwarf/index.js';
 import { sourceFunctionName } from './names.js';
 import type { DiffObject } from './object.js';
 import type { DiffState, DiffStep } from './pipeline.js';
@@ -45,9 +45,14 @@ export function dwarfSectionsOf(object: DiffObject): DwarfSections | undefined {
   return sections;
 }
 
+/** The object's DWARF; malformed DWARF is refused naming the object, section and offset. */
 function dwarfOf(object: DiffObject): DwarfInfo | undefined {
   const sections = dwarfSectionsOf(object);
-  return sections ? readDwarf(sections) : undefined;
+  try {
+    return sections ? readDwarf(sections) : undefined;
+  } catch (error) {
+    throw error instanceof DwarfError ? error.inObject(object.path) : error;
+  }
 }
 
 export const checkDataLayouts: DiffStep = {
