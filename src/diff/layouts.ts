@@ -62,8 +62,11 @@ export const checkDataLayouts: DiffStep = {
     const pre = dwarfOf(state.pre);
     const post = dwarfOf(state.post);
     if (!pre || !post) {
+      const first = state.functions[0]?.name ?? '';
       state.refused.push({
-        symbol: state.functions[0]?.name ?? '',
+        kind: 'no-dwarf',
+        symbol: first,
+        function: first,
         section: '.debug_info',
         reason: 'the objects carry no DWARF (compile with -g): data layout changes cannot be ruled out',
       });
@@ -88,7 +91,9 @@ export const checkDataLayouts: DiffStep = {
     for (const [key, messages] of byType) {
       const usedBy = [...(users.get(key) ?? [])].sort();
       state.refused.push({
+        kind: 'layout-change',
         symbol: key,
+        ...(usedBy[0] !== undefined ? { function: usedBy[0] } : {}),
         section: '.debug_info',
         reason: `data layout change: ${messages.slice(0, 3).join('; ')}${messages.length > 3 ? `; and ${messages.length - 3} more` : ''}; used by ${usedBy.slice(0, 5).join(', ')}: new code would misread live data`,
       });
