@@ -162,9 +162,10 @@ export class UserError extends Error {
     this.#diagnostics = [{ ...fields, reason: fields.reason ?? message }, ...(options.more ?? [])];
   }
 
-  /** An error whose sentence is made from its fields (sentenceOf). */
+  /** An error whose sentence is made from its fields (sentenceOf), ending with a full stop. */
   static of(diagnostic: Diagnostic, options: UserErrorOptions = {}): UserError {
-    return new UserError(sentenceOf(diagnostic), diagnostic, options);
+    const sentence = sentenceOf(diagnostic);
+    return new UserError(/[.!?]$/.test(sentence) ? sentence : `${sentence}.`, diagnostic, options);
   }
 
   /** The problem, as fields. */
