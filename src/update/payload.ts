@@ -267,7 +267,14 @@ class PayloadBuilder {
       return { offset, type: rela.type, symbol: this.whole(object, section, unit).symbol, addend: rela.addend };
     }
     if (!place) {
-      throw new UserError(`The new code refers to unnamed data at ${section.name}+${rela.addend} in ${unit}, which tsplice cannot resolve in the running kernel.`);
+      throw new UserError(`The new code refers to unnamed data at ${section.name}+${rela.addend} in ${unit}, which tsplice cannot resolve in the running kernel.`, {
+        kind: 'unnamed-data-reference',
+        unit,
+        ...(inPiece ? { function: inPiece.symbol.name } : {}),
+        section: section.name,
+        offset: Number(rela.addend),
+        reason: 'the new code refers to unnamed data, which tsplice cannot resolve in the running kernel',
+      });
     }
     const addend = rela.addend - BigInt(place.start);
     const placed = this.placed.get(place) ?? this.constantLabelCopy(object, place, unit);
@@ -365,7 +372,7 @@ export function buildPayload(units: readonly { unit: string; state: DiffState }[
   }
   builder.relocateAlternativeCode();
   const functions = builder.symbols.filter((s) => s.type === STT_FUNC).length;
-  if (functions === 0) throw new UserError('The update carries no function to put in a module.');
+  if (functions === 0) throw new UserError('The update carries no function to put in a module.', { kind: 'nothing-to-carry' });
   return { model: { sections: builder.sections, symbols: builder.symbols }, externals: [...builder.externals.values()], renamedFunctions: renameSharedFunctionNames(units, builder) };
 }
 
