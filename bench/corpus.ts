@@ -53,7 +53,7 @@ const benchStarted = Date.now();
 const elapsed = (): string => `${((Date.now() - benchStarted) / 60000).toFixed(1)} min`;
 
 const manifestPath = values.manifest ?? join(projectRoot(), 'test', 'corpus', 'manifest.json');
-if (!existsSync(manifestPath)) throw new UserError(`${manifestPath} is missing: derive the corpus first (npm run build && node dist/tools/corpus/derive-cli.js).`);
+if (!existsSync(manifestPath)) throw new UserError(`${manifestPath} is missing: derive the corpus first (npm run build && node dist/tools/corpus/derive-cli.js).`, { kind: 'missing-file', object: manifestPath });
 const manifest = readManifest(manifestPath);
 let entries: CorpusEntry[] = manifest.files;
 if (values.only) {
@@ -64,7 +64,7 @@ if (values.limit) entries = entries.slice(0, Number(values.limit));
 
 const release = await chooseRelease(undefined, log);
 const kernel = await labKernel(release, log);
-if (kernel.version !== manifest.from.version) throw new UserError(`The corpus is against ${manifest.from.version}, the lab kernel ${release} is ${kernel.version}.`);
+if (kernel.version !== manifest.from.version) throw new UserError(`The corpus is against ${manifest.from.version}, the lab kernel ${release} is ${kernel.version}.`, { kind: 'wrong-kernel' });
 const tree = preparedTree(release, kernel.version) ?? (await prepareTree(release, log));
 const work = cachePath('corpus', 'bench-run');
 rmSync(work, { recursive: true, force: true });
