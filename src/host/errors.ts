@@ -165,7 +165,7 @@ export class UserError extends Error {
   /** An error whose sentence is made from its fields (sentenceOf), ending with a full stop. */
   static of(diagnostic: Diagnostic, options: UserErrorOptions = {}): UserError {
     const sentence = sentenceOf(diagnostic);
-    return new UserError(/[.!?]$/.test(sentence) ? sentence : `${sentence}.`, diagnostic, options);
+    return new UserError(['.', '!', '?'].some((end) => sentence.endsWith(end)) ? sentence : `${sentence}.`, diagnostic, options);
   }
 
   /** The problem, as fields. */
