@@ -90,7 +90,7 @@ export class CommandError extends UserError {
     const how = signal ? `was killed by ${signal}` : `failed with exit status ${status}`;
     const first = firstErrorLine(output);
     super(`${program}${what} ${how}${first ? `: ${first.replace(/\.$/, '')}` : ''}.`, { kind: 'command-failed', reason: first ?? how, ...options.failure }, {
-      details: `$ ${describeCommand(argv)}${options.purpose ? `\n(${options.purpose})` : ''}\n${output.trimEnd()}`,
+      details: `$ ${describeCommand(argv)}\n${output.trimEnd()}`,
     });
   }
 }
