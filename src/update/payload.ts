@@ -267,12 +267,13 @@ class PayloadBuilder {
       return { offset, type: rela.type, symbol: this.whole(object, section, unit).symbol, addend: rela.addend };
     }
     if (!place) {
-      throw new UserError(`The new code refers to unnamed data at ${section.name}+${rela.addend} in ${unit}, which tsplice cannot resolve in the running kernel.`, {
+      const at = rela.addend < 0n ? `-0x${(-rela.addend).toString(16)}` : `+0x${rela.addend.toString(16)}`;
+      throw new UserError(`The new code refers to unnamed data at ${section.name}${at} in ${unit}, which tsplice cannot resolve in the running kernel.`, {
         kind: 'unnamed-data-reference',
         unit,
         ...(inPiece ? { function: inPiece.symbol.name } : {}),
         section: section.name,
-        offset: Number(rela.addend),
+        ...(rela.addend >= 0n ? { offset: Number(rela.addend) } : {}),
         reason: 'the new code refers to unnamed data, which tsplice cannot resolve in the running kernel',
       });
     }
