@@ -20,7 +20,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createUpdate } from '../src/create/create.js';
 import { UserError } from '../src/host/errors.js';
-import { FormatError } from '../src/elf/index.js';
 import { cachePath } from '../src/host/cache.js';
 import { labKernel } from '../src/debian/fetch.js';
 import { GUEST_PROJECT_DIR } from '../tools/lab/guest-image.js';
@@ -53,7 +52,7 @@ const benchStarted = Date.now();
 const elapsed = (): string => `${((Date.now() - benchStarted) / 60000).toFixed(1)} min`;
 
 const manifestPath = values.manifest ?? join(projectRoot(), 'test', 'corpus', 'manifest.json');
-if (!existsSync(manifestPath)) throw new UserError(`${manifestPath} is missing: derive the corpus first (npm run build && node dist/tools/corpus/derive-cli.js).`);
+if (!existsSync(manifestPath)) throw new UserError(`${manifestPath} is missing: derive the corpus first (npm run build && node dist/tools/corpus/derive-cli.js).`, { kind: 'missing-file', object: manifestPath });
 const manifest = readManifest(manifestPath);
 let entries: CorpusEntry[] = manifest.files;
 if (values.only) {
@@ -64,7 +63,7 @@ if (values.limit) entries = entries.slice(0, Number(values.limit));
 
 const release = await chooseRelease(undefined, log);
 const kernel = await labKernel(release, log);
-if (kernel.version !== manifest.from.version) throw new UserError(`The corpus is against ${manifest.from.version}, the lab kernel ${release} is ${kernel.version}.`);
+if (kernel.version !== manifest.from.version) throw new UserError(`The corpus is against ${manifest.from.version}, the lab kernel ${release} is ${kernel.version}.`, { kind: 'wrong-kernel' });
 const tree = preparedTree(release, kernel.version) ?? (await prepareTree(release, log));
 const work = cachePath('corpus', 'bench-run');
 rmSync(work, { recursive: true, force: true });
@@ -84,7 +83,7 @@ async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackag
       const { update } = await createUpdate({ tree, patches: [patch], distributionVersion: kernel.version, headersDir: kernel.headersDir, log: quiet });
       return { update, group, reasons };
     } catch (error) {
-      const unit = error instanceof UserError ? unitThatMustChange(error.message) : undefined;
+      const unit = unitThatMustChange(error);
       const other = unit ? manifest.files.find((e) => e.unit === unit || e.file === unit) : undefined;
       if (!other || group.includes(other.file) || group.length >= 8) throw error;
       group.push(other.file);
@@ -128,7 +127,8 @@ for (const [i, entry] of entries.entries()) {
   } catch (error) {
     row.createSeconds = (Date.now() - started) / 1000;
     const message = error instanceof Error ? error.message : String(error);
-    const classes = error instanceof UserError || error instanceof FormatError ? createClasses(message) : ['tsplice crashed'];
+    // A refusal has its kinds (a DWARF or ELF error is a UserError too); anything else crashed.
+    const classes = error instanceof UserError ? createClasses(error.diagnostics) : ['tsplice crashed'];
     row.reason = `refused at create: ${classes[0]}`;
     row.outcome = row.reason + (classes.length > 1 ? ` (+${classes.slice(1).join(', ')})` : '');
     row.error = message;

@@ -16,10 +16,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../host/errors.js';
+import { UserError, classified } from '../host/errors.js';
 import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
-import { checkTarget, matchUpdate, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
+import { checkTarget, MatchError, matchUpdate, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 import { CoreModule, runProgram } from '../switch/core-module.js';
 import type { CoreStatus, CoreUpdate, RetryOptions } from '../switch/core-status.js';
@@ -111,7 +111,7 @@ export function recover(): Promise<Recovered> {
 /** The core module: loaded already, or loaded from the copy the update carries. */
 export async function coreModuleFrom(update: UpdatePackage): Promise<CoreModule> {
   if (CoreModule.isLoaded()) return new CoreModule();
-  if (!update.coreModule) throw new UserError(`The core module is not loaded and the update ${update.id} does not carry one.`);
+  if (!update.coreModule) throw new UserError(`The core module is not loaded and the update ${update.id} does not carry one.`, { kind: 'no-module' });
   const dir = mkdtempSync(join(tmpdir(), 'tsplice-core-'));
   try {
     const path = join(dir, 'tsplice_core.ko');
@@ -124,8 +124,48 @@ export async function coreModuleFrom(update: UpdatePackage): Promise<CoreModule>
 
 function newFunctionAddress(symbols: KernelSymbols, module: string, name: string): bigint {
   const found = symbols.lookup(name).filter((s) => s.module === module && (s.type === 't' || s.type === 'T'));
-  if (found.length !== 1) throw new UserError(`After loading ${module}, /proc/kallsyms shows ${found.length} functions named ${name} in it.`);
+  if (found.length !== 1) throw new UserError(`After loading ${module}, /proc/kallsyms shows ${found.length} functions named ${name} in it.`, { kind: 'internal', object: module, function: name });
   return (found[0] as { runningAddress: bigint }).runningAddress;
+}
+
+/** Checks that the update is for the running kernel (release and banner): kind wrong-kernel. */
+export function checkRunningKernel(update: UpdatePackage): void {
+  try {
+    checkTarget(update, readFileSync('/proc/version', 'utf8'));
+  } catch (error) {
+    throw classified(error, { kind: 'wrong-kernel' });
+  }
+}
+
+/**
+ * Run-pre matching against the running kernel's memory (/proc/kcore). Its refusals are kind
+ * match-failed (with the function and offset of the first mismatch); kernel memory that
+ * cannot be read is kind cannot-read.
+ */
+export function matchRunning(update: UpdatePackage, symbols: KernelSymbols, replaced?: ReplacedFunctions): MatchResult {
+  let kcore: Kcore;
+  try {
+    kcore = Kcore.open();
+  } catch (error) {
+    throw classified(error, { kind: 'cannot-read', object: '/proc/kcore' });
+  }
+  const memory: KernelMemory = {
+    read(address, length) {
+      try {
+        return kcore.read(address, length);
+      } catch (error) {
+        throw classified(error, { kind: 'cannot-read', object: kcore.path });
+      }
+    },
+  };
+  try {
+    return matchUpdate(update, symbols, memory, replaced);
+  } catch (error) {
+    const where = error instanceof MatchError ? { function: error.mismatch.function, offset: error.mismatch.offset } : {};
+    throw classified(error, { kind: 'match-failed', ...where });
+  } finally {
+    kcore.close();
+  }
 }
 
 export function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
@@ -147,20 +187,20 @@ async function reapply(core: CoreModule, update: UpdatePackage, held: CoreUpdate
 }
 
 async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<ApplyResult> {
-  checkTarget(update, readFileSync('/proc/version', 'utf8'));
+  checkRunningKernel(update);
   const module = update.module;
-  if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`);
+  if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`, { kind: 'no-module' });
   if (readFileSync('/proc/sys/kernel/modules_disabled', 'utf8').trim() !== '0') {
-    throw new UserError(`Cannot apply update ${update.id}: module loading is disabled (kernel.modules_disabled=1) until reboot; an update is new kernel code.`);
+    throw new UserError(`Cannot apply update ${update.id}: module loading is disabled (kernel.modules_disabled=1) until reboot; an update is new kernel code.`, { kind: 'modules-disabled' });
   }
   await recoverLeftovers();
   const core = await coreModuleFrom(update);
   const held = await core.update(update.id);
-  if (held?.state === 'applied') throw new UserError(`The update ${update.id} is already applied.`);
+  if (held?.state === 'applied') throw new UserError(`The update ${update.id} is already applied.`, { kind: 'already-applied' });
   if (held?.state === 'reverted' && loadedModules().has(module.name)) return reapply(core, update, held, retry);
-  if (held) throw new UserError(`The kernel holds update ${update.id} ${held.state} without its module ${module.name}; run 'tsplice unload ${update.id}' first.`);
+  if (held) throw new UserError(`The kernel holds update ${update.id} ${held.state} without its module ${module.name}; run 'tsplice unload ${update.id}' first.`, { kind: 'bad-state' });
   if (loadedModules().has(module.name)) {
-    throw new UserError(`The module ${module.name} of update ${update.id} is loaded, but the kernel holds no such update; 'tsplice recover' unloads it.`);
+    throw new UserError(`The module ${module.name} of update ${update.id} is loaded, but the kernel holds no such update; 'tsplice recover' unloads it.`, { kind: 'bad-state' });
   }
   refuseConflicts(
     update.id,
@@ -169,13 +209,7 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
 
   let started = process.hrtime.bigint();
   const symbols = readKallsyms();
-  const kcore = Kcore.open();
-  let match: MatchResult;
-  try {
-    match = matchUpdate(update, symbols, kcore, await replacedFunctions(core));
-  } finally {
-    kcore.close();
-  }
+  const match = matchRunning(update, symbols, await replacedFunctions(core));
   const matchMs = Number(process.hrtime.bigint() - started) / 1e6;
 
   started = process.hrtime.bigint();
@@ -189,7 +223,7 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   } catch (error) {
     // Loaded meanwhile: another run got past the lock (a stale lock taken over by two).
     if (loadedModules().has(module.name)) {
-      throw new UserError(`The module ${module.name} of update ${update.id} was loaded meanwhile by another run; this one changed nothing.`);
+      throw new UserError(`The module ${module.name} of update ${update.id} was loaded meanwhile by another run; this one changed nothing.`, { kind: 'bad-state' });
     }
     unmarkLoading(module.name);
     throw error;
@@ -202,7 +236,7 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
     const functions: ApplyResult['functions'] = [];
     const requests = match.functions.map((f) => {
       const fn = update.functions.find((u) => u.name === f.name && u.unit === f.unit);
-      if (!fn) throw new UserError(`Internal error: matched ${f.name} is not in the update.`);
+      if (!fn) throw new UserError(`Internal error: matched ${f.name} is not in the update.`, { kind: 'internal', function: f.name });
       const moduleSymbol = module.renamedFunctions?.find((r) => r.unit === fn.unit && r.name === fn.name)?.symbol ?? fn.name;
       const newAddress = newFunctionAddress(loaded, module.name, moduleSymbol);
       functions.push({ name: fn.name, oldAddress: f.runningAddress, newAddress });
@@ -241,11 +275,11 @@ export function undoUpdate(id: string, retry: RetryOptions = {}): Promise<CoreUp
 
 async function undoLocked(id: string, retry: RetryOptions): Promise<CoreUpdate> {
   await recoverLeftovers();
-  if (!CoreModule.isLoaded()) throw new UserError(`No update is applied: the core module is not loaded.`);
+  if (!CoreModule.isLoaded()) throw new UserError(`No update is applied: the core module is not loaded.`, { kind: 'core-not-loaded' });
   const core = new CoreModule();
   const current = await core.update(id);
-  if (!current) throw new UserError(`The kernel has no update ${id}.`);
-  if (current.state !== 'applied') throw new UserError(`The update ${id} is ${current.state}, not applied.`);
+  if (!current) throw new UserError(`The kernel has no update ${id}.`, { kind: 'no-such-update' });
+  if (current.state !== 'applied') throw new UserError(`The update ${id} is ${current.state}, not applied.`, { kind: 'bad-state' });
   refuseStackedOnTop((await core.status()).updates.filter((u) => u.state === 'applied'), id, 'undo');
   return core.undo(id, retry);
 }
@@ -258,7 +292,7 @@ function refuseStackedOnTop(updates: readonly CoreUpdate[], id: string, verb: 'u
   const moduleOfUpdate = moduleNameFor(id);
   const onTop = updates.filter((u) => u.id !== id && u.functions.some((f) => f.owner === moduleOfUpdate));
   if (onTop.length > 0) {
-    throw new UserError(`Update ${onTop.map((u) => u.id).join(', ')} replaced code of ${id}: ${verb} ${onTop.length > 1 ? 'them' : 'it'} first.`);
+    throw new UserError(`Update ${onTop.map((u) => u.id).join(', ')} replaced code of ${id}: ${verb} ${onTop.length > 1 ? 'them' : 'it'} first.`, { kind: 'stacked-on-top' });
   }
 }
 
@@ -272,17 +306,21 @@ function refuseStackedOnTop(updates: readonly CoreUpdate[], id: string, verb: 'u
 export function unloadUpdate(id: string, retry: RetryOptions = {}): Promise<void> {
   return withLock('unload', async () => {
     await recoverLeftovers();
-    if (!CoreModule.isLoaded()) throw new UserError(`The kernel has no update ${id}: the core module is not loaded.`);
+    if (!CoreModule.isLoaded()) throw new UserError(`The kernel has no update ${id}: the core module is not loaded.`, { kind: 'core-not-loaded' });
     const core = new CoreModule();
     const status = await core.status();
     const current = status.updates.find((u) => u.id === id);
-    if (!current) throw new UserError(`The kernel has no update ${id}.`);
-    if (current.state === 'applied') throw new UserError(`The update ${id} is applied: undo it first.`);
+    if (!current) throw new UserError(`The kernel has no update ${id}.`, { kind: 'no-such-update' });
+    if (current.state === 'applied') throw new UserError(`The update ${id} is applied: undo it first.`, { kind: 'bad-state' });
     refuseStackedOnTop(status.updates, id, 'unload');
     const moduleName = moduleNameFor(id);
     await core.drop(id, retry);
     await runProgram('rmmod', [moduleName]).catch((e: Error) => {
-      throw new UserError(`Update ${id} was dropped, but its module ${moduleName} could not be unloaded: ${e.message}`);
+      throw new UserError(`Update ${id} was dropped, but its module ${moduleName} could not be unloaded: ${e.message}`, {
+        kind: 'rmmod-failed',
+        object: moduleName,
+        ...(e instanceof UserError ? { reason: e.diagnostic.reason } : {}),
+      });
     });
   });
 }

@@ -56,7 +56,7 @@ function create(path: string, verb: LockVerb): boolean {
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new UserError(`Cannot create the lock ${path}: ${(e as Error).message}.`);
+    throw new UserError(`Cannot create the lock ${path}: ${(e as Error).message}.`, { kind: 'locked', object: path, reason: (e as Error).message });
   } finally {
     unlinkSync(mine);
   }
@@ -76,7 +76,7 @@ export function acquireLock(verb: LockVerb, path = LOCK_PATH): () => void {
     }
     const holder = readHolder(path);
     if (holder && holder.pid !== process.pid && alive(holder.pid)) {
-      throw new UserError(`another tsplice ${holder.verb} (pid ${holder.pid}) is running; wait for it to end and try again.`);
+      throw new UserError(`another tsplice ${holder.verb} (pid ${holder.pid}) is running; wait for it to end and try again.`, { kind: 'locked', object: path });
     }
     try {
       renameSync(path, `${path}.stale.${process.pid}`);
@@ -85,7 +85,7 @@ export function acquireLock(verb: LockVerb, path = LOCK_PATH): () => void {
       // Another run moved it first: try to create ours again.
     }
   }
-  throw new UserError(`Cannot take the lock ${path}: other tsplice runs keep taking it.`);
+  throw new UserError(`Cannot take the lock ${path}: other tsplice runs keep taking it.`, { kind: 'locked', object: path });
 }
 
 /** Runs `work` holding the lock. */

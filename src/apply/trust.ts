@@ -34,13 +34,23 @@ export function checkTrust(file: UpdateFile, path: string, dir = TRUSTED_KEYS_DI
     };
   }
   if (!file.signature) {
-    throw new UserError(`${path}: update ${id} is not signed, and ${dir} trusts ${keys.length} key(s): refused, nothing was loaded.`);
+    throw new UserError(`${path}: update ${id} is not signed, and ${dir} trusts ${keys.length} key(s): refused, nothing was loaded.`, { kind: 'untrusted', object: path, reason: 'not signed' });
   }
   const signature = file.signature;
   const key = keys.find((k) => keyIdOf(k) === signature.keyId);
-  if (!key) throw new UserError(`${path}: update ${id} is signed by key ${signature.keyId}, which ${dir} does not trust: refused, nothing was loaded.`);
+  if (!key) {
+    throw new UserError(`${path}: update ${id} is signed by key ${signature.keyId}, which ${dir} does not trust: refused, nothing was loaded.`, {
+      kind: 'untrusted',
+      object: path,
+      reason: `signed by key ${signature.keyId}, which ${dir} does not trust`,
+    });
+  }
   if (!signatureValid(UPDATE_FORMAT_VERSION, file.digest, signature, key)) {
-    throw new UserError(`${path}: the signature of key ${signature.keyId} does not match update ${id}: refused, nothing was loaded.`);
+    throw new UserError(`${path}: the signature of key ${signature.keyId} does not match update ${id}: refused, nothing was loaded.`, {
+      kind: 'untrusted',
+      object: path,
+      reason: `the signature of key ${signature.keyId} does not match`,
+    });
   }
   return { signedBy: signature.keyId };
 }

@@ -17,7 +17,7 @@ interface RetryFlags {
 /** A flag's whole number in [min, max], or a sentence naming the flag and what was typed. */
 function wholeNumber(flag: string, text: string, min: number, max: number): number {
   const value = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
-  if (!(value >= min && value <= max)) throw new UserError(`${flag} takes a whole number from ${min} to ${max}, not ${JSON.stringify(text)}.`);
+  if (!(value >= min && value <= max)) throw new UserError(`${flag} takes a whole number from ${min} to ${max}, not ${JSON.stringify(text)}.`, { kind: 'bad-argument' });
   return value;
 }
 
@@ -46,7 +46,7 @@ function describe(u: CoreUpdate): string {
  */
 function requireRoot(what: string): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new UserError(`tsplice ${what} needs root: the kernel's updates are visible and changeable only to root.`);
+    throw new UserError(`tsplice ${what} needs root: the kernel's updates are visible and changeable only to root.`, { kind: 'not-root' });
   }
 }
 
@@ -154,7 +154,7 @@ export function addApplyCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
       const found = (await kernelStatus('show'))?.updates.find((u) => u.id === id);
-      if (!found) throw new UserError(`The kernel has no update ${id}.`);
+      if (!found) throw new UserError(`The kernel has no update ${id}.`, { kind: 'no-such-update' });
       if (opts.json) printJson(found);
       else process.stdout.write(`${describe(found)}\n`);
     });

@@ -40,8 +40,9 @@ export function addCreateCommands(program: Command): void {
     .option('--id <name>', 'the update\'s id (default: from the patch name and contents)')
     .option('--on-top-of <update>', 'an update this one stacks on: its patches are applied first on both sides')
     .option('--sign <key>', 'sign the update with this private key (tsplice key new)')
-    .option('--json', 'print what the update holds as JSON')
-    .action(async (opts: { kernel?: string; source?: string; patch: string[]; output?: string; id?: string; onTopOf?: string; sign?: string; json?: boolean }) => {
+    .option('--json', 'print what the update holds as JSON (a refusal: {"error": {kind, unit, function, ...}})')
+    .option('--verbose', 'on a failed compile, print the whole command and its output to stderr')
+    .action(async (opts: { kernel?: string; source?: string; patch: string[]; output?: string; id?: string; onTopOf?: string; sign?: string; json?: boolean; verbose?: boolean }) => {
       // Read the key first: a wrong key path should not cost a build.
       const signingKey = opts.sign ? readPrivateKey(opts.sign) : undefined;
       let tree;
@@ -95,7 +96,7 @@ export function addCreateCommands(program: Command): void {
       }
       for (const d of update.data) process.stdout.write(`  new data ${d.name}${d.data ? `  ${d.data.size} bytes` : ''}\n`);
       process.stdout.write(`  ${update.specialEntries.length} special-section entries\n`);
-      if (update.functions.length === 0) throw new UserError(`${file} carries no function.`);
+      if (update.functions.length === 0) throw new UserError(`${file} carries no function.`, { kind: 'nothing-to-carry', object: file });
     });
 
   const key = program.command('key').description('signing keys for updates');

@@ -3,13 +3,13 @@
  * the program, lets the lab (tools/lab, when it is installed) add its commands first, and runs it.
  */
 import { Command } from 'commander';
-import { UserError } from '../host/errors.js';
-import { FormatError } from '../elf/index.js';
+import { UserError, diagnosticJson } from '../host/errors.js';
 import { addPeekCommand } from './peek.js';
 import { addDiffCommand } from './diff.js';
 import { addCreateCommands } from './create.js';
 import { addMatchCommand } from './match.js';
 import { addApplyCommands } from './apply.js';
+import { printJson } from './output.js';
 
 /** Adds a group of commands: the product's own, or the lab's from outside src/. */
 export type AddCommands = (program: Command) => void;
@@ -31,16 +31,39 @@ export function tspliceProgram(first: readonly AddCommands[] = []): Command {
   return program;
 }
 
-/** Runs the program; a refusal is one line on stderr and its exit code, never a stack trace. */
+/** A failure as `--json` prints it: the diagnostic's fields, the sentence, and any further problems. */
+export function errorJson(error: UserError): object {
+  const [, ...more] = error.diagnostics;
+  return {
+    error: {
+      ...diagnosticJson(error.diagnostic),
+      message: error.message,
+      ...(more.length > 0 ? { more: more.map(diagnosticJson) } : {}),
+    },
+  };
+}
+
+/**
+ * Runs the program. A refusal is one sentence on stderr and its exit code, never a stack
+ * trace; with --json the command also prints it as data on stdout ({"error": {kind, ...}}),
+ * and with --verbose the whole story (a failed command line and its output) follows the
+ * sentence on stderr.
+ */
 export async function runProgram(program: Command, argv: readonly string[]): Promise<void> {
+  let json = false;
+  let verbose = false;
+  program.hook('preAction', (_program, action) => {
+    const opts = action.opts<{ json?: unknown; verbose?: unknown }>();
+    json = opts.json === true;
+    verbose = opts.verbose === true;
+  });
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
-    if (error instanceof UserError || error instanceof FormatError) {
-      process.stderr.write(`tsplice: ${error.message}\n`);
-      process.exitCode = error instanceof UserError ? error.exitCode : 1;
-    } else {
-      throw error;
-    }
+    if (!(error instanceof UserError)) throw error;
+    process.stderr.write(`tsplice: ${error.message}\n`);
+    if (verbose && error.details !== undefined) process.stderr.write(`${error.details}\n`);
+    if (json) printJson(errorJson(error));
+    process.exitCode = error.exitCode;
   }
 }

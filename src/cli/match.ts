@@ -3,11 +3,9 @@
  * kernel is the one the update was made for, where each function to replace is, and what the
  * pre code's references resolve to. Changes nothing.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Kcore } from '../match/kcore.js';
+import { checkRunningKernel, matchRunning } from '../apply/apply.js';
 import { readKallsyms } from '../match/kallsyms.js';
-import { checkTarget, matchUpdate } from '../match/run-pre.js';
 import { readUpdate } from '../update/format.js';
 import { printJson } from './output.js';
 
@@ -19,24 +17,18 @@ export function addMatchCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action((file: string, opts: { json?: boolean }) => {
       const update = readUpdate(file);
-      checkTarget(update, readFileSync('/proc/version', 'utf8'));
+      checkRunningKernel(update);
       const started = process.hrtime.bigint();
-      const symbols = readKallsyms();
-      const kcore = Kcore.open();
-      try {
-        const result = matchUpdate(update, symbols, kcore);
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        if (opts.json) {
-          printJson({ id: update.id, matchMs: ms, functions: result.functions, learned: [...result.learned.values()] });
-          return;
-        }
-        process.stdout.write(`${update.id}: the running kernel matches (${ms.toFixed(0)} ms)\n`);
-        for (const f of result.functions) {
-          process.stdout.write(`  ${f.name} at 0x${f.runningAddress.toString(16)} (${f.size} bytes)${f.traced ? ', traced by ftrace' : ''}\n`);
-        }
-        process.stdout.write(`  ${result.learned.size} symbols resolved\n`);
-      } finally {
-        kcore.close();
+      const result = matchRunning(update, readKallsyms());
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (opts.json) {
+        printJson({ id: update.id, matchMs: ms, functions: result.functions, learned: [...result.learned.values()] });
+        return;
       }
+      process.stdout.write(`${update.id}: the running kernel matches (${ms.toFixed(0)} ms)\n`);
+      for (const f of result.functions) {
+        process.stdout.write(`  ${f.name} at 0x${f.runningAddress.toString(16)} (${f.size} bytes)${f.traced ? ', traced by ftrace' : ''}\n`);
+      }
+      process.stdout.write(`  ${result.learned.size} symbols resolved\n`);
     });
 }

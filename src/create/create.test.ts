@@ -119,6 +119,25 @@ describe('tsplice create on the lab kernel tree', () => {
     await assert.rejects(createUpdate({ tree, patches: [bad], log: quiet }), /stale\.patch does not apply to this tree: fs\/proc\/cmdline\.c hunk #1 \(at line 7\) failed\./);
   });
 
+  it('refuses a file that does not compile with gcc\'s first error, as fields with --json, the command only with --verbose', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsplice-nocompile-'));
+    const bad = join(dir, 'missing-header.patch');
+    writeFileSync(bad, '--- a/kernel/sys.c\n+++ b/kernel/sys.c\n@@ -6,6 +6,7 @@\n  */\n \n #include <linux/export.h>\n+#include <linux/tsplice.h>\n #include <linux/mm.h>\n #include <linux/mm_inline.h>\n #include <linux/utsname.h>\n');
+    const cli = join(projectRoot(), 'bin', 'tsplice.js');
+    const first = 'kernel/sys.c:9:10: fatal error: linux/tsplice.h: No such file or directory';
+    const sentence = `kernel/sys.c does not compile with the patch: ${first}.`;
+    const r = spawnSync(process.execPath, [cli, 'create', '--patch', bad, '-o', join(dir, 'x.tsplice'), '--json'], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.equal(r.stderr.trim().split('\n').pop(), `tsplice: ${sentence}`);
+    assert.doesNotMatch(r.stderr, /objtool|gcc-12 /);
+    assert.deepEqual(JSON.parse(r.stdout), { error: { kind: 'does-not-compile', unit: 'kernel/sys.c', reason: first, message: sentence } });
+    const verbose = spawnSync(process.execPath, [cli, 'create', '--patch', bad, '-o', join(dir, 'x.tsplice'), '--verbose'], { encoding: 'utf8' });
+    assert.notEqual(verbose.status, 0);
+    assert.match(verbose.stderr, new RegExp(`tsplice: ${sentence.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n\\$ sh -e -c '\\S*gcc`));
+    assert.match(verbose.stderr, /compilation terminated/);
+    assert.doesNotMatch(verbose.stderr, /Can't open/);
+  });
+
   it('writes an update that inspect reads back, with exit status 0, and refuses with non-zero', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsplice-create-cli-'));
     const output = join(dir, 'u.tsplice');

@@ -18,11 +18,11 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { UserError } from '../host/errors.js';
+import { UserError, classified, type Diagnostic } from '../host/errors.js';
 import type { Log } from '../host/log.js';
 import type { PreparedTree } from '../kbuild/tree.js';
 import { DiffObject } from '../diff/object.js';
-import { diffObjects, type DiffState } from '../diff/pipeline.js';
+import { diffObjects, type DiffState, type Refusal } from '../diff/pipeline.js';
 import { UPDATE_FORMAT_VERSION, type UpdatePackage } from '../update/format.js';
 import { updatePartsFromDiff } from '../update/from-diff.js';
 import { buildPayload } from '../update/payload.js';
@@ -88,7 +88,7 @@ function unitsForHeader(options: CreateOptions, graph: IncludeGraph, header: str
   const treePath = join(tree.dir, header);
   const pre = existsSync(treePath) ? readFileSync(treePath, 'latin1') : '';
   const post = readFileSync(join(sourceRoot, header), 'latin1');
-  const h = unitsReached(tree, header, { graph, limit: options.headerUnitLimit, pre, post, patched, cache });
+  const h = tooManyUnits(header, () => unitsReached(tree, header, { graph, limit: options.headerUnitLimit, pre, post, patched, cache }));
   const changed = h.changed ?? [];
   const what = changed.length === 0 ? 'changes no name (comments, whitespace or line positions only)' : `changes ${list(changed)}`;
   const rebuilt = h.units.length > 0 ? ` (${h.units.map((u) => `${u}: ${list(h.reasons?.[u] ?? [], 3)}`).join('; ')})` : '';
@@ -102,24 +102,42 @@ function unitsForHeader(options: CreateOptions, graph: IncludeGraph, header: str
   return h;
 }
 
+/** Runs a header look-up (src/kbuild/includers.ts), its refusal of too many units given its kind. */
+function tooManyUnits<T>(header: string, find: () => T): T {
+  try {
+    return find();
+  } catch (error) {
+    throw classified(error, { kind: 'too-many-units', unit: header });
+  }
+}
+
 /**
  * A unit the patch does not change but whose code its header change reaches, that no longer
  * compiles: the patch changes what that unit uses (a renamed function, a declaration that
- * now conflicts) and would have to change the unit too. Named with gcc's first error.
+ * now conflicts) and would have to change the unit too. Named with gcc's first error (the
+ * compile's refusal, src/kbuild/compile.ts).
  */
-function unitBrokenByPatch(unit: string, reachedBy: readonly HeaderUnits[], output: string, sourceRoot: string): UserError {
-  const lines = output.split('\n').map((l) => l.split(`${sourceRoot}/`).join(''));
-  // gcc's first error, or when the kept tail of its output starts after it, its first diagnostic.
-  const first = (
-    lines.find((l) => /\berror:/.test(l)) ??
-    lines.find((l) => /: note: previous (declaration|definition)/.test(l)) ??
-    lines.find((l) => /:\d+:\d+: (warning|note):/.test(l)) ??
-    'gcc failed'
-  ).trim();
+function unitBrokenByPatch(unit: string, reachedBy: readonly HeaderUnits[], compileError: UserError): UserError {
+  const first = compileError.diagnostic.reason;
   const why = reachedBy.map((h) => `${h.header} (${list(h.reasons?.[unit] ?? [], 3)})`).join(', ');
   return new UserError(
     `${unit} does not compile with the patched ${why}: ${first}. The patch changes what ${unit} uses but not ${unit} itself; it has to change that unit too.`,
+    { kind: 'unit-must-change', unit, reason: first },
+    compileError.details !== undefined ? { details: compileError.details } : {},
   );
+}
+
+/** A refusal of the differencing as a diagnostic of `unit`; the reason names the symbol when no field does. */
+function refusalDiagnostic(unit: string, r: Refusal): Diagnostic {
+  const named = r.function === r.symbol || r.section === r.symbol;
+  return {
+    kind: r.kind,
+    unit,
+    ...(r.function !== undefined ? { function: r.function } : {}),
+    section: r.section,
+    ...(r.offset !== undefined ? { offset: r.offset } : {}),
+    reason: named ? r.reason : `${r.symbol}: ${r.reason}`,
+  };
 }
 
 /** Copies `unit` into the work folder (replacing a mirror's link), so that quoted includes find the patched copies beside it. */
@@ -150,10 +168,10 @@ function applyBase(options: CreateOptions, work: string, sourceRoot: string): { 
   const base = options.onTopOf;
   if (!base) return undefined;
   if (base.target.release !== options.tree.release) {
-    throw new UserError(`The update ${base.id} is for ${base.target.release}, not ${options.tree.release}: this one cannot go on top of it.`);
+    throw new UserError(`The update ${base.id} is for ${base.target.release}, not ${options.tree.release}: this one cannot go on top of it.`, { kind: 'cannot-stack' });
   }
   const files = base.patches.map((p, i) => {
-    if (p.text === undefined) throw new UserError(`The update ${base.id} does not carry its patches (made by an older tsplice): nothing can go on top of it.`);
+    if (p.text === undefined) throw new UserError(`The update ${base.id} does not carry its patches (made by an older tsplice): nothing can go on top of it.`, { kind: 'cannot-stack' });
     const path = join(work, 'base-patches', `${i}-${p.name}`);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, p.text);
@@ -162,7 +180,8 @@ function applyBase(options: CreateOptions, work: string, sourceRoot: string): { 
   const preRoot = join(work, 'pre-src');
   const baseTouched = applyPatchesToCopies(options.tree.dir, files, preRoot);
   if (baseTouched.some((f) => f.endsWith('.h'))) {
-    throw new UserError(`The update ${base.id} changes headers; tsplice does not yet stack an update on top of one that does.`);
+    const header = baseTouched.find((f) => f.endsWith('.h'));
+    throw new UserError(`The update ${base.id} changes headers; tsplice does not yet stack an update on top of one that does.`, { kind: 'stacked-header-change', ...(header ? { unit: header } : {}) });
   }
   applyPatchesToCopies(options.tree.dir, files, sourceRoot);
   return { preRoot, baseTouched };
@@ -172,7 +191,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
   const { tree, patches, log } = options;
   // The id names the update module and is written into its C stub and Kbuild file.
   if (options.id !== undefined && !UPDATE_ID.test(options.id)) {
-    throw new UserError(`--id ${JSON.stringify(options.id)} is not an update id: 1 to 63 of A-Z a-z 0-9 _ . : -.`);
+    throw new UserError(`--id ${JSON.stringify(options.id)} is not an update id: 1 to 63 of A-Z a-z 0-9 _ . : -.`, { kind: 'bad-argument' });
   }
   const work = mkdtempSync(join(tmpdir(), 'tsplice-create-'));
   try {
@@ -181,7 +200,9 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
     const base = applyBase(options, work, sourceRoot);
     const touched = applyPatchesToCopies(tree.dir, patches, sourceRoot, base?.baseTouched ?? []);
     const others = touched.filter((f) => !f.endsWith('.c') && !f.endsWith('.h'));
-    if (others.length > 0) throw new UserError(`The patch changes ${others.join(', ')}, which tsplice cannot compile into an update (only .c units and the headers they include).`);
+    if (others.length > 0) {
+      throw new UserError(`The patch changes ${others.join(', ')}, which tsplice cannot compile into an update (only .c units and the headers they include).`, { kind: 'unsupported-file', object: others[0] as string });
+    }
     const headers = touched.filter((f) => f.endsWith('.h'));
     const makefiles = new KbuildReader(tree.dir, readAutoConf(tree.dir));
     const graph = includeGraph(tree);
@@ -200,7 +221,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
         continue;
       }
       if (status === 'module' || status === 'not built') {
-        throw new UserError(`${file} is ${status === 'module' ? 'built as a module' : 'not built'} for this kernel's configuration; tsplice updates code built into vmlinux.`);
+        throw new UserError(`${file} is ${status === 'module' ? 'built as a module' : 'not built'} for this kernel's configuration; tsplice updates code built into vmlinux.`, { kind: 'not-built-in', unit: file });
       }
       own.push({ unit: file, status });
     }
@@ -221,16 +242,17 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       try {
         postPath = await buildVariantObject(tree, unit, sourceRoot, outputRoot, overlaid);
       } catch (error) {
-        if (!reachedBy || !(error instanceof UserError)) throw error;
-        throw unitBrokenByPatch(unit, reachedBy, error.message, sourceRoot);
+        if (!reachedBy || !(error instanceof UserError) || error.kind !== 'does-not-compile') throw error;
+        throw unitBrokenByPatch(unit, reachedBy, error);
       }
       const state = diffObjects(DiffObject.load(prePath), DiffObject.load(postPath));
       units.push({ unit, state });
       unitRecords.push({ unit, object: objectPathOf(unit), builtIn: status });
     };
     const refuse = (): void => {
-      const refused = units.flatMap((u) => u.state.refused.map((r) => `${u.unit}: ${r.symbol} (${r.section}): ${r.reason}`));
-      if (refused.length > 0) throw new UserError(`The patch cannot be made into a safe update:\n  ${refused.join('\n  ')}`);
+      const refused = units.flatMap((u) => u.state.refused.map((r) => ({ line: `${u.unit}: ${r.symbol} (${r.section}): ${r.reason}`, diagnostic: refusalDiagnostic(u.unit, r) })));
+      const [first, ...more] = refused.map((r) => r.diagnostic);
+      if (first) throw new UserError(`The patch cannot be made into a safe update:\n  ${refused.map((r) => r.line).join('\n  ')}`, first, { more });
     };
 
     // 1. The patch's own units: a refusal there (a layout change) is the true reason, before
@@ -243,9 +265,12 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
     const cache = newReachCache();
     const headerUnits = headers.map((header) => unitsForHeader(options, graph, header, sourceRoot, patched, cache));
     for (const file of includedC) {
-      const h = unitsIncluding(tree, file, { graph, limit: options.headerUnitLimit });
+      const h = tooManyUnits(file, () => unitsIncluding(tree, file, { graph, limit: options.headerUnitLimit }));
       if (h.units.length === 0 && !own.some((o) => o.unit === file)) {
-        throw new UserError(`${file} is compiled only inside the units that #include it, and none of those is built into vmlinux for this kernel's configuration; tsplice updates code built into vmlinux.`);
+        throw new UserError(`${file} is compiled only inside the units that #include it, and none of those is built into vmlinux for this kernel's configuration; tsplice updates code built into vmlinux.`, {
+          kind: 'not-built-in',
+          unit: file,
+        });
       }
       log(`${file}: #included by ${h.units.length} unit(s) built into vmlinux, rebuilt with the patched copy${h.units.length > 0 ? ` (${h.units.join(', ')})` : ''}`);
       headerUnits.push({ ...h, reasons: Object.fromEntries(h.units.map((u) => [u, [`#include of ${file}`]])) });
@@ -266,13 +291,16 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
         lineOnly.length > 0
           ? `The patch changes no code: ${lineOnly.length} function(s) differ only in line numbers (${lineOnly.slice(0, 5).join(', ')}).`
           : 'The patch changes no code built into the kernel.',
+        { kind: 'no-code-change' },
       );
     }
     if (!functions.some((f) => f.status === 'changed')) {
       // New functions that no replaced function calls would sit in a module nothing reaches.
       const added = functions.map((f) => f.name);
+      const unit = units.find((u) => u.state.functions.length > 0)?.unit;
       throw new UserError(
         `The patch changes no running code: it only adds ${added.slice(0, 5).join(', ')}${added.length > 5 ? ', …' : ''}, which no changed function calls; it belongs in one update with the code that uses ${added.length === 1 ? 'it' : 'them'}.`,
+        { kind: 'only-new-functions', ...(unit !== undefined ? { unit } : {}), ...(added[0] !== undefined ? { function: added[0] } : {}) },
       );
     }
     // A unit rebuilt only for a header it does not change has nothing to carry.

@@ -3,10 +3,9 @@
  * Host tools are installed with apt-get when missing (and the user is told which); kernel
  * packages are fetched with `apt-get download`, never installed on the host.
  */
-import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { UserError } from '../host/errors.js';
-import { haveProgram, run } from '../host/exec.js';
+import { haveProgram, probe, run } from '../host/exec.js';
 import type { Log } from '../host/log.js';
 
 
@@ -23,9 +22,7 @@ export interface AptPackage {
 
 export function requireApt(): void {
   if (!haveProgram('apt-get') || !haveProgram('apt-cache') || !haveProgram('dpkg')) {
-    throw new UserError(
-      'tsplice lab needs a Debian host with apt-get, apt-cache and dpkg on PATH; they were not found.',
-    );
+    throw new UserError('tsplice lab needs a Debian host with apt-get, apt-cache and dpkg on PATH; they were not found.', { kind: 'missing-program' });
   }
 }
 
@@ -42,8 +39,9 @@ export async function refreshPackageLists(log: Log): Promise<void> {
 /** Which of these Debian packages are not installed on the host. */
 export function missingHostPackages(names: readonly string[]): string[] {
   return names.filter((name) => {
-    const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', name], { encoding: 'utf8' });
-    return r.status !== 0 || !r.stdout.includes('install ok installed');
+    // Without dpkg-query every package counts as missing; installing them asks for apt.
+    const r = haveProgram('dpkg-query') ? probe(['dpkg-query', '-W', '-f=${Status}', name]) : undefined;
+    return r?.status !== 0 || !r.stdout.includes('install ok installed');
   });
 }
 
@@ -91,7 +89,7 @@ export async function searchPackageNames(regex: string): Promise<string[]> {
 
 /** The record of one package version, or undefined when the archive does not have it. */
 export async function showPackage(name: string, version: string): Promise<AptPackage | undefined> {
-  const r = spawnSync('apt-cache', ['show', `${name}=${version}`], { encoding: 'utf8' });
+  const r = probe(['apt-cache', 'show', `${name}=${version}`]);
   if (r.status !== 0 || !r.stdout.trim()) return undefined;
   const fields = new Map<string, string>();
   for (const line of r.stdout.split('\n\n')[0]?.split('\n') ?? []) {
@@ -115,7 +113,7 @@ export async function showPackage(name: string, version: string): Promise<AptPac
 /** Debian version order (`dpkg --compare-versions`): negative, zero or positive like a comparator. */
 export function compareDebianVersions(a: string, b: string): number {
   if (a === b) return 0;
-  const lt = spawnSync('dpkg', ['--compare-versions', a, 'lt', b]).status === 0;
+  const lt = probe(['dpkg', '--compare-versions', a, 'lt', b]).status === 0;
   return lt ? -1 : 1;
 }
 

@@ -63,9 +63,7 @@ export function requireFreeSpace(bytes: number, what: string): void {
   const stats = statfsSync(root);
   const free = stats.bavail * stats.bsize;
   if (free < bytes) {
-    throw new UserError(
-      `Not enough free space in ${root} to ${what}: ${formatBytes(free)} free, ${formatBytes(bytes)} needed.`,
-    );
+    throw new UserError(`Not enough free space in ${root} to ${what}: ${formatBytes(free)} free, ${formatBytes(bytes)} needed.`, { kind: 'no-space', object: root });
   }
 }
 
@@ -103,11 +101,11 @@ export async function cachedPackage(pkg: AptPackage, log: Log): Promise<string> 
     cwd: dir,
     purpose: `downloading ${pkg.name} ${pkg.version}`,
   });
-  if (!existsSync(path)) throw new UserError(`apt-get download did not produce ${path}.`);
+  if (!existsSync(path)) throw new UserError(`apt-get download did not produce ${path}.`, { kind: 'command-failed', object: path });
   const digest = await sha256File(path);
   if (digest !== pkg.sha256) {
     rmSync(path, { force: true });
-    throw new UserError(`The download of ${pkg.fileName} is corrupt: its SHA256 does not match the archive's.`);
+    throw new UserError(`The download of ${pkg.fileName} is corrupt: its SHA256 does not match the archive's.`, { kind: 'corrupt-download', object: pkg.fileName });
   }
   const st = statSync(path);
   writeFileSync(stamp, `${pkg.sha256} ${st.size} ${st.mtimeMs}`);

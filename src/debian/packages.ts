@@ -38,7 +38,7 @@ const RELEASE_PATTERN = /^(\d+\.\d+)\.\d+-\d+-amd64$/;
 /** `6.1.0-47-amd64` -> `linux-source-6.1`. */
 export function sourcePackageName(release: string): string {
   const m = RELEASE_PATTERN.exec(release);
-  if (!m) throw new UserError(`'${release}' is not a Debian amd64 kernel release (expected a name like 6.1.0-47-amd64).`);
+  if (!m) throw new UserError(`'${release}' is not a Debian amd64 kernel release (expected a name like 6.1.0-47-amd64).`, { kind: 'bad-argument' });
   return `linux-source-${m[1]}`;
 }
 
@@ -98,7 +98,7 @@ export async function defaultRelease(log: Log): Promise<string> {
   }
   const all = (await availableReleases(log)).filter((r) => r.release.startsWith('6.1.'));
   const oldest = all[0];
-  if (!oldest) throw new UserError('The Debian archive holds no complete 6.1 kernel (image, headers and source of one version).');
+  if (!oldest) throw new UserError('The Debian archive holds no complete 6.1 kernel (image, headers and source of one version).', { kind: 'not-in-archive' });
   ensureDir(cacheRoot());
   writeFileSync(remembered, JSON.stringify({ stamp: packageListsStamp(), release: oldest.release }));
   return oldest.release;
@@ -106,7 +106,7 @@ export async function defaultRelease(log: Log): Promise<string> {
 
 async function requirePackage(name: string, version: string, why: string): Promise<AptPackage> {
   const pkg = await showPackage(name, version);
-  if (!pkg) throw new UserError(`The archive no longer holds ${name} ${version}, ${why}.`);
+  if (!pkg) throw new UserError(`The archive no longer holds ${name} ${version}, ${why}.`, { kind: 'not-in-archive', object: name });
   return pkg;
 }
 
@@ -122,9 +122,7 @@ export async function resolveKernel(release: string, log: Log): Promise<KernelPa
   const version = versions[0];
   if (!version) {
     const known = (await availableReleases(log)).map((r) => `${r.release} (${r.version})`);
-    throw new UserError(
-      `Kernel release ${release} is not in the Debian archive; available: ${known.join(', ') || 'none'}.`,
-    );
+    throw new UserError(`Kernel release ${release} is not in the Debian archive; available: ${known.join(', ') || 'none'}.`, { kind: 'not-in-archive', object: `linux-image-${release}` });
   }
   const image = await requirePackage(`linux-image-${release}`, version, 'the kernel image');
   const headers = await requirePackage(`linux-headers-${release}`, version, `the headers of ${release}`);
@@ -144,7 +142,7 @@ async function resolveKbuild(headers: AptPackage, release: string): Promise<AptP
     .filter((v) => compareDebianVersions(v, minimum) >= 0)
     .sort(compareDebianVersions);
   const chosen = candidates[0];
-  if (!chosen) throw new UserError(`No ${name} >= ${minimum} is in the archive, as the headers of ${release} require.`);
+  if (!chosen) throw new UserError(`No ${name} >= ${minimum} is in the archive, as the headers of ${release} require.`, { kind: 'not-in-archive', object: name });
   return requirePackage(name, chosen, `the kbuild tools for ${release}`);
 }
 
@@ -158,7 +156,7 @@ export async function resolveSource(release: string, version: string, log: Log):
   }
   if (!pkg) {
     const versions = await availableVersions(name);
-    throw new UserError(`${name} ${version} is not in the Debian archive; available: ${versions.join(', ') || 'none'}.`);
+    throw new UserError(`${name} ${version} is not in the Debian archive; available: ${versions.join(', ') || 'none'}.`, { kind: 'not-in-archive', object: name });
   }
   return pkg;
 }

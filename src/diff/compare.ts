@@ -14,7 +14,14 @@ import { canonicalName } from './names.js';
 import { isDescriptor, type DiffObject, type ObjectPiece, type RelocationTarget } from './object.js';
 import { reachesRenamed } from './renames.js';
 
-export type Verdict = { verdict: 'same' } | { verdict: 'line-numbers-only' } | { verdict: 'changed'; why: string };
+/**
+ * `changed` says why (the first difference found) and, when it is at one place, where: the
+ * offset in the piece and, for a relocation, the targets before and after.
+ */
+export type Verdict =
+  | { verdict: 'same' }
+  | { verdict: 'line-numbers-only' }
+  | { verdict: 'changed'; why: string; offset?: number; targets?: { pre: string; post: string } };
 
 /** Functions whose arguments include a source line number in the kernel (include/linux/kernel.h, bug.h, …). */
 const LINE_TAKERS = new Set([
@@ -162,15 +169,13 @@ export function comparePieces(
     const b = postPiece.relocations[i] as Rela;
     const at = a.offset - prePiece.start;
     if (at !== b.offset - postPiece.start || a.type !== b.type) {
-      return { verdict: 'changed', why: `relocation ${i} moved or changed type` };
+      return { verdict: 'changed', why: `relocation ${i} moved or changed type`, offset: at };
     }
     let equality = sameTarget(pre.target(prePiece, a), post.target(postPiece, b), correlation, pre, post);
     if (equality === 'different' && reachesRenamed(pre, prePiece, a, post, postPiece, b, correlation)) equality = 'same';
     if (equality === 'different') {
-      return {
-        verdict: 'changed',
-        why: `at +0x${at.toString(16)} ${describeTarget(pre, prePiece, a)} -> ${describeTarget(post, postPiece, b)}`,
-      };
+      const targets = { pre: describeTarget(pre, prePiece, a), post: describeTarget(post, postPiece, b) };
+      return { verdict: 'changed', why: `at +0x${at.toString(16)} ${targets.pre} -> ${targets.post}`, offset: at, targets };
     }
     if (equality === 'line') lineOnly = true;
   }
@@ -181,7 +186,7 @@ export function comparePieces(
     const isCode = prePiece.symbol.type === 2; // STT_FUNC
     if (isCode && onlyLineImmediatesDiffer(pre, prePiece, post, postPiece, a, b)) return { verdict: 'line-numbers-only' };
     if (isDescriptor(postPiece) && onlyDescriptorLineDiffers(a, b)) return { verdict: 'line-numbers-only' };
-    return { verdict: 'changed', why: `bytes differ at +0x${firstDifference.toString(16)}` };
+    return { verdict: 'changed', why: `bytes differ at +0x${firstDifference.toString(16)}`, offset: firstDifference };
   }
   return lineOnly ? { verdict: 'line-numbers-only' } : { verdict: 'same' };
 }

@@ -6,7 +6,7 @@
  * change that moves existing data or constants, naming the type, the member and the users.
  */
 import { relocationInfo, type Section } from '../elf/index.js';
-import { compareLayouts, readDwarf, type DwarfInfo, type DwarfSections } from '../elf/dwarf/index.js';
+import { compareLayouts, DwarfError, readDwarf, type DwarfInfo, type DwarfSections } from '../elf/dwarf/index.js';
 import { sourceFunctionName } from './names.js';
 import type { DiffObject } from './object.js';
 import type { DiffState, DiffStep } from './pipeline.js';
@@ -45,9 +45,14 @@ export function dwarfSectionsOf(object: DiffObject): DwarfSections | undefined {
   return sections;
 }
 
+/** The object's DWARF; malformed DWARF is refused naming the object, section and offset. */
 function dwarfOf(object: DiffObject): DwarfInfo | undefined {
   const sections = dwarfSectionsOf(object);
-  return sections ? readDwarf(sections) : undefined;
+  try {
+    return sections ? readDwarf(sections) : undefined;
+  } catch (error) {
+    throw error instanceof DwarfError ? error.inObject(object.path) : error;
+  }
 }
 
 export const checkDataLayouts: DiffStep = {
@@ -57,8 +62,11 @@ export const checkDataLayouts: DiffStep = {
     const pre = dwarfOf(state.pre);
     const post = dwarfOf(state.post);
     if (!pre || !post) {
+      const first = state.functions[0]?.name ?? '';
       state.refused.push({
-        symbol: state.functions[0]?.name ?? '',
+        kind: 'no-dwarf',
+        symbol: first,
+        function: first,
         section: '.debug_info',
         reason: 'the objects carry no DWARF (compile with -g): data layout changes cannot be ruled out',
       });
@@ -83,7 +91,9 @@ export const checkDataLayouts: DiffStep = {
     for (const [key, messages] of byType) {
       const usedBy = [...(users.get(key) ?? [])].sort();
       state.refused.push({
+        kind: 'layout-change',
         symbol: key,
+        ...(usedBy[0] !== undefined ? { function: usedBy[0] } : {}),
         section: '.debug_info',
         reason: `data layout change: ${messages.slice(0, 3).join('; ')}${messages.length > 3 ? `; and ${messages.length - 3} more` : ''}; used by ${usedBy.slice(0, 5).join(', ')}: new code would misread live data`,
       });

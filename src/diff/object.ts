@@ -112,7 +112,7 @@ export class DiffObject {
     try {
       bytes = readFileSync(path);
     } catch (e) {
-      throw new UserError(`Cannot read the object ${path}: ${(e as Error).message}.`);
+      throw new UserError(`Cannot read the object ${path}: ${(e as Error).message}.`, { kind: 'cannot-read', object: path, reason: (e as Error).message });
     }
     return new DiffObject(parseElf(bytes, path), path);
   }

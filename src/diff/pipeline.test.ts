@@ -60,6 +60,8 @@ describe('pre-post differencing', () => {
     assert.equal(r.refused[0]?.symbol, 'limit');
     assert.equal(r.refused[0]?.section, '.data.limit');
     assert.match(r.refused[0]?.reason ?? '', /^changed initial value of existing data/);
+    assert.equal(r.refused[0]?.kind, 'changed-initializer');
+    assert.equal(r.refused[0]?.offset, 0);
   });
 
   it('pairs a renumbered static local through the function that uses it', () => {
@@ -171,6 +173,8 @@ __attribute__((section(".init.text"), noinline)) int setup_thing(int x) { sink(x
     assert.equal(r.ok, false);
     assert.deepEqual(r.refused.map((x) => [x.symbol, x.section]), [['setup_thing', '.init.text']]);
     assert.match(r.refused[0]?.reason ?? '', /__init function/);
+    assert.equal(r.refused[0]?.kind, 'init-change');
+    assert.equal(r.refused[0]?.function, 'setup_thing');
   });
 
   it('refuses a struct that gains a member, naming the type and the shifted member', () => {
@@ -188,6 +192,8 @@ __attribute__((noinline)) long unrelated(long x) { sink(x); return x * 2; }
     assert.equal(layout.symbol, 'struct device_like');
     assert.match(layout.reason, /member 'parent' offset 16 -> 24/);
     assert.match(layout.reason, /used by read_parent/);
+    assert.equal(layout.kind, 'layout-change');
+    assert.equal(layout.function, 'read_parent');
   });
 
   it('refuses an enum that loses an enumerator, naming the type and the shifted constants', () => {
@@ -201,6 +207,7 @@ __attribute__((noinline)) int is_online(int s) { sink(s); return s == HP_ONLINE;
     assert.deepEqual(functionsOf(r), ['is_online:changed']);
     assert.equal(r.ok, false);
     assert.equal(r.refused[0]?.symbol, 'enum hp_state');
+    assert.equal(r.refused[0]?.kind, 'layout-change');
     assert.match(r.refused[0]?.reason ?? '', /HP_PADATA_DEAD removed/);
     assert.match(r.refused[0]?.reason ?? '', /HP_ONLINE value 3 -> 2/);
   });

@@ -4,6 +4,7 @@
  * it; `diffObjects` runs them in order. The result says which functions the update carries
  * (changed and new), which new data it carries, and what makes the pair unsafe (refusals).
  */
+import type { DiagnosticKind } from '../host/errors.js';
 import { SHT_NOBITS } from '../elf/index.js';
 import { comparePieces } from './compare.js';
 import { correlate, type Correlation } from './correlate.js';
@@ -32,9 +33,16 @@ export interface NewData {
   post?: ObjectPiece;
 }
 
+/** What makes a pair unsafe: a diagnostic of the differencing, before create adds the unit. */
 export interface Refusal {
+  kind: DiagnosticKind;
+  /** The function, data object, type or table refused. */
   symbol: string;
+  /** The function the refusal is about, when it is one (a changed __init function, a user of a changed type). */
+  function?: string;
   section: string;
+  /** Where in the symbol the first difference is, when it is at one place. */
+  offset?: number;
   reason: string;
 }
 
@@ -139,9 +147,13 @@ const compareData: DiffStep = {
       const verdict = comparePieces(state.pre, pre, state.post, post, state.correlation);
       if (verdict.verdict !== 'changed') continue;
       const what = isWritable(post.section) ? 'the running kernel\'s copy is live state' : 'existing code reads the running kernel\'s copy';
+      // A BTF ID the data names that is another one now: told apart from other values.
+      const btf = verdict.targets?.pre.startsWith('__BTF_ID__') && verdict.targets.post.startsWith('__BTF_ID__');
       state.refused.push({
+        kind: btf ? 'changed-btf-id' : 'changed-initializer',
         symbol: post.symbol.name,
         section: post.section.name,
+        ...(verdict.offset !== undefined ? { offset: verdict.offset } : {}),
         reason: `changed initial value of existing data (${verdict.why}); ${what}: it needs a hook`,
       });
     }
@@ -180,7 +192,9 @@ const refuseInitChanges: DiffStep = {
     state.functions = state.functions.filter((f) => {
       if (!isInit(f.post)) return true;
       state.refused.push({
+        kind: 'init-change',
         symbol: f.name,
+        function: f.name,
         section: f.section,
         reason: `${f.status} __init function: init code ran at boot and was freed; the change needs a hook`,
       });
@@ -188,11 +202,12 @@ const refuseInitChanges: DiffStep = {
     });
     state.data = state.data.filter((d) => {
       if (!d.post || !isInit(d.post)) return true;
-      state.refused.push({ symbol: d.name, section: d.section, reason: 'new __initdata: init data was freed after boot' });
+      state.refused.push({ kind: 'init-change', symbol: d.name, section: d.section, reason: 'new __initdata: init data was freed after boot' });
       return false;
     });
     for (const r of state.refused) {
-      if (INIT_SECTION.test(r.section) && r.reason.startsWith('changed initial value')) {
+      if (INIT_SECTION.test(r.section) && (r.kind === 'changed-initializer' || r.kind === 'changed-btf-id')) {
+        r.kind = 'init-change';
         r.reason = 'changed __initdata: init data was freed after boot; the change needs a hook';
       }
     }
@@ -210,7 +225,9 @@ const collectSpecialEntries: DiffStep = {
     state.preSpecialEntries = scanSpecialSections(state.pre, carriedPre).entries;
     for (const u of scan.unknown) {
       state.refused.push({
+        kind: 'unknown-special-section',
         symbol: u.owner.symbol.name,
+        function: u.owner.symbol.name,
         section: u.section,
         reason: `section ${u.section} describes this function and tsplice does not know its layout`,
       });

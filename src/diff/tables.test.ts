@@ -23,6 +23,7 @@ describe('tables the kernel keeps its own copy of', () => {
     const pair = compilePair(UNIT, `${UNIT}\n${quirk('0x29b2', 2)}\n`);
     const report = diffReport(diffObjects(pair.pre, pair.post));
     assert.deepEqual(report.refused.map((r) => r.section), ['.pci_fixup_header']);
+    assert.deepEqual(report.refused.map((r) => r.kind), ['changed-table']);
     assert.match(report.refused[0]?.reason ?? '', /^changed table \(size 16 -> 32\).*needs a hook/);
   });
 

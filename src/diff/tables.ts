@@ -37,15 +37,16 @@ export const refuseChangedTables: DiffStep = {
       const pre = preTables.get(post.name);
       preTables.delete(post.name);
       let why: string | undefined;
+      let offset: number | undefined;
       if (!pre) why = `new table of ${post.data.length} bytes`;
       else {
         const verdict = comparePieces(state.pre, wholeSection(state.pre, pre), state.post, wholeSection(state.post, post), state.correlation);
-        if (verdict.verdict === 'changed') why = verdict.why;
+        if (verdict.verdict === 'changed') ({ why, offset } = verdict);
       }
-      if (why) state.refused.push({ symbol: post.name, section: post.name, reason: `changed table (${why}): the running kernel keeps its own copy of this table, read at boot or by code that does not change; the change needs a hook` });
+      if (why) state.refused.push({ kind: 'changed-table', symbol: post.name, section: post.name, ...(offset !== undefined ? { offset } : {}), reason: `changed table (${why}): the running kernel keeps its own copy of this table, read at boot or by code that does not change; the change needs a hook` });
     }
     for (const pre of preTables.values()) {
-      state.refused.push({ symbol: pre.name, section: pre.name, reason: `changed table (all ${pre.data.length} bytes removed): the running kernel keeps its own copy of this table, read at boot or by code that does not change; the change needs a hook` });
+      state.refused.push({ kind: 'changed-table', symbol: pre.name, section: pre.name, reason: `changed table (all ${pre.data.length} bytes removed): the running kernel keeps its own copy of this table, read at boot or by code that does not change; the change needs a hook` });
     }
   },
 };

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { it } from 'node:test';
-import { variantCommand } from './compile.js';
+import { UserError } from '../host/errors.js';
+import { buildVariantObject, variantCommand } from './compile.js';
 import { filesInPatch } from '../patch/patch.js';
 
 it('points the recorded command at the work folder, word by word', () => {
@@ -29,4 +33,29 @@ it('lists the files a unified diff changes', () => {
   const text = 'intro text\n--- a/fs/x.c\n+++ b/fs/x.c\n@@ -1 +1 @@\n-a\n+b\n--- a/include/y.h\t2020\n+++ b/include/y.h\t2020\n@@ -1 +1 @@\n-a\n+b\n';
   assert.deepEqual(filesInPatch(text, 'p'), ['fs/x.c', 'include/y.h']);
   assert.throws(() => filesInPatch('nothing here', 'p.patch'), /p\.patch is not a unified diff/);
+});
+
+it('refuses a unit that does not compile with gcc\'s first error, and objtool does not run', async () => {
+  // A tree of two files: the command kbuild would have recorded (gcc, then an objtool that
+  // leaves a mark), and a patched copy whose include does not exist.
+  const dir = mkdtempSync(join(tmpdir(), 'tsplice-compile-'));
+  const treeDir = join(dir, 'tree');
+  const sourceRoot = join(dir, 'src');
+  mkdirSync(join(treeDir, 'kernel'), { recursive: true });
+  mkdirSync(join(sourceRoot, 'kernel'), { recursive: true });
+  const objtool = join(dir, 'objtool');
+  writeFileSync(objtool, `#!/bin/sh\ntouch ${join(dir, 'objtool-ran')}\n`, { mode: 0o755 });
+  writeFileSync(join(treeDir, 'kernel', '.sys.o.cmd'), `cmd_kernel/sys.o := gcc -Wp,-MMD,kernel/.sys.o.d -c -o kernel/sys.o kernel/sys.c   ; ${objtool} kernel/sys.o\n`);
+  writeFileSync(join(sourceRoot, 'kernel', 'sys.c'), '/* 1 */\n/* 2 */\n/* 3 */\n/* 4 */\n/* 5 */\n/* 6 */\n/* 7 */\n/* 8 */\n#include <linux/tsplice.h>\nint x;\n');
+  const tree = { release: 'test', sourceVersion: 'test', dir: treeDir, makeVariables: [] };
+  await assert.rejects(buildVariantObject(tree, 'kernel/sys.c', sourceRoot, join(dir, 'out')), (error: unknown) => {
+    assert.ok(error instanceof UserError);
+    assert.equal(error.message, 'kernel/sys.c does not compile with the patch: kernel/sys.c:9:10: fatal error: linux/tsplice.h: No such file or directory.');
+    assert.deepEqual(error.diagnostic, { kind: 'does-not-compile', unit: 'kernel/sys.c', reason: 'kernel/sys.c:9:10: fatal error: linux/tsplice.h: No such file or directory' });
+    // The whole command and gcc's output, for --verbose only.
+    assert.match(error.details ?? '', /^\$ sh -e -c 'gcc .*-c -o \S+\/out\/kernel\/sys\.o \S+\/src\/kernel\/sys\.c/);
+    assert.match(error.details ?? '', /compilation terminated/);
+    return true;
+  });
+  assert.equal(existsSync(join(dir, 'objtool-ran')), false, 'objtool ran after gcc failed');
 });

@@ -8,12 +8,17 @@
  * Post: that same recorded command, with the source, the object and the dependency file
  * pointed at a work folder, `-iquote <unit's folder>` so the unit's local headers are found as
  * before, and `-fmacro-prefix-map` so `__FILE__` reads as it does in the tree. The pristine
- * tree's sources are never touched.
+ * tree's sources are never touched. The recorded command is run as kbuild runs it, with
+ * `set -e`: when gcc fails, objtool does not run on an object that is not there.
+ *
+ * A unit that does not compile is refused with gcc's first error, its path relative to the
+ * tree (`kernel/sys.c:9:10: fatal error: linux/x.h: No such file or directory`); the whole
+ * command and output go with the error, for `tsplice create --verbose`.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../host/errors.js';
-import { run } from '../host/exec.js';
+import { CommandError, firstErrorLine, run } from '../host/exec.js';
 import type { PreparedTree } from './tree.js';
 
 /** `fs/proc/version.c` -> `fs/proc/version.o`. */
@@ -24,10 +29,10 @@ export function objectPathOf(unit: string): string {
 /** The command kbuild recorded for an object (`cmd_<object> := …`). */
 export function recordedCommand(tree: PreparedTree, object: string): string {
   const cmdFile = join(tree.dir, dirname(object), `.${basename(object)}.cmd`);
-  if (!existsSync(cmdFile)) throw new UserError(`kbuild recorded no command for ${object} (${cmdFile} is missing).`);
+  if (!existsSync(cmdFile)) throw new UserError(`kbuild recorded no command for ${object} (${cmdFile} is missing).`, { kind: 'not-a-unit', object });
   const first = readFileSync(cmdFile, 'utf8').split('\n')[0] ?? '';
   const prefix = `cmd_${object} := `;
-  if (!first.startsWith(prefix)) throw new UserError(`${cmdFile} does not start with '${prefix}'.`);
+  if (!first.startsWith(prefix)) throw new UserError(`${cmdFile} does not start with '${prefix}'.`, { kind: 'not-prepared', object: cmdFile, offset: 0 });
   return first.slice(prefix.length);
 }
 
@@ -54,13 +59,42 @@ export function preObjectUpToDate(tree: PreparedTree, object: string): boolean {
   return true;
 }
 
+/**
+ * gcc's first error in `output` (else its first warning or note, else the last line), with
+ * the work folder's copies under `sourceRoot` and `./` made tree-relative.
+ */
+export function firstCompileError(output: string, sourceRoot?: string): string {
+  const lines = output
+    .split('\n')
+    .map((l) => (sourceRoot ? l.split(`${sourceRoot}/`).join('') : l).trim().replace(/^(\.\/)+/, ''))
+    .filter((l) => l.length > 0);
+  return lines.find((l) => /\berror:/.test(l)) ?? lines.find((l) => /:\d+:\d+: (warning|note):/.test(l)) ?? firstErrorLine(lines.join('\n')) ?? 'the compiler failed, printing nothing';
+}
+
+/** A failed compile of `unit` as a refusal: gcc's first error, the whole story as details. */
+function compileFailure(error: unknown, tree: PreparedTree, unit: string, side: 'pre' | 'post', sourceRoot?: string): unknown {
+  if (!(error instanceof CommandError)) return error;
+  const details = error.details !== undefined ? { details: error.details } : {};
+  // make's own words when the tree has no rule for the object (a .c file #included by others).
+  if (side === 'pre' && /No rule to make target/.test(error.output)) {
+    return new UserError(`kbuild has no rule to make ${objectPathOf(unit)}: ${unit} is not a unit of its own for this configuration.`, { kind: 'not-a-unit', unit }, details);
+  }
+  const first = firstCompileError(error.output, sourceRoot).replace(/\.$/, '');
+  const how = side === 'post' ? 'with the patch' : `in ${tree.dir}, before the patch`;
+  return new UserError(`${unit} does not compile ${how}: ${first}.`, { kind: 'does-not-compile', unit, reason: first }, details);
+}
+
 /** Builds the pre object through kbuild in the prepared tree (once); returns its path. */
 export async function buildPreObject(tree: PreparedTree, unit: string): Promise<string> {
   const object = objectPathOf(unit);
   if (preObjectUpToDate(tree, object)) return join(tree.dir, object);
-  await run(['make', ...tree.makeVariables, object], { cwd: tree.dir, purpose: `compiling ${unit} (pre) in ${tree.dir}` });
+  try {
+    await run(['make', ...tree.makeVariables, object], { cwd: tree.dir, purpose: `compiling ${unit} (pre) in ${tree.dir}` });
+  } catch (error) {
+    throw compileFailure(error, tree, unit, 'pre');
+  }
   const path = join(tree.dir, object);
-  if (!existsSync(path)) throw new UserError(`kbuild did not produce ${path}.`);
+  if (!existsSync(path)) throw new UserError(`kbuild did not produce ${path}.`, { kind: 'not-a-unit', unit, object: path });
   return path;
 }
 
@@ -135,8 +169,13 @@ export async function buildVariantObject(
   const object = objectPathOf(unit);
   const command = variantCommand(recordedCommand(tree, object), unit, sourceRoot, outputRoot, patchedHeaders);
   mkdirSync(join(outputRoot, dirname(object)), { recursive: true });
-  await run(['sh', '-c', command], { cwd: tree.dir, purpose: `compiling ${unit} (post)` });
+  try {
+    // -e as kbuild's own `set -e`: objtool runs only on an object gcc made.
+    await run(['sh', '-e', '-c', command], { cwd: tree.dir, purpose: `compiling ${unit} (post)` });
+  } catch (error) {
+    throw compileFailure(error, tree, unit, 'post', sourceRoot);
+  }
   const path = join(outputRoot, object);
-  if (!existsSync(path)) throw new UserError(`Compiling ${unit} did not produce ${path}.`);
+  if (!existsSync(path)) throw new UserError(`Compiling ${unit} did not produce ${path}.`, { kind: 'not-a-unit', unit, object: path });
   return path;
 }

@@ -69,7 +69,7 @@ export function preparedTree(release: string, sourceVersion: string): PreparedTr
  */
 export function preparedTreeAt(dir: string): PreparedTree {
   if (!existsSync(join(dir, '.config')) || !existsSync(join(dir, 'include/generated/autoconf.h'))) {
-    throw new UserError(`${dir} is not a prepared kernel tree: it needs a .config and 'make prepare' done.`);
+    throw new UserError(`${dir} is not a prepared kernel tree: it needs a .config and 'make prepare' done.`, { kind: 'not-prepared', object: dir });
   }
   // A lab tree records what it was prepared for beside it.
   const record = join(dir, '..', 'tree.json');
@@ -134,7 +134,7 @@ async function unpackSource(deb: string, base: string, version: string, log: Log
   const debDir = ensureDir(join(base, 'deb'));
   await run(['dpkg-deb', '-x', deb, debDir], { purpose: `unpacking ${deb}` });
   const tarball = join(debDir, 'usr/src', /linux-source-[\d.]+_/.exec(deb)?.[0].replace(/_$/, '.tar.xz') ?? '');
-  if (!existsSync(tarball)) throw new UserError(`${deb} holds no source tarball at ${tarball}.`);
+  if (!existsSync(tarball)) throw new UserError(`${deb} holds no source tarball at ${tarball}.`, { kind: 'not-prepared', object: deb });
   await run(['tar', '-xf', tarball, '-C', base], { purpose: `unpacking ${tarball}` });
   rmSync(debDir, { recursive: true, force: true });
   const top = join(base, tarball.split('/').pop()?.replace(/\.tar\.xz$/, '') ?? '');

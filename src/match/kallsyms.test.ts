@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { UserError } from '../host/errors.js';
 import { parseKallsyms } from './kallsyms.js';
 
 const TEXT = [
@@ -30,4 +31,8 @@ it('bounds a function by the next text symbol', () => {
 it('refuses zeroed addresses (not root) and malformed lines', () => {
   assert.throws(() => parseKallsyms('0000000000000000 T _stext\n0000000000000000 T x\n'), /run as root/);
   assert.throws(() => parseKallsyms('garbage line\n', 'k.txt'), /k\.txt: line 1 is not a kallsyms line/);
+  assert.throws(
+    () => parseKallsyms('0000000000000001 T a\ngarbage line\n', 'k.txt'),
+    (e: unknown) => e instanceof UserError && e.kind === 'bad-kernel-record' && e.diagnostic.object === 'k.txt' && e.diagnostic.offset === 21,
+  );
 });

@@ -37,9 +37,9 @@ export class KernelSymbols {
   /** The one vmlinux text symbol with this name; a UserError when there is none or several. */
   uniqueFunction(name: string): KernelSymbol {
     const found = this.lookup(name).filter((s) => isText(s) && s.module === undefined);
-    if (found.length === 0) throw new UserError(`The running kernel has no function named ${name} in /proc/kallsyms.`);
+    if (found.length === 0) throw new UserError(`The running kernel has no function named ${name} in /proc/kallsyms.`, { kind: 'no-such-function', function: name });
     if (found.length > 1) {
-      throw new UserError(`The running kernel has ${found.length} functions named ${name}; matching is needed to choose.`);
+      throw new UserError(`The running kernel has ${found.length} functions named ${name}; matching is needed to choose.`, { kind: 'ambiguous', function: name });
     }
     return found[0] as KernelSymbol;
   }
@@ -82,9 +82,14 @@ export function parseKallsyms(text: string, source = '/proc/kallsyms'): KernelSy
     if (end > at) {
       const firstSpace = text.indexOf(' ', at);
       const secondSpace = firstSpace < 0 ? -1 : text.indexOf(' ', firstSpace + 1);
-      if (firstSpace <= at || secondSpace !== firstSpace + 2 || secondSpace >= end - 1) {
-        throw new UserError(`${source}: line ${lineNumber} is not a kallsyms line: '${text.slice(at, Math.min(end, at + 80))}'.`);
-      }
+      const notALine = (): UserError =>
+        new UserError(`${source}: line ${lineNumber} is not a kallsyms line: '${text.slice(at, Math.min(end, at + 80))}'.`, {
+          kind: 'bad-kernel-record',
+          object: source,
+          offset: at,
+          reason: `line ${lineNumber} is not a kallsyms line`,
+        });
+      if (firstSpace <= at || secondSpace !== firstSpace + 2 || secondSpace >= end - 1) throw notALine();
       const hex = text.slice(at, firstSpace);
       const runningAddress = BigInt(`0x${hex}`);
       if (runningAddress !== 0n) nonZero = true;
@@ -95,7 +100,7 @@ export function parseKallsyms(text: string, source = '/proc/kallsyms'): KernelSy
       const symbol: KernelSymbol = { name: text.slice(secondSpace + 1, nameEnd), runningAddress, type: text.charAt(firstSpace + 1) };
       if (nameEnd !== end) {
         const module = /^\t\[(\S+)\]$/.exec(text.slice(nameEnd, end))?.[1];
-        if (!module) throw new UserError(`${source}: line ${lineNumber} is not a kallsyms line: '${text.slice(at, Math.min(end, at + 80))}'.`);
+        if (!module) throw notALine();
         symbol.module = module;
       }
       symbols.push(symbol);
@@ -103,7 +108,7 @@ export function parseKallsyms(text: string, source = '/proc/kallsyms'): KernelSy
     at = end + 1;
   }
   if (symbols.length > 0 && !nonZero) {
-    throw new UserError(`${source} shows every address as zero: run as root (kptr_restrict hides them otherwise).`);
+    throw new UserError(`${source} shows every address as zero: run as root (kptr_restrict hides them otherwise).`, { kind: 'not-root', object: source });
   }
   return new KernelSymbols(symbols);
 }

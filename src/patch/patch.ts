@@ -5,8 +5,8 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { UserError } from '../host/errors.js';
+import { probe } from '../host/exec.js';
 
 /** The files a unified diff changes, as paths relative to the tree (`a/`/`b/` prefixes removed). */
 export function filesInPatch(text: string, patchName: string): string[] {
@@ -18,7 +18,7 @@ export function filesInPatch(text: string, patchName: string): string[] {
     const path = m[1].replace(/^b\//, '');
     if (!files.includes(path)) files.push(path);
   }
-  if (files.length === 0) throw new UserError(`${patchName} is not a unified diff: it names no file ('+++ b/…' line).`);
+  if (files.length === 0) throw new UserError(`${patchName} is not a unified diff: it names no file ('+++ b/…' line).`, { kind: 'bad-patch', object: patchName });
   return files;
 }
 
@@ -30,7 +30,7 @@ export function applyPatchesToCopies(treeDir: string, patches: string[], workDir
   const touched: string[] = [];
   const copied = new Set(alreadyCopied);
   for (const patchPath of patches) {
-    if (!existsSync(patchPath)) throw new UserError(`The patch ${patchPath} does not exist.`);
+    if (!existsSync(patchPath)) throw new UserError(`The patch ${patchPath} does not exist.`, { kind: 'missing-file', object: patchPath });
     const text = readFileSync(patchPath, 'utf8');
     for (const file of filesInPatch(text, patchPath)) {
       if (touched.includes(file)) continue;
@@ -41,28 +41,35 @@ export function applyPatchesToCopies(treeDir: string, patches: string[], workDir
       mkdirSync(dirname(to), { recursive: true });
       if (existsSync(from)) copyFileSync(from, to);
     }
-    const r = spawnSync('patch', ['-p1', '--batch', '--forward', '--no-backup-if-mismatch', '-r', '-', '-d', workDir, '-i', resolve(patchPath)], {
-      encoding: 'utf8',
-    });
-    if (r.error) throw new UserError(`The program 'patch' is needed to apply ${patchPath} but could not run: ${r.error.message}.`);
+    // GNU patch's exit status and output are the answer: which hunks of which file failed.
+    const r = probe(['patch', '-p1', '--batch', '--forward', '--no-backup-if-mismatch', '-r', '-', '-d', workDir, '-i', resolve(patchPath)], { purpose: `applying ${patchPath}` });
     if (r.status !== 0) {
       const output = `${r.stdout}\n${r.stderr}`;
       let file = '';
+      let failedFile: string | undefined;
       const failures: string[] = [];
       for (const line of output.split('\n')) {
         const f = /^patching file (\S+)/.exec(line);
         if (f?.[1]) file = f[1];
         const h = /^Hunk #(\d+) FAILED at (\d+)/.exec(line);
-        if (h) failures.push(`${file} hunk #${h[1]} (at line ${h[2]})`);
+        if (h) {
+          failures.push(`${file} hunk #${h[1]} (at line ${h[2]})`);
+          failedFile ??= file;
+        }
       }
       const missing = /can't find file to patch|No such file/.test(output);
-      throw new UserError(
+      const reason =
         failures.length > 0
-          ? `${patchPath} does not apply to this tree: ${failures.join(', ')} failed.`
+          ? `${failures.join(', ')} failed`
           : missing
-            ? `${patchPath} does not apply to this tree: it patches a file the tree does not have.`
-            : `${patchPath} does not apply to this tree: ${output.trim().split('\n').slice(-3).join(' ')}`,
-      );
+            ? 'it patches a file the tree does not have'
+            : output.trim().split('\n').slice(-3).join(' ');
+      throw new UserError(`${patchPath} does not apply to this tree: ${reason}${failures.length > 0 || missing ? '.' : ''}`, {
+        kind: 'patch-does-not-apply',
+        object: patchPath,
+        ...(failedFile ? { unit: failedFile } : {}),
+        reason,
+      });
     }
   }
   return touched;

@@ -100,5 +100,6 @@ export function refuseConflicts(id: string, functions: readonly { name: string; 
   const more = found.length > 1 ? ` (and ${found.length - 1} more: ${found.slice(1).map((c) => c.function).join(', ')})` : '';
   throw new UserError(
     `Cannot apply update ${id}: ${first.function} cannot be replaced while ${first.reason}${more}; remove it first. The kernel is unchanged.`,
+    { kind: 'conflict', function: first.function, reason: `${first.reason}${more}` },
   );
 }

@@ -156,7 +156,7 @@ const peek = (address, n) => {
 };
 const errorOf = async (promise) => {
   try { await promise; return undefined; } catch (e) {
-    return { name: e.constructor.name, message: e.message, code: e.code, diagnostic: e.diagnostic,
+    return { name: e.constructor.name, message: e.message, code: e.code, diagnostic: e.kernelRecord, kind: e.kind,
       ...(e instanceof CoreBusyError ? { functionName: e.functionName, pid: e.pid, comm: e.comm } : {}) };
   }
 };

@@ -8,11 +8,11 @@
  * then returns the kernel's result line ("ok: ..." or the reason for a refusal), which this
  * module turns into a return value or an Error naming what went wrong.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../host/errors.js';
+import { UserError, classified, type DiagnosticFields } from '../host/errors.js';
+import { run } from '../host/exec.js';
 import {
   type BusyReason,
   type CoreDiagnostic,
@@ -33,8 +33,9 @@ export const CORE_MODULE_NAME = 'tsplice_core';
 export const CORE_PROC_DIR = '/proc/tsplice';
 
 /**
- * The kernel refused a command; `reason` is its own sentence, `code` the errno name, and
- * `diagnostic` the refusal as its status names it (reason and fields), when it could be read.
+ * The kernel refused a command (kind kernel-refused); `reason` is its own sentence, `code` the
+ * errno name, and `kernelRecord` the refusal as its status names it (reason and fields), when it
+ * could be read.
  */
 export class CoreCommandError extends UserError {
   constructor(
@@ -42,9 +43,10 @@ export class CoreCommandError extends UserError {
     readonly command: string,
     readonly code: string,
     readonly reason: string,
-    readonly diagnostic?: CoreDiagnostic,
+    readonly kernelRecord?: CoreDiagnostic,
+    fields: DiagnosticFields = { kind: 'kernel-refused', reason, ...(kernelRecord?.fields['function'] ? { function: kernelRecord.fields['function'] } : {}) },
   ) {
-    super(message);
+    super(message, fields);
   }
 }
 
@@ -55,21 +57,21 @@ export class CoreBusyError extends CoreCommandError {
   readonly comm: string;
 
   constructor(message: string, command: string, code: string, reason: string, diagnostic: CoreDiagnostic, busy: BusyReason) {
-    super(message, command, code, reason, diagnostic);
+    super(message, command, code, reason, diagnostic, { kind: 'busy', function: busy.functionName, reason: `task ${busy.pid} (${busy.comm}) is inside it (${busy.detail})` });
     this.functionName = busy.functionName;
     this.pid = busy.pid;
     this.comm = busy.comm;
   }
 }
 
-/** Runs insmod, rmmod and the like; a failure is a UserError quoting what the program said. */
+/**
+ * Runs insmod, rmmod and the like (host/exec.ts); a failure is one sentence with the
+ * program's first error line, kind insmod-failed or rmmod-failed for those two.
+ */
 export function runProgram(program: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(program, args, { encoding: 'utf8' }, (error, stdout, stderr) => {
-      if (error) reject(new UserError(`'${program} ${args.join(' ')}' failed: ${(stderr || error.message).trim()}`));
-      else resolve({ stdout, stderr });
-    });
-  });
+  const kind = program === 'insmod' ? 'insmod-failed' : program === 'rmmod' ? 'rmmod-failed' : 'command-failed';
+  const object = program === 'insmod' ? args[0] : program === 'rmmod' ? args[0] : undefined;
+  return run([program, ...args], { failure: { kind, ...(object !== undefined ? { object } : {}) } });
 }
 
 export class CoreModule {
@@ -89,18 +91,19 @@ export class CoreModule {
   /** The core module, loaded from `koPath` with insmod if it is not loaded yet. */
   static async load(koPath: string, procDir = CORE_PROC_DIR): Promise<CoreModule> {
     if (!CoreModule.isLoaded(procDir)) {
-      if (!existsSync(koPath)) throw new UserError(`The core module ${koPath} does not exist; build it first (kmod/).`);
+      if (!existsSync(koPath)) throw new UserError(`The core module ${koPath} does not exist; build it first (kmod/).`, { kind: 'missing-file', object: koPath });
       try {
         await runProgram('insmod', [koPath]);
       } catch (e) {
         // Another run loaded it meanwhile (insmod's "File exists"): that one serves.
         if (CoreModule.isLoaded(procDir)) return new CoreModule(procDir);
         throw new UserError(
-          `Cannot load the core module ${koPath}: ${(e as Error).message}. ` +
+          `Cannot load the core module ${koPath}: ${withoutFullStop((e as Error).message)}. ` +
             'It needs root, a kernel it was built for, and a kernel not locked down (dmesg says which).',
+          { kind: 'insmod-failed', object: koPath, ...(e instanceof UserError ? { reason: e.diagnostic.reason } : {}) },
         );
       }
-      if (!CoreModule.isLoaded(procDir)) throw new UserError(`insmod ${koPath} succeeded but ${procDir} did not appear.`);
+      if (!CoreModule.isLoaded(procDir)) throw new UserError(`insmod ${koPath} succeeded but ${procDir} did not appear.`, { kind: 'insmod-failed', object: koPath });
     }
     return new CoreModule(procDir);
   }
@@ -111,7 +114,7 @@ export class CoreModule {
    * with the kernel's record of the refusal from its status.
    */
   async command(line: string): Promise<string> {
-    if (line.includes('\n')) throw new UserError('A core module command is one line.');
+    if (line.includes('\n')) throw new UserError('A core module command is one line.', { kind: 'internal' });
     let handle;
     try {
       handle = await open(this.control, 'r+');
@@ -158,7 +161,11 @@ export class CoreModule {
     } catch (e) {
       throw procFileError(this.statusPath, e, 'CAP_SYS_ADMIN');
     }
-    return parseStatus(text, this.statusPath);
+    try {
+      return parseStatus(text, this.statusPath);
+    } catch (error) {
+      throw classified(error, { kind: 'bad-kernel-record', object: this.statusPath });
+    }
   }
 
   async update(id: string): Promise<CoreUpdate | undefined> {
@@ -167,20 +174,20 @@ export class CoreModule {
 
   private async requireUpdate(id: string): Promise<CoreUpdate> {
     const update = await this.update(id);
-    if (!update) throw new UserError(`The kernel has no update ${id}.`);
+    if (!update) throw new UserError(`The kernel has no update ${id}.`, { kind: 'no-such-update' });
     return update;
   }
 
   /** Stages one function into update `id` (creating it); the kernel checks everything it can. */
   async stage(id: string, fn: StageRequest): Promise<void> {
-    await this.command(stageCommand(id, fn));
+    await this.command(argument(() => stageCommand(id, fn)));
   }
 
   /** Stages every function of an update; on a refusal the partial update is dropped. */
   async stageUpdate(id: string, functions: readonly StageRequest[]): Promise<CoreUpdate> {
-    checkUpdateId(id);
-    if (functions.length === 0) throw new UserError(`Update ${id} has no function to stage.`);
-    if (await this.update(id)) throw new UserError(`The kernel already has an update ${id}; drop it or choose another id.`);
+    argument(() => checkUpdateId(id));
+    if (functions.length === 0) throw new UserError(`Update ${id} has no function to stage.`, { kind: 'nothing-to-stage' });
+    if (await this.update(id)) throw new UserError(`The kernel already has an update ${id}; drop it or choose another id.`, { kind: 'bad-state' });
     try {
       for (const fn of functions) await this.stage(id, fn);
     } catch (e) {
@@ -192,12 +199,12 @@ export class CoreModule {
 
   /** Applies a staged (or reverted) update; a busy machine is retried as `options` say. */
   async apply(id: string, options: RetryOptions = {}): Promise<CoreUpdate> {
-    await this.command(switchCommand('apply', id, options));
+    await this.command(argument(() => switchCommand('apply', id, options)));
     return this.requireUpdate(id);
   }
 
   async undo(id: string, options: RetryOptions = {}): Promise<CoreUpdate> {
-    await this.command(switchCommand('undo', id, options));
+    await this.command(argument(() => switchCommand('undo', id, options)));
     return this.requireUpdate(id);
   }
 
@@ -206,7 +213,7 @@ export class CoreModule {
    * after checking that no task is in its module's code (retried as `options` say).
    */
   async drop(id: string, options: RetryOptions = {}): Promise<void> {
-    await this.command(switchCommand('drop', id, options));
+    await this.command(argument(() => switchCommand('drop', id, options)));
   }
 
   /**
@@ -214,21 +221,32 @@ export class CoreModule {
    * update `id` but no write, and returns the pauses measured.
    */
   async measure(id?: string): Promise<CoreMeasurement> {
-    if (id !== undefined) checkUpdateId(id);
+    if (id !== undefined) argument(() => checkUpdateId(id));
     await this.command(id === undefined ? 'measure' : `measure ${id}`);
     const measurement = (await this.status()).measurement;
-    if (!measurement) throw new UserError('The kernel measured nothing.');
+    if (!measurement) throw new UserError('The kernel measured nothing.', { kind: 'kernel-refused' });
     return measurement;
   }
 }
 
+/** A command line made from arguments (core-status.ts); a bad one is kind bad-argument. */
+function argument<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    throw classified(error, { kind: 'bad-argument' });
+  }
+}
+
+function withoutFullStop(sentence: string): string {
+  return sentence.endsWith('.') ? sentence.slice(0, -1) : sentence;
+}
+
 /** A /proc/tsplice file that cannot be opened: the module is not loaded (any more), or no root. */
 function procFileError(path: string, e: unknown, needs: string): UserError {
-  return new UserError(
-    (e as NodeJS.ErrnoException).code === 'ENOENT'
-      ? `${path} does not exist: the core module is not loaded (or was unloaded meanwhile).`
-      : `Cannot open ${path}: ${(e as Error).message} (it needs root: ${needs}).`,
-  );
+  return (e as NodeJS.ErrnoException).code === 'ENOENT'
+    ? new UserError(`${path} does not exist: the core module is not loaded (or was unloaded meanwhile).`, { kind: 'core-not-loaded', object: path })
+    : new UserError(`Cannot open ${path}: ${(e as Error).message} (it needs root: ${needs}).`, { kind: 'not-root', object: path });
 }
 
 /** The error for a refused command: its structure comes from the kernel's fields, never its sentence. */

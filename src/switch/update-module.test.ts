@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { modelFromElf, parseElf, SHF_ALLOC, SHF_EXECINSTR, SHN_ABS, SHN_UNDEF, SHT_PROGBITS, STB_GLOBAL, STT_NOTYPE, STV_DEFAULT, writeElf } from '../elf/index.js';
+import { UserError } from '../host/errors.js';
 import { KernelSymbols, type KernelSymbol } from '../match/kallsyms.js';
 import type { UpdatePackage } from '../update/format.js';
 import { MODULE_NAME_OFFSET, resolveUpdateModule, THIS_MODULE_SECTION } from './update-module.js';
@@ -45,6 +46,10 @@ describe('resolving an update module', () => {
     // fs/notify/fsnotify.c makes fsnotify_next_mark global for mark.c: the running kernel has its static.
     assert.equal(resolvedAddress(updateReferring('fsnotify_next_mark', true), kallsyms(['fsnotify_next_mark', 't', 0x3000n])), 0x3000n);
     assert.throws(() => resolveUpdateModule(updateReferring('fsnotify_next_mark', true), kallsyms(['fsnotify_next_mark', 't', 0x3000n], ['fsnotify_next_mark', 't', 0x4000n]), new Map()), /2 times, and matching did not tell which one/);
+    assert.throws(
+      () => resolveUpdateModule(updateReferring('fsnotify_next_mark', true), kallsyms(['fsnotify_next_mark', 't', 0x3000n], ['fsnotify_next_mark', 't', 0x4000n]), new Map()),
+      (e: unknown) => e instanceof UserError && e.kind === 'ambiguous' && e.diagnostic.function === 'fsnotify_next_mark' && e.diagnostic.unit === 'kernel/a.c',
+    );
   });
 
   it('refuses a module whose struct module names another module than its id gives', () => {
@@ -53,5 +58,9 @@ describe('resolving an update module', () => {
 
   it('names a reference the running kernel does not have', () => {
     assert.throws(() => resolveUpdateModule(updateReferring('module_destroy_params', false), kallsyms(), new Map()), /refers to module_destroy_params, which the running kernel does not have/);
+    assert.throws(
+      () => resolveUpdateModule(updateReferring('module_destroy_params', false), kallsyms(), new Map()),
+      (e: unknown) => e instanceof UserError && e.kind === 'unresolved-reference' && e.diagnostic.function === 'module_destroy_params',
+    );
   });
 });

@@ -38,14 +38,18 @@ function thisModuleName(data: Uint8Array | undefined): string | undefined {
 
 export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>): ResolvedModule {
   const module = update.module;
-  if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`);
+  if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`, { kind: 'no-module' });
   const elf = parseElf(Buffer.from(module.bytes, 'base64'), `${module.name}.ko`);
   // The kernel knows a module by the name in its struct module (.gnu.linkonce.this_module),
   // not by the file's: it must be the name the update's id gives, which undo, unload and
   // recover look for.
   const name = thisModuleName(elf.sections.find((s) => s.name === THIS_MODULE_SECTION)?.data);
   if (name !== moduleNameFor(update.id)) {
-    throw new UserError(`The module of update ${update.id} calls itself ${name === undefined ? 'nothing' : JSON.stringify(name)} in its ${THIS_MODULE_SECTION}, not ${moduleNameFor(update.id)}.`);
+    throw new UserError(`The module of update ${update.id} calls itself ${name === undefined ? 'nothing' : JSON.stringify(name)} in its ${THIS_MODULE_SECTION}, not ${moduleNameFor(update.id)}.`, {
+      kind: 'bad-update',
+      object: `${module.name}.ko`,
+      section: THIS_MODULE_SECTION,
+    });
   }
   const model = modelFromElf(elf);
   const externals = new Map(module.externals.map((e) => [e.symbol, e]));
@@ -65,13 +69,15 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
       else if (candidates.length > 1) {
         throw new UserError(
           `The new code refers to ${name}${external?.local ? ` (a static of ${external.unit})` : ''}, which the running kernel has ${candidates.length} times, and matching did not tell which one.`,
+          { kind: 'ambiguous', function: name, ...(external?.local ? { unit: external.unit } : {}) },
         );
       } else if (inVmlinux.length > 0) {
         throw new UserError(
           `The new code refers to the global ${name}, which the running kernel has only as a static (${inVmlinux.length === 1 ? 'once' : `${inVmlinux.length} times`}): it may be another unit's, so tsplice does not bind to it.`,
+          { kind: 'unresolved-reference', function: name },
         );
       } else {
-        throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`);
+        throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`, { kind: 'unresolved-reference', function: name });
       }
     }
     symbol.section = SHN_ABS;

@@ -25,6 +25,8 @@ function assertRefused(bytes: Buffer, what: string): string {
   } catch (e) {
     assert.ok(e instanceof UserError, `${what}: ${(e as Error).name}: ${(e as Error).message}`);
     message = e.message;
+    assert.equal(e.kind, 'bad-update', `${what}: ${message}`);
+    assert.equal(e.diagnostic.object, 'x.tsplice', `${what}: ${message}`);
   }
   assert.ok(message, `${what}: was accepted`);
   assert.ok(message.startsWith('x.tsplice: '), `${what}: ${message}`);
@@ -42,13 +44,13 @@ describe('the update file', () => {
     const bytes = serializeUpdate(sample());
     const at = bytes.indexOf('version_proc_show');
     bytes[at] = (bytes[at] as number) ^ 0x20;
-    assert.equal(assertRefused(bytes, 'flipped'), 'x.tsplice: offset 17: the content hash does not match: the file is damaged or was edited.');
+    assert.equal(assertRefused(bytes, 'flipped'), 'x.tsplice: offset 0x11: the content hash does not match: the file is damaged or was edited.');
   });
 
   it('refuses an unknown format version and a file that is not an update', () => {
     const bytes = Buffer.from(serializeUpdate(sample()).toString('latin1').replace('TSPLICE-UPDATE 1', 'TSPLICE-UPDATE 2'), 'latin1');
     assert.match(assertRefused(bytes, 'format 2'), /update format 2 is not supported \(this tsplice reads format 1\)/);
-    assert.match(assertRefused(Buffer.from('\x7fELF\x02\x01\x01\nrest\n'), 'ELF'), /offset 0: not a tsplice update/);
+    assert.match(assertRefused(Buffer.from('\x7fELF\x02\x01\x01\nrest\n'), 'ELF'), /offset 0x0: not a tsplice update/);
   });
 
   it('refuses a body that hashes right but has the wrong shape, naming the field', () => {
@@ -83,7 +85,7 @@ describe('the update file', () => {
     assert.equal(file.signature?.keyId, keyId);
     const broken = Buffer.from(signed.toString('latin1').replace(/^signature ed25519 [0-9a-f]{16} /m, 'signature ed25519 xyz '), 'latin1');
     const at = signed.indexOf('signature ');
-    assert.equal(assertRefused(broken, 'signature form'), `x.tsplice: offset ${at}: the signature line is not 'signature ed25519 <key id> <signature>'.`);
+    assert.equal(assertRefused(broken, 'signature form'), `x.tsplice: offset 0x${at.toString(16)}: the signature line is not 'signature ed25519 <key id> <signature>'.`);
   });
 
   it('refuses 300 mutants, each in one sentence, none with a TypeError', () => {

@@ -144,12 +144,13 @@ export function parseUpdate(bytes: Buffer, path: string): UpdatePackage {
 export function parseUpdateFile(bytes: Buffer, path: string): UpdateFile {
   const firstNewline = bytes.indexOf(0x0a);
   const secondNewline = firstNewline < 0 ? -1 : bytes.indexOf(0x0a, firstNewline + 1);
-  if (secondNewline < 0) throw new UserError(`${path}: offset 0: not a tsplice update (no header).`);
+  const refuse = (reason: string, offset?: number): UserError => UserError.of({ kind: 'bad-update', object: path, ...(offset !== undefined ? { offset } : {}), reason });
+  if (secondNewline < 0) throw refuse('not a tsplice update (no header)', 0);
   const magic = bytes.subarray(0, firstNewline).toString('latin1');
   const m = new RegExp(`^${MAGIC} (\\d+)$`).exec(magic);
-  if (!m) throw new UserError(`${path}: offset 0: not a tsplice update (header ${JSON.stringify(magic.slice(0, 40))}).`);
+  if (!m) throw refuse(`not a tsplice update (header ${JSON.stringify(magic.slice(0, 40))})`, 0);
   if (Number(m[1]) !== UPDATE_FORMAT_VERSION) {
-    throw new UserError(`${path}: update format ${m[1]} is not supported (this tsplice reads format ${UPDATE_FORMAT_VERSION}).`);
+    throw refuse(`update format ${m[1]} is not supported (this tsplice reads format ${UPDATE_FORMAT_VERSION})`);
   }
   const digestLine = bytes.subarray(firstNewline + 1, secondNewline).toString('latin1');
   let bodyStart = secondNewline + 1;
@@ -157,19 +158,19 @@ export function parseUpdateFile(bytes: Buffer, path: string): UpdateFile {
   if (bytes.subarray(bodyStart, bodyStart + 10).toString('latin1') === 'signature ') {
     const end = bytes.indexOf(0x0a, bodyStart);
     signature = end < 0 ? undefined : parseSignatureLine(bytes.subarray(bodyStart, end).toString('latin1'));
-    if (!signature) throw new UserError(`${path}: offset ${bodyStart}: the signature line is not 'signature ed25519 <key id> <signature>'.`);
+    if (!signature) throw refuse(`the signature line is not 'signature ed25519 <key id> <signature>'`, bodyStart);
     bodyStart = end + 1;
   }
   const body = bytes.subarray(bodyStart);
   const digest = createHash('sha256').update(body).digest('hex');
   if (digestLine !== `sha256 ${digest}`) {
-    throw new UserError(`${path}: offset ${firstNewline + 1}: the content hash does not match: the file is damaged or was edited.`);
+    throw refuse('the content hash does not match: the file is damaged or was edited', firstNewline + 1);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
   } catch (e) {
-    throw new UserError(`${path}: offset ${bodyStart}: the body is not valid JSON (${(e as Error).message}).`);
+    throw refuse(`the body is not valid JSON (${(e as Error).message})`, bodyStart);
   }
   return { update: checkUpdateShape<UpdatePackage>(parsed, path), digest, ...(signature ? { signature } : {}) };
 }
@@ -183,7 +184,7 @@ export function readUpdateFile(path: string): UpdateFile {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new UserError(`Cannot read the update ${path}: ${(e as Error).message}.`);
+    throw new UserError(`Cannot read the update ${path}: ${(e as Error).message}.`, { kind: 'cannot-read', object: path, reason: (e as Error).message });
   }
   return parseUpdateFile(bytes, path);
 }

@@ -268,7 +268,15 @@ class PayloadBuilder {
       return { offset, type: rela.type, symbol: this.whole(object, section, unit).symbol, addend: rela.addend };
     }
     if (!place) {
-      throw new UserError(`The new code refers to unnamed data at ${section.name}+${rela.addend} in ${unit}, which tsplice cannot resolve in the running kernel.`);
+      const at = rela.addend < 0n ? `-0x${(-rela.addend).toString(16)}` : `+0x${rela.addend.toString(16)}`;
+      throw new UserError(`The new code refers to unnamed data at ${section.name}${at} in ${unit}, which tsplice cannot resolve in the running kernel.`, {
+        kind: 'unnamed-data-reference',
+        unit,
+        ...(inPiece ? { function: inPiece.symbol.name } : {}),
+        section: section.name,
+        ...(rela.addend >= 0n ? { offset: Number(rela.addend) } : {}),
+        reason: 'the new code refers to unnamed data, which tsplice cannot resolve in the running kernel',
+      });
     }
     const addend = rela.addend - BigInt(place.start);
     const placed = this.placed.get(place) ?? this.constantLabelCopy(object, place, unit);
@@ -366,7 +374,7 @@ export function buildPayload(units: readonly { unit: string; state: DiffState }[
   }
   builder.relocateAlternativeCode();
   const functions = builder.symbols.filter((s) => s.type === STT_FUNC).length;
-  if (functions === 0) throw new UserError('The update carries no function to put in a module.');
+  if (functions === 0) throw new UserError('The update carries no function to put in a module.', { kind: 'nothing-to-carry' });
   return { model: { sections: builder.sections, symbols: builder.symbols }, externals: [...builder.externals.values()], renamedFunctions: renameSharedFunctionNames(units, builder) };
 }
 

@@ -136,12 +136,13 @@ export function checkUpdateShape<T>(body: unknown, path: string): T {
   try {
     updateBody(body, 'body');
   } catch (e) {
-    if (e instanceof ShapeError) throw new UserError(`${path}: not an update of format 1: ${e.message}.`);
+    if (e instanceof ShapeError) throw new UserError(`${path}: not an update of format 1: ${e.message}.`, { kind: 'bad-update', object: path, reason: `not an update of format 1: ${e.message}` });
     throw e;
   }
   const update = body as { id: string; module?: { name: string } };
   if (update.module && update.module.name !== moduleNameFor(update.id)) {
-    throw new UserError(`${path}: not an update of format 1: body.module.name is ${JSON.stringify(update.module.name)}, not ${moduleNameFor(update.id)} (the name its id gives).`);
+    const reason = `not an update of format 1: body.module.name is ${JSON.stringify(update.module.name)}, not ${moduleNameFor(update.id)} (the name its id gives)`;
+    throw new UserError(`${path}: ${reason}.`, { kind: 'bad-update', object: path, reason });
   }
   return body as T;
 }

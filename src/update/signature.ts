@@ -29,7 +29,7 @@ export function keyIdOf(publicKey: KeyObject): string {
 
 /** `tsplice key new FILE`: FILE (private, 0600) and FILE.pub; returns the key id. */
 export function newKeyPair(path: string): string {
-  for (const p of [path, `${path}.pub`]) if (existsSync(p)) throw new UserError(`${p} exists already; choose another name (a key is never overwritten).`);
+  for (const p of [path, `${path}.pub`]) if (existsSync(p)) throw new UserError(`${p} exists already; choose another name (a key is never overwritten).`, { kind: 'file-exists', object: p });
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   writeFileSync(`${path}.pub`, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
@@ -42,9 +42,9 @@ export function readPrivateKey(path: string): KeyObject {
   try {
     key = createPrivateKey(readFileSync(path));
   } catch (e) {
-    throw new UserError(`${path}: not a private key tsplice can sign with (${(e as Error).message}).`);
+    throw new UserError(`${path}: not a private key tsplice can sign with (${(e as Error).message}).`, { kind: 'bad-key', object: path });
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new UserError(`${path}: a ${key.asymmetricKeyType ?? 'unknown'} key; tsplice signs with Ed25519 keys ('tsplice key new').`);
+  if (key.asymmetricKeyType !== 'ed25519') throw new UserError(`${path}: a ${key.asymmetricKeyType ?? 'unknown'} key; tsplice signs with Ed25519 keys ('tsplice key new').`, { kind: 'bad-key', object: path });
   return key;
 }
 
@@ -54,9 +54,9 @@ export function readPublicKey(path: string): KeyObject {
   try {
     key = createPublicKey(readFileSync(path));
   } catch (e) {
-    throw new UserError(`${path}: not a public key (${(e as Error).message}).`);
+    throw new UserError(`${path}: not a public key (${(e as Error).message}).`, { kind: 'bad-key', object: path });
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new UserError(`${path}: a ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519.`);
+  if (key.asymmetricKeyType !== 'ed25519') throw new UserError(`${path}: a ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519.`, { kind: 'bad-key', object: path });
   return key;
 }
 

@@ -134,7 +134,7 @@ describe('the real-fix corpus selection on the lab kernel', () => {
         assert.equal(c.update, undefined, `create made an update (${c.update?.functions.map((f) => f.name).join(', ')}) instead of refusing: ${selected.refused}`);
         const error = c.error;
         assert.ok(error instanceof UserError || error instanceof FormatError, `create crashed instead of refusing: ${error instanceof Error ? error.stack : String(error)}`);
-        assert.deepEqual(createClasses(error.message), [selected.refused], error.message);
+        assert.deepEqual(createClasses(error.diagnostics), [selected.refused], error.message);
         if (selected.names) assert.ok(error.message.includes(selected.names), `the refusal does not say '${selected.names}':\n${error.message}`);
       });
     }

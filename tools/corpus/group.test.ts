@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { UserError } from '../../src/host/errors.js';
 import { combinePatches, patchSections, unitThatMustChange } from './group.js';
 
 const header = `--- a/include/linux/hugetlb.h
@@ -37,8 +38,10 @@ it('combines patches with each shared header diff once', () => {
 
 it('reads the unit that must change from create\'s refusal', () => {
   const message = "mm/hugetlb.c does not compile with the patched include/linux/hugetlb.h (isolate_hugetlb): mm/hugetlb.c:1:1: error: implicit declaration of function 'isolate_hugetlb'. The patch changes what mm/hugetlb.c uses but not mm/hugetlb.c itself; it has to change that unit too.";
-  assert.equal(unitThatMustChange(message), 'mm/hugetlb.c');
-  assert.equal(unitThatMustChange('The patch changes no code built into the kernel.'), undefined);
+  const refusal = new UserError(message, { kind: 'unit-must-change', unit: 'mm/hugetlb.c', reason: "mm/hugetlb.c:1:1: error: implicit declaration of function 'isolate_hugetlb'" });
+  assert.equal(unitThatMustChange(refusal), 'mm/hugetlb.c');
+  assert.equal(unitThatMustChange(new UserError('The patch changes no code built into the kernel.', { kind: 'no-code-change' })), undefined);
+  assert.equal(unitThatMustChange(new Error(message)), undefined);
 });
 
 it('combines two patches holding different hunks of one header into their union', () => {

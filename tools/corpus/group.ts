@@ -1,12 +1,14 @@
 /**
  * Fixes that span several files. A corpus patch holds one file's diff and the header diffs it
  * needs; when a header change renames or moves a declaration, another unit that uses it no
- * longer compiles (create says "X does not compile with the patched …; it has to change that
- * unit too"). Upstream, one commit changed both files; a maintainer ships them as one update.
+ * longer compiles (create refuses with kind unit-must-change, naming that unit: "X does not
+ * compile with the patched …; it has to change that unit too"). Upstream, one commit changed
+ * both files; a maintainer ships them as one update.
  * When that other unit is itself a corpus file, its diff joins the update: one patch holding
  * each file's diff once.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { diagnosticsOf } from '../../src/host/errors.js';
 import { unionHunks } from './hunks.js';
 
 /** The file a diff section changes, from its `+++ b/PATH` line. */
@@ -48,9 +50,9 @@ export function combinePatches(texts: readonly string[], title: string): string 
   return `# ${title}\n${[...combined.values()].join('')}`;
 }
 
-/** The unit create named as needing a change of its own, if the message says so. */
-export function unitThatMustChange(message: string): string | undefined {
-  return /(?:^|\n)\s*(\S+\.c) does not compile with the patched /.exec(message)?.[1];
+/** The unit create named as needing a change of its own (kind unit-must-change), if it did. */
+export function unitThatMustChange(error: unknown): string | undefined {
+  return diagnosticsOf(error).find((d) => d.kind === 'unit-must-change')?.unit;
 }
 
 /** Writes the combined patch of `files`' patches to `path`. */

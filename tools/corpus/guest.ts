@@ -17,8 +17,7 @@ import { CoreModule } from '../../src/switch/core-module.js';
 import { readKallsyms } from '../../src/match/kallsyms.js';
 import { Kcore } from '../../src/match/kcore.js';
 import { readUpdate } from '../../src/update/format.js';
-import type { CoreRefusal } from '../../src/switch/core-status.js';
-import { classifyApplyError, dmesgProblems, type GuestPlan, type GuestResult, type FunctionCheck } from './outcome.js';
+import { classifyApplyError, dmesgProblems, type ApplyFailure, type GuestPlan, type GuestResult, type FunctionCheck } from './outcome.js';
 
 /** Asks the host for a new boot before the next update. */
 export const EXIT_REBOOT = 3;
@@ -39,15 +38,42 @@ function takeDmesg(): string[] {
   return (r.stdout ?? '').split('\n').filter(Boolean);
 }
 
-function tsplice(args: string[], timeoutMs: number): { status: number; stdout: string; stderr: string; ms: number } {
+interface TspliceRun {
+  status: number;
+  stdout: string;
+  ms: number;
+  /** What went wrong, for the record: the CLI's --json error, or how it ended. */
+  failure: ApplyFailure & { error?: { kind: string; message?: string } };
+  /** One line saying what went wrong: the error's sentence, or stderr. */
+  message: string;
+}
+
+const PREFIX = 'tsplice: ';
+
+function tsplice(args: string[], timeoutMs: number): TspliceRun {
   const started = process.hrtime.bigint();
   const r = spawnSync('tsplice', args, { encoding: 'utf8', timeout: timeoutMs });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  const stdout = r.stdout ?? '';
   const stderr = (r.stderr ?? '').trim();
-  if (timedOut) return { status: 124, stdout: r.stdout ?? '', stderr: `tsplice ${args.join(' ')} did not finish in ${timeoutMs} ms`, ms };
-  if (r.signal) return { status: 128, stdout: r.stdout ?? '', stderr: `tsplice ${args.join(' ')} was killed by ${r.signal}${stderr ? `: ${stderr}` : ''}`, ms };
-  return { status: r.status ?? 1, stdout: r.stdout ?? '', stderr, ms };
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+    return { status: 124, stdout, ms, failure: { timedOut: true }, message: `tsplice ${args.join(' ')} did not finish in ${timeoutMs} ms` };
+  }
+  if (r.signal) {
+    return { status: 128, stdout, ms, failure: { signal: r.signal }, message: `tsplice ${args.join(' ')} was killed by ${r.signal}${stderr ? `: ${stderr}` : ''}` };
+  }
+  const status = r.status ?? 1;
+  // With --json a refusal is data on stdout: {"error": {kind, ..., message}}.
+  let error: { kind: string; message?: string } | undefined;
+  if (status !== 0) {
+    try {
+      error = (JSON.parse(stdout) as { error?: { kind: string; message?: string } }).error;
+    } catch {
+      error = undefined;
+    }
+  }
+  const message = error?.message ?? (stderr.startsWith(PREFIX) ? stderr.slice(PREFIX.length) : stderr);
+  return { status, stdout, ms, failure: error ? { error } : {}, message };
 }
 
 /** A file, fork/exec and pipe workload in busybox sh; fails on any error. */
@@ -109,17 +135,6 @@ async function smoke(): Promise<string | undefined> {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-/** The kernel's record of its last refused command, when that command named update `id`. */
-async function kernelRefusal(id: string): Promise<CoreRefusal | undefined> {
-  if (!CoreModule.isLoaded()) return undefined;
-  try {
-    const refusal = (await new CoreModule().status()).refusal;
-    return refusal?.id === id ? refusal : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   const result: GuestResult = { id: item.id, file: item.file, outcome: 'applied', functions: [], dmesg: [] };
   // The original bytes of every function the update may replace (all candidates by name).
@@ -141,8 +156,9 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   const afterApply = takeDmesg();
   result.dmesg.push(...dmesgProblems(afterApply));
   if (apply.status !== 0) {
-    result.outcome = classifyApplyError(apply.stderr, await kernelRefusal(item.id));
-    result.error = apply.stderr.replace(/^tsplice: /, '');
+    result.outcome = classifyApplyError(apply.failure);
+    result.error = apply.message;
+    if (apply.failure.error) result.kind = apply.failure.error.kind;
     if (result.dmesg.some((l) => /Oops|BUG:|kernel BUG|RIP: 0010|general protection fault(,|: \d)/.test(l))) result.reboot = true;
     return result;
   }
@@ -191,7 +207,8 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   if (undo.status !== 0) {
     if (result.outcome === 'applied') {
       result.outcome = 'undo failed';
-      result.error = undo.stderr.replace(/^tsplice: /, '');
+      result.error = undo.message;
+      if (undo.failure.error) result.kind = undo.failure.error.kind;
     }
     result.reboot = true;
   } else {
@@ -200,7 +217,7 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
     const unload = tsplice(['unload', item.id, '--tries', '5', '--retry-ms', '200'], 240_000);
     if (unload.status !== 0 && result.outcome === 'applied') {
       result.outcome = 'undo failed';
-      result.error = unload.stderr.replace(/^tsplice: /, '');
+      result.error = unload.message;
       result.reboot = true;
     }
     const again = Kcore.open();

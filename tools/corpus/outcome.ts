@@ -1,9 +1,10 @@
 /**
  * What happened to each corpus file, and the words for it: the refusal classes of
  * `tsplice create`, the failure classes of apply in the guest, the per-file table and the
- * totals. Pure functions, shared by the guest driver and bench/corpus.ts.
+ * totals. Pure functions, shared by the guest driver and bench/corpus.ts. Classes come from
+ * the kind and fields of tsplice's diagnostics (src/host/errors.ts), never from its sentences.
  */
-import type { CoreRefusal } from '../../src/switch/core-status.js';
+import type { Diagnostic, DiagnosticKind } from '../../src/host/errors.js';
 
 /** One update the guest applies (paths as the guest sees them: the share has the host's paths). */
 export interface GuestPlan {
@@ -46,6 +47,8 @@ export interface GuestResult {
   file: string;
   outcome: GuestOutcome;
   error?: string;
+  /** The kind of the error tsplice reported (its --json output), when it reported one. */
+  kind?: string;
   functions: FunctionCheck[];
   /** Oops/WARN/BUG lines the kernel logged during this update. */
   dmesg: string[];
@@ -92,60 +95,71 @@ export function dmesgProblems(lines: string[]): string[] {
   return lines.filter((l) => BAD_KERNEL_LINE.test(l));
 }
 
-/**
- * The class of a failed `tsplice apply`, from its message and the kernel's record of its last
- * refusal when that was about this update: a busy abort is told by the kernel's reason, not by
- * the words of the message.
- */
-export function classifyApplyError(message: string, refusal?: CoreRefusal): GuestOutcome {
-  if (refusal?.diagnostic.reason === 'busy') return 'busy';
-  if (/does not match the update|has no function .* in \/proc\/kallsyms|matches \d+ functions of the running kernel|tsplice cannot tell which one/.test(message)) return 'match failed';
-  if (/did not finish in/.test(message)) return 'guest broke';
-  if (/was killed by SIG|RuntimeError|wasm:\/\//.test(message)) return 'apply crashed';
-  if (/has no function to stage/.test(message)) return 'nothing to stage';
-  if (/matching did not tell which one/.test(message)) return 'ambiguous static';
-  if (/which the running kernel does not have|cannot resolve in the running kernel/.test(message)) return 'unresolved reference';
-  if (/'insmod /.test(message)) return 'insmod failed';
-  return 'apply error';
+/** What the guest driver knows of a failed `tsplice apply --json`. */
+export interface ApplyFailure {
+  /** The `{"error": {kind, ...}}` the CLI printed on stdout; absent when it printed none (it crashed). */
+  error?: { kind: string };
+  /** The signal that killed the CLI. */
+  signal?: string;
+  /** The CLI did not finish in the time given. */
+  timedOut?: boolean;
 }
 
+/** Apply failure classes by the kind of tsplice's error; any other kind is 'apply error'. */
+export const APPLY_CLASSES: ReadonlyMap<DiagnosticKind, GuestOutcome> = new Map<DiagnosticKind, GuestOutcome>([
+  ['match-failed', 'match failed'],
+  ['busy', 'busy'],
+  ['nothing-to-stage', 'nothing to stage'],
+  ['ambiguous', 'ambiguous static'],
+  ['unresolved-reference', 'unresolved reference'],
+  ['unnamed-data-reference', 'unresolved reference'],
+  ['insmod-failed', 'insmod failed'],
+]);
+
+export function classifyApplyError(failure: ApplyFailure): GuestOutcome {
+  if (failure.timedOut) return 'guest broke';
+  // Killed, or ended by an exception rather than a refusal (which --json always reports).
+  if (failure.signal !== undefined || !failure.error) return 'apply crashed';
+  return APPLY_CLASSES.get(failure.error.kind as DiagnosticKind) ?? 'apply error';
+}
+
+const kind =
+  (k: DiagnosticKind) =>
+  (d: Diagnostic): boolean =>
+    d.kind === k;
+
 /**
- * Refusal classes of `tsplice create`, in priority order: a message can list several refusals
- * (one per line), each gets a class, and the first class of this list present is the file's.
+ * Refusal classes of `tsplice create`, in priority order: a create can give several
+ * refusals, each gets a class, and the first class of this list present is the file's.
  * 'layout change' is kept apart; changed initializers that are only a renumbered or moved
  * line (dynamic debug descriptors, __BTF_ID__ names) are told from real ones.
  */
-export const CREATE_CLASSES: [string, RegExp][] = [
-  ['layout change', /data layout change/],
-  ['header change: too many units include it', /is included by \d+ units built into vmlinux, more than|is part of every unit of the kernel|reach \d+ units? built into vmlinux, more than|units built into vmlinux that include the header count, more than/],
-  ['header change: another unit must change too', /does not compile with the patched/],
-  ['only adds functions nothing calls', /changes no running code: it only adds/],
-  ['header change', /tsplice does not yet find and rebuild the units that include a changed header|changes headers; tsplice does not yet/],
-  ['__init code or data', /__init function|__initdata/],
-  ['changed initializer: __dyndbg descriptor (line number)', /\(__dyndbg\): changed initial value/],
-  ['changed initializer: renumbered __BTF_ID__ name', /changed initial value of existing data \(at \+0x[0-9a-f]+ __BTF_ID__\S+ -> __BTF_ID__/],
-  ['changed initializer', /changed initial value of existing data/],
-  ['changed table', /changed table \(/],
-  ['unknown special section', /describes this function and tsplice does not know its layout/],
-  ['no DWARF', /carry no DWARF/],
-  ['no code change', /changes no code/],
-  ['#included file (not a unit)', /kbuild recorded no command|No rule to make target|did not produce/],
-  ['module or not built', /built as a module|is not built for this kernel/],
-  ['patch does not apply', /does not apply to this tree/],
-  ['unnamed data reference', /refers to unnamed data/],
-  ['compile error', /compiling .* \(post\)|\(pre\) in/],
+export const CREATE_CLASSES: [string, (d: Diagnostic) => boolean][] = [
+  ['layout change', kind('layout-change')],
+  ['header change: too many units include it', kind('too-many-units')],
+  ['header change: another unit must change too', kind('unit-must-change')],
+  ['only adds functions nothing calls', kind('only-new-functions')],
+  ['header change', kind('stacked-header-change')],
+  ['__init code or data', kind('init-change')],
+  ['changed initializer: __dyndbg descriptor (line number)', (d) => d.kind === 'changed-initializer' && d.section === '__dyndbg'],
+  ['changed initializer: renumbered __BTF_ID__ name', kind('changed-btf-id')],
+  ['changed initializer', kind('changed-initializer')],
+  ['changed table', kind('changed-table')],
+  ['unknown special section', kind('unknown-special-section')],
+  ['no DWARF', kind('no-dwarf')],
+  ['no code change', kind('no-code-change')],
+  ['#included file (not a unit)', kind('not-a-unit')],
+  ['module or not built', kind('not-built-in')],
+  ['patch does not apply', kind('patch-does-not-apply')],
+  ['unnamed data reference', kind('unnamed-data-reference')],
+  ['compile error', kind('does-not-compile')],
 ];
 
-/** Every class a create refusal names, the file's own first (one class per refusal line). */
-export function createClasses(message: string): string[] {
-  const lines = message.split('\n').filter((l) => l.trim());
+/** Every class a create's refusals name (a UserError's diagnostics), the file's own first. */
+export function createClasses(diagnostics: readonly Diagnostic[]): string[] {
   const found = new Set<string>();
-  for (const line of lines.length > 1 ? lines.slice(1) : lines) {
-    const hit = CREATE_CLASSES.find(([, re]) => re.test(line));
-    if (hit) found.add(hit[0]);
-  }
-  if (found.size === 0) {
-    const hit = CREATE_CLASSES.find(([, re]) => re.test(message));
+  for (const d of diagnostics) {
+    const hit = CREATE_CLASSES.find(([, is]) => is(d));
     if (hit) found.add(hit[0]);
   }
   const ordered = CREATE_CLASSES.map(([name]) => name).filter((name) => found.has(name));

@@ -27,7 +27,7 @@ export const GUEST_PROJECT_DIR = '/opt/tsplice';
 /** Shared libraries a program loads, as `ldd` lists them (host paths, interpreter included). */
 function sharedLibraries(program: string): string[] {
   const r = spawnSync('ldd', [program], { encoding: 'utf8' });
-  if (r.status !== 0) throw new UserError(`Cannot list the libraries of ${program} with ldd: ${r.stderr.trim()}`);
+  if (r.status !== 0) throw new UserError(`Cannot list the libraries of ${program} with ldd: ${r.stderr.trim()}`, { kind: 'command-failed', object: program });
   const libs: string[] = [];
   for (const line of r.stdout.split('\n')) {
     const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
@@ -53,7 +53,7 @@ export function moduleLoadOrder(modulesDep: string, wanted: readonly string[]): 
   };
   for (const name of wanted) {
     const file = byName.get(name) ?? byName.get(name.replace(/-/g, '_'));
-    if (!file) throw new UserError(`The kernel has no module ${name} (modules.dep lists none).`);
+    if (!file) throw new UserError(`The kernel has no module ${name} (modules.dep lists none).`, { kind: 'missing-file', object: name });
     visit(file);
   }
   return order;
@@ -101,7 +101,7 @@ poweroff -f
 export function baseArchive(kernel: LabKernel): string {
   const node = realpathSync(process.execPath);
   const busybox = '/bin/busybox';
-  if (!existsSync(busybox)) throw new UserError('busybox-static is not installed (/bin/busybox is missing).');
+  if (!existsSync(busybox)) throw new UserError('busybox-static is not installed (/bin/busybox is missing).', { kind: 'missing-program', object: busybox });
   const modulesDep = readFileSync(join(kernel.modulesDir, 'modules.dep'), 'utf8');
   const modules = moduleLoadOrder(modulesDep, SHARE_MODULES);
   const init = initScript(kernel.release, modules);
@@ -166,7 +166,7 @@ export interface RunArchiveOptions {
 export function runArchive(options: RunArchiveOptions): Buffer {
   const root = projectRoot();
   const dist = join(root, 'dist');
-  if (!existsSync(join(dist, 'src/cli/main.js'))) throw new UserError(`${dist} is not built; run 'npm run build' first.`);
+  if (!existsSync(join(dist, 'src/cli/main.js'))) throw new UserError(`${dist} is not built; run 'npm run build' first.`, { kind: 'missing-file', object: dist });
   const archive = new CpioArchive();
   archive.file(join(GUEST_PROJECT_DIR, 'package.json'), readFileSync(join(root, 'package.json')));
   addTree(archive, join(root, 'bin'), join(GUEST_PROJECT_DIR, 'bin'));

@@ -60,7 +60,7 @@ export class GuestFailure extends UserError {
     message: string,
     readonly lastLines: string[],
   ) {
-    super(`${message}\nLast console lines:\n${lastLines.map((l) => `  | ${l}`).join('\n')}`);
+    super(`${message}\nLast console lines:\n${lastLines.map((l) => `  | ${l}`).join('\n')}`, { kind: 'command-failed', object: 'qemu', reason: message });
   }
 }
 
@@ -107,7 +107,7 @@ export async function runInGuest(options: GuestRunOptions): Promise<GuestRunResu
   const interactive = options.command === undefined;
   const nonce = randomBytes(6).toString('hex');
   const shares = options.shares.map((s) => realpathSync(s));
-  for (const dir of shares) if (!existsSync(dir)) throw new UserError(`The folder to share, ${dir}, does not exist.`);
+  for (const dir of shares) if (!existsSync(dir)) throw new UserError(`The folder to share, ${dir}, does not exist.`, { kind: 'missing-file', object: dir });
   const scratch = mkdtempSync(join(tmpdir(), 'tsplice-guest-'));
   const initrd = join(scratch, 'initrd.cpio');
   writeFileSync(initrd, readFileSync(baseArchive(options.kernel)));
@@ -176,7 +176,7 @@ export async function runInGuest(options: GuestRunOptions): Promise<GuestRunResu
       child.on('close', (code) => resolve({ code }));
     });
     if (pending) consume(Buffer.from('\n'));
-    if (exit.error) throw new UserError(`Cannot start QEMU (${exit.error.message}); is qemu-system-x86 installed?`);
+    if (exit.error) throw new UserError(`Cannot start QEMU (${exit.error.message}); is qemu-system-x86 installed?`, { kind: 'missing-program', object: 'qemu' });
     if (interactive) return { status: exit.code ?? 1, elapsedMs: Date.now() - started, lines };
     if (timedOut) {
       throw new GuestFailure(`The guest (${options.kernel.release}) did not finish within ${options.timeoutSeconds} s and was killed.`, last);
