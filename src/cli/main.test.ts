@@ -82,6 +82,15 @@ describe('a failure on the command line', () => {
     assert.match(error.offset ?? '', /^0x[0-9a-f]+$/);
   });
 
+  it('names the flag and what was typed when a number is not one (--tries abc)', () => {
+    // Checked before the update file is read, so the missing file does not matter.
+    const r = tsplice(['apply', join(dir, 'missing.tsplice'), '--tries', 'abc', '--json']);
+    assert.notEqual(r.status, 0);
+    const { error } = JSON.parse(r.stdout) as ErrorJson;
+    assert.equal(error.kind, 'bad-argument');
+    assert.equal(error.reason, '--tries takes a whole number from 1 to 1000, not "abc"');
+  });
+
   it('reports an object it cannot read with kind cannot-read', () => {
     const r = tsplice(['diff', join(dir, 'missing.o'), join(dir, 'missing.o'), '--json']);
     assert.notEqual(r.status, 0);

@@ -113,7 +113,7 @@ describe('tsplice create on corpus fixes that change widely included headers', {
       assert.match(error.message, /^The patch cannot be made into a safe update:/);
       // The patch carries the sched.h hunk fork.c needs: kstack_offset, a new member before
       // mce_vaddr, so the members after it move.
-      assert.match(error.message, /kernel\/fork\.c: struct task_struct \(\.debug_info\): data layout change: struct task_struct: member 'mce_vaddr' offset 5240 -> 5248;.*used by copy_process/);
+      assert.match(error.message, /kernel\/fork\.c: struct task_struct \(\.debug_info\): data layout change: struct task_struct: member 'mce_vaddr' offset 0x1478 -> 0x1480;.*used by copy_process/);
       assert.doesNotMatch(error.message, /units built into vmlinux/);
       return true;
     });

@@ -190,7 +190,7 @@ __attribute__((noinline)) long unrelated(long x) { sink(x); return x * 2; }
     const layout = r.refused.find((x) => x.section === '.debug_info');
     assert.ok(layout, JSON.stringify(r.refused));
     assert.equal(layout.symbol, 'struct device_like');
-    assert.match(layout.reason, /member 'parent' offset 16 -> 24/);
+    assert.match(layout.reason, /member 'parent' offset 0x10 -> 0x18/);
     assert.match(layout.reason, /used by read_parent/);
     assert.equal(layout.kind, 'layout-change');
     assert.equal(layout.function, 'read_parent');

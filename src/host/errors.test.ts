@@ -15,9 +15,10 @@ it('prints a diagnostic as JSON with the offset in hex and no absent fields', ()
 it('keeps a given sentence, takes the reason from it by default, and is classified once', () => {
   const plain = new UserError('Something broke.');
   assert.equal(plain.kind, 'unclassified');
-  assert.equal(plain.diagnostic.reason, 'Something broke.');
+  // The reason is a clause: the sentence without its full stop.
+  assert.equal(plain.diagnostic.reason, 'Something broke');
   assert.equal(plain.classify({ kind: 'match-failed', function: 'f' }), plain);
-  assert.deepEqual(plain.diagnostic, { kind: 'match-failed', function: 'f', reason: 'Something broke.' });
+  assert.deepEqual(plain.diagnostic, { kind: 'match-failed', function: 'f', reason: 'Something broke' });
   // A kind the raiser gave is not overridden.
   assert.equal(plain.classify({ kind: 'busy' }).kind, 'match-failed');
   assert.equal(plain.message, 'Something broke.');

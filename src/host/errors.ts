@@ -159,7 +159,8 @@ export class UserError extends Error {
     super(message);
     this.exitCode = options.exitCode ?? 1;
     if (options.details !== undefined) this.details = options.details;
-    this.#diagnostics = [{ ...fields, reason: fields.reason ?? message }, ...(options.more ?? [])];
+    // A reason is a clause for a sentence (sentenceOf), so the sentence's full stop is left off.
+    this.#diagnostics = [{ ...fields, reason: fields.reason ?? (message.endsWith('.') ? message.slice(0, -1) : message) }, ...(options.more ?? [])];
   }
 
   /** An error whose sentence is made from its fields (sentenceOf), ending with a full stop. */

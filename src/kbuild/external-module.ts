@@ -78,7 +78,7 @@ export async function buildExternalModule(headersDir: string, name: string, sour
     const files = typeof sources.files === 'function' ? sources.files(dir) : (sources.files ?? {});
     for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
     if (!existsSync(join(dir, 'Kbuild')) && !existsSync(join(dir, 'Makefile'))) {
-      throw new UserError(`Cannot build ${what}: ${sources.from ?? 'its sources'} has no Kbuild or Makefile.`);
+      throw new UserError(`Cannot build ${what}: ${sources.from ?? 'its sources'} has no Kbuild or Makefile.`, { kind: 'missing-file', ...(sources.from !== undefined ? { object: sources.from } : {}) });
     }
     const output: string[] = [];
     try {

@@ -305,6 +305,7 @@ export interface IncludersOptions {
 function tooMany(header: string, count: number, limit: number): UserError {
   return new UserError(
     `${header} is included by ${count} units built into vmlinux, more than the ${limit} that create rebuilds for a changed header.`,
+    { kind: 'too-many-units', unit: header },
   );
 }
 
@@ -315,6 +316,7 @@ function includingUnits(tree: PreparedTree, header: string, graph: IncludeGraph,
   if (forced) {
     throw new UserError(
       `${header} is part of every unit of the kernel (through kbuild's -include ${forced}), far more than the ${limit} units create rebuilds for a changed header.`,
+      { kind: 'too-many-units', unit: header },
     );
   }
   const config = readAutoConf(tree.dir);
@@ -459,10 +461,10 @@ function tooManyReached(header: string, count: number, limit: number, byName: Ma
   const shown = top.slice(0, 3).map(([name, n]) => `${name} reaches ${plural(n, 'unit')}`);
   const more = top.length > 3 ? `, and ${plural(top.length - 3, 'other changed name')}` : '';
   if (everything && top.length === 0) {
-    return new UserError(`${everything}: a change no name carries, so all ${count} units built into vmlinux that include the header count, ${over}.`);
+    return new UserError(`${everything}: a change no name carries, so all ${count} units built into vmlinux that include the header count, ${over}.`, { kind: 'too-many-units', unit: everything });
   }
   const why = everything ? `; ${everything.replace(/^\S+: /, '')}, so every unit that includes it counts` : '';
-  return new UserError(`${header}: the names it changes reach ${plural(count, 'unit')} built into vmlinux, ${over} (${shown.join(', ')}${more}${why}).`);
+  return new UserError(`${header}: the names it changes reach ${plural(count, 'unit')} built into vmlinux, ${over} (${shown.join(', ')}${more}${why}).`, { kind: 'too-many-units', unit: header });
 }
 
 /** For each reached unit, the changed names that reach it, counted per name over `units`. */

@@ -32,6 +32,7 @@ export class Kcore implements KernelMemory {
         code === 'EACCES' || code === 'EPERM'
           ? `Cannot open ${path}: reading kernel memory needs root, and a kernel locked down for confidentiality refuses it.`
           : `Cannot open ${path}: ${(e as Error).message}.`,
+        { kind: code === 'EACCES' || code === 'EPERM' ? 'not-root' : 'cannot-read', object: path },
       );
     }
     try {
@@ -46,13 +47,13 @@ export class Kcore implements KernelMemory {
   read(address: bigint, length: number): Uint8Array {
     const end = address + BigInt(length);
     const segment = this.segments.find((s) => s.virtualAddress <= address && end <= s.virtualAddress + s.size);
-    if (!segment) throw new UserError(`${this.path} maps no memory at 0x${address.toString(16)} (+${length}).`);
+    if (!segment) throw new UserError(`${this.path} maps no memory at 0x${address.toString(16)} (+${length}).`, { kind: 'cannot-read', object: this.path });
     const buffer = Buffer.alloc(length);
     const position = segment.fileOffset + (address - segment.virtualAddress);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, buffer, done, length - done, position + BigInt(done));
-      if (n === 0) throw new UserError(`${this.path}: short read at 0x${(address + BigInt(done)).toString(16)}.`);
+      if (n === 0) throw new UserError(`${this.path}: short read at 0x${(address + BigInt(done)).toString(16)}.`, { kind: 'cannot-read', object: this.path });
       done += n;
     }
     return new Uint8Array(buffer.buffer, buffer.byteOffset, length);

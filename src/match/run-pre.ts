@@ -212,11 +212,11 @@ export function matchAt(
 export function checkTarget(update: UpdatePackage, procVersion: string): void {
   const release = /^Linux version (\S+)/.exec(procVersion)?.[1];
   if (release !== update.target.release) {
-    throw new UserError(`The update ${update.id} is for ${update.target.release}, but the running kernel is ${release ?? 'unknown'}.`);
+    throw new UserError(`The update ${update.id} is for ${update.target.release}, but the running kernel is ${release ?? 'unknown'}.`, { kind: 'wrong-kernel' });
   }
   const version = update.target.distributionVersion;
   if (version && !procVersion.includes(` ${version} `)) {
-    throw new UserError(`The update ${update.id} is for ${update.target.release} ${version}, but the running kernel's banner does not name ${version}: ${procVersion.trim()}`);
+    throw new UserError(`The update ${update.id} is for ${update.target.release} ${version}, but the running kernel's banner does not name ${version}: ${procVersion.trim()}`, { kind: 'wrong-kernel', object: '/proc/version' });
   }
 }
 
@@ -248,7 +248,7 @@ export function matchUpdate(
     const key = l.local ? learnedKey(unit, l.name) : l.name;
     const known = learned.get(key);
     if (known && known.address !== l.address) {
-      throw new UserError(`${l.name} is at 0x${known.address.toString(16)} according to ${known.from} but at 0x${l.address.toString(16)} according to ${l.from}; tsplice cannot tell which one the patch means.`);
+      throw new UserError(`${l.name} is at 0x${known.address.toString(16)} according to ${known.from} but at 0x${l.address.toString(16)} according to ${l.from}; tsplice cannot tell which one the patch means.`, { kind: 'match-failed', function: l.name });
     }
     if (!known) learned.set(key, l);
     if (l.local && !claimedTwice.has(l.name)) {
@@ -264,7 +264,7 @@ export function matchUpdate(
     if (!fn.pre) continue;
     const candidates = symbols.lookup(fn.name).filter((s) => isText(s) && s.module === undefined);
     if (candidates.length === 0) {
-      throw new UserError(`The running kernel has no function ${fn.name} (from ${fn.unit}) in /proc/kallsyms: the update is not for this kernel.`);
+      throw new UserError(`The running kernel has no function ${fn.name} (from ${fn.unit}) in /proc/kallsyms: the update is not for this kernel.`, { kind: 'match-failed', unit: fn.unit, function: fn.name });
     }
     const sites = rewriteSites(fn, update.specialEntries);
     const matches: { original: KernelSymbol; candidate: KernelSymbol; outcome: Outcome & { ok: true }; running: Uint8Array }[] = [];
@@ -283,6 +283,7 @@ export function matchUpdate(
     if (matches.length > 1) {
       throw new UserError(
         `${fn.name} matches ${matches.length} functions of the running kernel (${matches.map((m) => `0x${m.candidate.runningAddress.toString(16)}`).join(', ')}); tsplice cannot tell which one the patch means.`,
+        { kind: 'match-failed', unit: fn.unit, function: fn.name },
       );
     }
     const match = matches[0] as (typeof matches)[number];

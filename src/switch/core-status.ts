@@ -141,7 +141,7 @@ const UPDATE_ID = /^[A-Za-z0-9_.:-]{1,63}$/;
 const SYMBOL_NAME = /^[A-Za-z0-9_.$]{1,511}$/;
 
 export function checkUpdateId(id: string): void {
-  if (!UPDATE_ID.test(id)) throw new UserError(`'${id}' is not a valid update id: 1 to 63 of A-Z a-z 0-9 _ . : -.`);
+  if (!UPDATE_ID.test(id)) throw new UserError(`'${id}' is not a valid update id: 1 to 63 of A-Z a-z 0-9 _ . : -.`, { kind: 'bad-argument' });
 }
 
 function hex(value: bigint): string {
@@ -151,12 +151,12 @@ function hex(value: bigint): string {
 /** The `stage` command line for one function. */
 export function stageCommand(id: string, f: StageRequest): string {
   checkUpdateId(id);
-  if (!SYMBOL_NAME.test(f.name)) throw new UserError(`'${f.name}' is not a function name kallsyms could print.`);
+  if (!SYMBOL_NAME.test(f.name)) throw new UserError(`'${f.name}' is not a function name kallsyms could print.`, { kind: 'bad-argument' });
   for (const [what, n] of [['old size', f.oldSize], ['new size', f.newSize]] as const) {
-    if (!Number.isSafeInteger(n) || n <= 0) throw new UserError(`${f.name}: the ${what} ${n} is not a positive integer.`);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new UserError(`${f.name}: the ${what} ${n} is not a positive integer.`, { kind: 'bad-argument' });
   }
   if (f.expected.length < 5 || f.expected.length > 32) {
-    throw new UserError(`${f.name}: ${f.expected.length} expected bytes; give 5 to 32 from the function's entry.`);
+    throw new UserError(`${f.name}: ${f.expected.length} expected bytes; give 5 to 32 from the function's entry.`, { kind: 'bad-argument' });
   }
   const bytes = Buffer.from(f.expected).toString('hex');
   return `stage ${id} ${f.name} ${hex(f.oldAddress)} ${f.oldSize} ${hex(f.newAddress)} ${f.newSize} ${bytes}`;
@@ -168,12 +168,12 @@ export function switchCommand(verb: 'apply' | 'undo' | 'drop', id: string, optio
   const words: string[] = [verb, id];
   if (options.tries !== undefined || options.retryMs !== undefined) {
     const tries = options.tries ?? 5;
-    if (!Number.isInteger(tries) || tries < 1 || tries > 1000) throw new UserError(`tries must be 1 to 1000, not ${tries}.`);
+    if (!Number.isInteger(tries) || tries < 1 || tries > 1000) throw new UserError(`tries must be 1 to 1000, not ${tries}.`, { kind: 'bad-argument' });
     words.push(String(tries));
   }
   if (options.retryMs !== undefined) {
     if (!Number.isInteger(options.retryMs) || options.retryMs < 0 || options.retryMs > 60000) {
-      throw new UserError(`retryMs must be 0 to 60000, not ${options.retryMs}.`);
+      throw new UserError(`retryMs must be 0 to 60000, not ${options.retryMs}.`, { kind: 'bad-argument' });
     }
     words.push(String(options.retryMs));
   }
@@ -195,7 +195,7 @@ function fields(words: string[], line: string, source: string): Map<string, stri
   const map = new Map<string, string>();
   for (const word of words) {
     const at = word.indexOf('=');
-    if (at <= 0) throw new UserError(`${source}: '${word}' is not key=value in the line '${line}'.`);
+    if (at <= 0) throw new UserError(`${source}: '${word}' is not key=value in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
     map.set(word.slice(0, at), unescape(word.slice(at + 1)));
   }
   return map;
@@ -211,7 +211,7 @@ function splitRecord(rest: string, line: string, source: string, withError: bool
   let error: string | undefined;
   if (withError) {
     const at = rest.indexOf(' error=');
-    if (at < 0) throw new UserError(`${source}: the line '${line}' has no error=.`);
+    if (at < 0) throw new UserError(`${source}: the line '${line}' has no error=.`, { kind: 'bad-kernel-record', object: source });
     head = rest.slice(0, at);
     error = rest.slice(at + ' error='.length);
   }
@@ -226,21 +226,21 @@ function splitRecord(rest: string, line: string, source: string, withError: bool
 
 function need(map: Map<string, string>, key: string, line: string, source: string): string {
   const value = map.get(key);
-  if (value === undefined) throw new UserError(`${source}: the line '${line}' has no ${key}=.`);
+  if (value === undefined) throw new UserError(`${source}: the line '${line}' has no ${key}=.`, { kind: 'bad-kernel-record', object: source });
   return value;
 }
 
 function integer(map: Map<string, string>, key: string, line: string, source: string): number {
   const text = need(map, key, line, source);
-  if (!/^\d+$/.test(text)) throw new UserError(`${source}: ${key}=${text} is not a number in the line '${line}'.`);
+  if (!/^\d+$/.test(text)) throw new UserError(`${source}: ${key}=${text} is not a number in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
   const value = Number(text);
-  if (!Number.isSafeInteger(value)) throw new UserError(`${source}: ${key}=${text} is too large in the line '${line}'.`);
+  if (!Number.isSafeInteger(value)) throw new UserError(`${source}: ${key}=${text} is too large in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
   return value;
 }
 
 function address(map: Map<string, string>, key: string, line: string, source: string): bigint {
   const text = need(map, key, line, source);
-  if (!/^0x[0-9a-f]+$/.test(text)) throw new UserError(`${source}: ${key}=${text} is not a hex address in the line '${line}'.`);
+  if (!/^0x[0-9a-f]+$/.test(text)) throw new UserError(`${source}: ${key}=${text} is not a hex address in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
   return BigInt(text);
 }
 
@@ -259,7 +259,7 @@ function owner(text: string | undefined): string | undefined {
 /** `refusal pid=PID errno=N command=WORD id=ID|- reason=NAME ... error=TEXT` */
 function parseRefusal(rest: string, line: string, source: string): CoreRefusal {
   const parts = splitRecord(rest, line, source, true);
-  if (!parts.diagnostic) throw new UserError(`${source}: the line '${line}' has no reason=.`);
+  if (!parts.diagnostic) throw new UserError(`${source}: the line '${line}' has no reason=.`, { kind: 'bad-kernel-record', object: source });
   const m = fields(parts.words, line, source);
   const id = need(m, 'id', line, source);
   return {
@@ -276,7 +276,7 @@ function parseRefusal(rest: string, line: string, source: string): CoreRefusal {
 export function parseStatus(text: string, source = '/proc/tsplice/status'): CoreStatus {
   const lines = text.split('\n').filter((l) => l.length > 0);
   const head = /^tsplice-core (\d+) applied=(\d+) lockdown=(yes|no)$/.exec(lines[0] ?? '');
-  if (!head) throw new UserError(`${source}: the first line '${lines[0] ?? ''}' is not a tsplice-core header.`);
+  if (!head) throw new UserError(`${source}: the first line '${lines[0] ?? ''}' is not a tsplice-core header.`, { kind: 'bad-kernel-record', object: source });
   const status: CoreStatus = {
     version: Number(head[1]),
     applied: Number(head[2]),
@@ -292,7 +292,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
       const measureKind = need(m, 'kind', line, source);
       const result = need(m, 'result', line, source);
       if ((measureKind !== 'empty' && measureKind !== 'scan') || (result !== 'ok' && result !== 'busy' && result !== 'error')) {
-        throw new UserError(`${source}: the line '${line}' has an unknown kind or result.`);
+        throw new UserError(`${source}: the line '${line}' has an unknown kind or result.`, { kind: 'bad-kernel-record', object: source });
       }
       const id = need(m, 'id', line, source);
       status.measurement = {
@@ -312,12 +312,12 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
     } else if (kind === 'update') {
       const parts = splitRecord(rest.join(' '), line, source, true);
       const [id, ...words] = parts.words;
-      if (!id) throw new UserError(`${source}: the line '${line}' names no update.`);
+      if (!id) throw new UserError(`${source}: the line '${line}' names no update.`, { kind: 'bad-kernel-record', object: source });
       const error = parts.error ?? '-';
       const m = fields(words, line, source);
       const state = need(m, 'state', line, source);
       if (state !== 'staged' && state !== 'applied' && state !== 'reverted') {
-        throw new UserError(`${source}: state=${state} is not staged, applied or reverted in the line '${line}'.`);
+        throw new UserError(`${source}: state=${state} is not staged, applied or reverted in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
       }
       const appliedAt = integer(m, 'applied_at', line, source);
       const update: CoreUpdate = {
@@ -340,7 +340,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
     } else if (kind === 'function') {
       const [id, name, ...words] = rest;
       const update = id === undefined ? undefined : byId.get(id);
-      if (!update || !name) throw new UserError(`${source}: the line '${line}' belongs to no update listed before it.`);
+      if (!update || !name) throw new UserError(`${source}: the line '${line}' belongs to no update listed before it.`, { kind: 'bad-kernel-record', object: source });
       const m = fields(words, line, source);
       const site = integer(m, 'site', line, source);
       const oldOwner = owner(m.get('owner'));
@@ -358,7 +358,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         ...(newOwner ? { newOwner } : {}),
       });
     } else {
-      throw new UserError(`${source}: unknown record '${kind ?? ''}' in the line '${line}'.`);
+      throw new UserError(`${source}: unknown record '${kind ?? ''}' in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
     }
   }
   return status;

@@ -20,18 +20,18 @@ describe('struct changes', () => {
       `${list}struct device { void *parent; unsigned long flags; struct list_head links; int id; };\n${user}`,
     );
     assert.deepEqual(messages(changes), [
-      'struct device: member \'flags\' added at offset 8',
-      "struct device: member 'id' offset 24 -> 32",
-      "struct device: member 'links' offset 8 -> 16",
+      'struct device: member \'flags\' added at offset 0x8',
+      "struct device: member 'id' offset 0x18 -> 0x20",
+      "struct device: member 'links' offset 0x8 -> 0x10",
       'struct device: size 32 -> 40',
     ]);
     const moved = changes.find((c) => c.member === 'links');
-    assert.deepEqual([moved?.change, moved?.key, moved?.before, moved?.after, moved?.shiftsExisting], ['member moved', 'struct device', '8', '16', true]);
+    assert.deepEqual([moved?.change, moved?.key, moved?.before, moved?.after, moved?.shiftsExisting], ['member moved', 'struct device', '0x8', '0x10', true]);
   });
 
   test('a member appended at the end: a size change (live objects are smaller) and nothing moved', () => {
     const changes = diff(`${list}struct device { void *parent; struct list_head links; };\n${user}`, `${list}struct device { void *parent; struct list_head links; long tail; };\n${user}`);
-    assert.deepEqual(messages(changes), ["struct device: member 'tail' added at offset 24", 'struct device: size 24 -> 32']);
+    assert.deepEqual(messages(changes), ["struct device: member 'tail' added at offset 0x18", 'struct device: size 24 -> 32']);
     assert.ok(changes.every((c) => c.shiftsExisting));
   });
 
@@ -41,10 +41,10 @@ describe('struct changes', () => {
       'struct s { int a; unsigned f:4, g:2; long t; };\nint f(struct s *p) { return p->a + p->g + p->t; }\n',
     );
     assert.deepEqual(messages(changes), [
-      "struct s: member 'f' offset 8 bit 0 width 3 -> 4 bit 0 width 4",
-      "struct s: member 'g' offset 8 bit 3 width 2 -> 4 bit 4 width 2",
-      "struct s: member 'gone' removed (was at offset 4)",
-      "struct s: member 't' offset 12 -> 8",
+      "struct s: member 'f' offset 0x8 bit 0 width 3 -> 0x4 bit 0 width 4",
+      "struct s: member 'g' offset 0x8 bit 3 width 2 -> 0x4 bit 4 width 2",
+      "struct s: member 'gone' removed (was at offset 0x4)",
+      "struct s: member 't' offset 0xc -> 0x8",
       "struct s: member 't' type int -> long int",
     ]);
     // Both are 16 bytes: no size change.

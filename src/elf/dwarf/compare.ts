@@ -90,7 +90,7 @@ function memberIds(members: readonly MemberLayout[]): Map<string, MemberLayout> 
 }
 
 function position(m: MemberLayout): string {
-  const offset = Number.isNaN(m.offset) ? 'unknown' : String(m.offset);
+  const offset = Number.isNaN(m.offset) ? 'unknown' : `0x${m.offset.toString(16)}`;
   return m.bitSize === undefined ? offset : `${offset} bit ${m.bitOffset ?? 0} width ${m.bitSize}`;
 }
 

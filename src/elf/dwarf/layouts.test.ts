@@ -273,7 +273,7 @@ describe('layout shape', () => {
     assert.equal(c.key, 'struct clash');
     assert.deepEqual(c.units, ['cu0.c', 'cu1.c']);
     assert.ok(c.differences.includes('struct clash: size 8 -> 16'), c.differences.join('; '));
-    assert.ok(c.differences.includes("struct clash: member 'b' offset 4 -> 8"), c.differences.join('; '));
+    assert.ok(c.differences.includes("struct clash: member 'b' offset 0x4 -> 0x8"), c.differences.join('; '));
   });
 
   test('more anonymous contexts: file-scope anonymous enum, variable, function-local types, typedefs', () => {
