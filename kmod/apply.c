@@ -169,18 +169,12 @@ static void tsplice_prefix(struct tsplice_report *msg, const char *cmd, const ch
 static int tsplice_apply_check(struct tsplice_update *u, struct tsplice_func *f,
 			       struct tsplice_report *msg)
 {
-	struct tsplice_update *other = tsplice_patched_by(f->old_addr, u);
 	char owner[MODULE_NAME_LEN];
 	bool is_new = false;
 	int ret;
 
-	if (other) {
-		tsplice_refuse(msg, "already-replaced", "%s: already replaced by applied update %s",
-			       f->name, other->id);
-		tsplice_field(msg, "function", "%s", f->name);
-		tsplice_field(msg, "by", "%s", other->id);
+	if (tsplice_refuse_replaced(f, u, msg))
 		return -EBUSY;
-	}
 	ret = tsplice_check_code(f->name, false, f->old_addr, f->old_size, f->name, NULL, owner, msg);
 	if (!ret && strcmp(owner, f->old_owner)) {
 		tsplice_refuse(msg, "module-moved", "%s: now in %s, staged in %s", f->name,

@@ -170,6 +170,26 @@ int tsplice_kprobe_at_site(const struct tsplice_func *f)
 }
 
 /*
+ * Whether an applied update other than @self already replaced @f's old function; if so the
+ * refusal is reported (reason already-replaced, with the update's id) and true returned.
+ * Stacking goes through the code that runs now, never through the function it replaced.
+ * Called with tsplice_mutex held, at stage and again before apply's stop.
+ */
+bool tsplice_refuse_replaced(const struct tsplice_func *f, struct tsplice_update *self,
+			     struct tsplice_report *msg)
+{
+	struct tsplice_update *other = tsplice_patched_by(f->old_addr, self);
+
+	if (!other)
+		return false;
+	tsplice_refuse(msg, "already-replaced", "%s: already replaced by applied update %s", f->name,
+		       other->id);
+	tsplice_field(msg, "function", "%s", f->name);
+	tsplice_field(msg, "by", "%s", other->id);
+	return true;
+}
+
+/*
  * Compares the running bytes of the old function with the expected ones; the five bytes of
  * the __fentry__ site belong to ftrace (a nop, or a call while the function is traced) and
  * are not compared. Refuses a site under a kprobe (tsplice_kprobe_at_site) by name. Used
@@ -491,7 +511,6 @@ static int tsplice_stage_bytes(struct tsplice_func *f, const char *hex, struct t
 {
 	unsigned long most = min_t(unsigned long, TSPLICE_MAX_EXPECTED, f->old_size);
 	size_t hexlen = strlen(hex);
-	struct tsplice_update *other;
 	int ret;
 
 	if (hexlen % 2 || hexlen / 2 < f->site + TSPLICE_JMP_SIZE || hexlen / 2 > most ||
@@ -505,14 +524,8 @@ static int tsplice_stage_bytes(struct tsplice_func *f, const char *hex, struct t
 		return -EINVAL;
 	}
 	f->expected_len = hexlen / 2;
-	other = tsplice_patched_by(f->old_addr, NULL);
-	if (other) {
-		tsplice_refuse(msg, "already-replaced", "%s: already replaced by applied update %s",
-			       f->name, other->id);
-		tsplice_field(msg, "function", "%s", f->name);
-		tsplice_field(msg, "by", "%s", other->id);
+	if (tsplice_refuse_replaced(f, NULL, msg))
 		return -EBUSY;
-	}
 	ret = tsplice_check_bytes(f, msg);
 	if (ret)
 		return ret;

@@ -117,12 +117,7 @@ struct tsplice_switch *tsplice_switch_new(enum tsplice_op op, struct tsplice_upd
 	}
 	return sw;
 nomem:
-	kfree(sw->cpu_sp);
-	kfree(sw->cpu_task);
-	kfree(sw->cpu_entry_ns);
-	kvfree(sw->ranges);
-	kfree(sw->alias);
-	kfree(sw);
+	tsplice_switch_free(sw);
 	return NULL;
 }
 

@@ -249,6 +249,8 @@ int tsplice_check_code(const char *fname, bool is_new, unsigned long addr, unsig
 		       const char *want, char *name_out, char *owner_out,
 		       struct tsplice_report *msg);
 int tsplice_kprobe_at_site(const struct tsplice_func *f);
+bool tsplice_refuse_replaced(const struct tsplice_func *f, struct tsplice_update *self,
+			     struct tsplice_report *msg);
 int tsplice_check_bytes(const struct tsplice_func *f, struct tsplice_report *msg);
 bool tsplice_owned_by_other(const struct tsplice_update *u);
 void tsplice_put_func_modules(struct tsplice_func *f);
