@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { createUpdate } from '../create/create.js';
 import { prepareTree } from '../kbuild/tree.js';
-import { runInGuest } from '../../tools/lab/qemu.js';
+import { runGuestScript } from '../../tools/lab/guest-script.js';
 import { labUpdates, testPatch as patch } from './lab-updates.js';
 import { writeUpdate } from '../update/format.js';
 import { moduleNameFor } from '../update/module.js';
@@ -41,7 +41,7 @@ int main(void)
 /** Runs in the guest (node): applies, observes, undoes, and writes report.json. */
 const GUEST_SCRIPT = `
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 const sh = (cmd) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
 const tryRun = (cmd) => { try { return { ok: true, out: sh(cmd + ' 2>&1') }; } catch (e) { return { ok: false, out: String(e.stdout) + String(e.stderr) + ' (status ' + e.status + ', signal ' + e.signal + ')' }; } };
 const tsplice = (args) => tryRun('tsplice ' + args);
@@ -219,10 +219,10 @@ describe('apply and undo on the booted lab kernel', () => {
     writeFileSync(join(share, 'ids.json'), JSON.stringify(ids));
     writeFileSync(join(share, 'uname_probe.c'), UNAME_PROBE);
     execFileSync('gcc', ['-static', '-O2', '-o', join(share, 'uname_probe'), join(share, 'uname_probe.c')]);
-    writeFileSync(join(share, 'check.mjs'), GUEST_SCRIPT);
-    const run = await runInGuest({ kernel, command: 'node check.mjs', cwd: share, shares: [share], timeoutSeconds: 900, onLine: quiet });
-    assert.equal(run.status, 0, run.lines.slice(-30).join('\n'));
-    report = JSON.parse(readFileSync(join(share, 'report.json'), 'utf8')) as Report;
+    const guest = await runGuestScript<Report>({ kernel, share, script: GUEST_SCRIPT, timeoutSeconds: 900 });
+    assert.equal(guest.run.status, 0, guest.run.lines.slice(-30).join('\n'));
+    assert.ok(guest.report, guest.run.lines.slice(-30).join('\n'));
+    report = guest.report;
   });
 
   const entry = (name: string): UpdateEntry => {

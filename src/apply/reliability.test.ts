@@ -7,16 +7,15 @@
  * must succeed. The counts are printed.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { runInGuest } from '../../tools/lab/qemu.js';
+import { runGuestScript } from '../../tools/lab/guest-script.js';
 import { labUpdates } from './lab-updates.js';
 import { type UpdatePackage } from '../update/format.js';
 import { moduleNameFor } from '../update/module.js';
 import { updateMutants } from '../update/mutants.js';
 
-const quiet = (): void => {};
 
 /** How many of each: the issue asks for at least 30 kills of each, 30 cycles, 10 trials. */
 const KILLS = 30;
@@ -27,7 +26,7 @@ const GUEST_MUTANTS = 40;
 /** Runs in the guest (node, root), in the share; writes report.json after each part. */
 const GUEST_SCRIPT = `
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 const P = '/opt/tsplice/dist/src';
 const { readUpdate } = await import(P + '/update/format.js');
 const { applyUpdate, undoUpdate, unloadUpdate, strayUpdateModules } = await import(P + '/apply/apply.js');
@@ -225,12 +224,10 @@ describe('reliability: kills, fuzzed files, load and concurrent runs on the boot
     let n = 0;
     for (const m of updateMutants(made[0] as UpdatePackage, GUEST_MUTANTS, 0x5eed)) writeFileSync(join(share, 'mutants', `${String(n++).padStart(3, '0')}-${m.kind.replace(/\W+/g, '-')}.tsplice`), m.bytes);
     writeFileSync(join(share, 'config.json'), JSON.stringify({ kills: KILLS, cycles: CYCLES, trials: TRIALS }));
-    writeFileSync(join(share, 'check.mjs'), GUEST_SCRIPT);
-    const run = await runInGuest({ kernel, command: 'node check.mjs', cwd: share, shares: [share], timeoutSeconds: 3000, onLine: quiet });
-    assert.equal(run.status, 0, run.lines.slice(-30).join('\n'));
-    const path = join(share, 'report.json');
-    assert.ok(existsSync(path), run.lines.slice(-30).join('\n'));
-    report = JSON.parse(readFileSync(path, 'utf8')) as Report;
+    const guest = await runGuestScript<Report>({ kernel, share, script: GUEST_SCRIPT, timeoutSeconds: 3000 });
+    assert.equal(guest.run.status, 0, guest.run.lines.slice(-30).join('\n'));
+    assert.ok(guest.report, guest.run.lines.slice(-30).join('\n'));
+    report = guest.report;
     assert.equal(report.failure, undefined, report.failure);
     assert.equal(report.done, true);
   });

@@ -7,17 +7,16 @@
  * is itself reported as the crash.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { runInGuest } from '../../tools/lab/qemu.js';
+import { runGuestScript } from '../../tools/lab/guest-script.js';
 import { labUpdates } from './lab-updates.js';
 import { readUpdate, writeUpdate } from '../update/format.js';
 import { newKeyPair, readPrivateKey } from '../update/signature.js';
 import { moduleNameFor } from '../update/module.js';
 
-const quiet = (): void => {};
 
 /** The updates the guest applies, by file name in the share. */
 const UPDATES = ['nanosleep-count', 'proc-version-late-timer', 'proc-version-string'];
@@ -25,7 +24,7 @@ const UPDATES = ['nanosleep-count', 'proc-version-late-timer', 'proc-version-str
 /** Runs in the guest (node): each scenario, then report.json (written after each scenario). */
 const GUEST_SCRIPT = `
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 const T = '/sys/kernel/tracing';
 const ids = JSON.parse(readFileSync('ids.json', 'utf8'));
 const NS = ids['nanosleep-count'];
@@ -252,16 +251,14 @@ describe('the switch beside tracers, kretprobes, timers and other tsplice runs, 
     writeUpdate(join(share, 'maintainer-signed.tsplice'), versionUpdate, readPrivateKey(join(keys, 'maintainer')));
     writeUpdate(join(share, 'stranger-signed.tsplice'), versionUpdate, readPrivateKey(join(keys, 'stranger')));
     writeFileSync(join(share, 'ids.json'), JSON.stringify({ ...ids, modules: moduleOf }));
-    writeFileSync(join(share, 'check.mjs'), GUEST_SCRIPT);
     try {
-      const run = await runInGuest({ kernel, command: 'node check.mjs', cwd: share, shares: [share], timeoutSeconds: 900, onLine: quiet });
-      consoleLines = run.lines;
-      if (run.status !== 0) guestError = `the guest script exited with ${run.status}`;
+      const guest = await runGuestScript<Report>({ kernel, share, script: GUEST_SCRIPT, timeoutSeconds: 900 });
+      consoleLines = guest.run.lines;
+      report = guest.report ?? {};
+      if (guest.run.status !== 0) guestError = `the guest script exited with ${guest.run.status}`;
     } catch (e) {
       guestError = (e as Error).message;
     }
-    const path = join(share, 'report.json');
-    if (existsSync(path)) report = JSON.parse(readFileSync(path, 'utf8')) as Report;
   });
 
   const need = <T>(value: T | undefined, what: string): T => {

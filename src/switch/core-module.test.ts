@@ -6,7 +6,7 @@
  * report; the checks below assert on it.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -15,59 +15,40 @@ import { labKernel } from '../debian/fetch.js';
 import { chooseRelease } from '../debian/kernel-choice.js';
 import { buildModule } from '../kbuild/external-module.js';
 import { projectRoot } from '../host/project.js';
-import { runInGuest, type GuestRunResult } from '../../tools/lab/qemu.js';
+import { runGuestScript } from '../../tools/lab/guest-script.js';
+import type { GuestRunResult } from '../../tools/lab/qemu.js';
+import type { CoreDiagnostic, CoreMeasurement, CoreUpdate } from './core-status.js';
 
 const quiet = (): void => {};
 
-/** A refusal as the kernel's status names it. */
-interface DiagnosticReport {
-  reason: string;
-  fields: Record<string, string>;
-}
+/**
+ * A value of core-status.ts as the guest script's report holds it: JSON, with bigints as hex
+ * strings (its replacer) and dates as ISO strings. The report's types are the product's types
+ * seen through JSON, not copies that could drift from them.
+ */
+type AsJson<T> = T extends bigint
+  ? string
+  : T extends Date
+    ? string
+    : T extends readonly (infer E)[]
+      ? AsJson<E>[]
+      : T extends object
+        ? { [K in keyof T]: AsJson<T[K]> }
+        : T;
 
+type UpdateReport = AsJson<CoreUpdate>;
+type MeasureReport = AsJson<CoreMeasurement>;
+
+/** A CoreCommandError (CoreBusyError) as errorOf in the script records it. */
 interface ErrorReport {
   name: string;
   message: string;
   code?: string;
+  kind?: string;
   functionName?: string;
   pid?: number;
   comm?: string;
-  diagnostic?: DiagnosticReport;
-}
-
-interface FunctionReport {
-  name: string;
-  oldAddress: string;
-  newAddress: string;
-}
-
-interface UpdateReport {
-  id: string;
-  state: string;
-  functions: FunctionReport[];
-  attempts: number;
-  appliedAt?: string;
-  pauseNs: number;
-  callNs: number;
-  waitNs: number;
-  tasks: number;
-  scanned?: number;
-  prescanNs?: number;
-  error?: string;
-  diagnostic?: DiagnosticReport;
-}
-
-interface MeasureReport {
-  kind: string;
-  result: string;
-  tasks: number;
-  cpus: number;
-  pauseNs: number;
-  callNs: number;
-  waitNs: number;
-  scanned?: number;
-  prescanNs?: number;
-  diagnostic?: DiagnosticReport;
+  diagnostic?: CoreDiagnostic;
 }
 
 interface CommandRun {
@@ -132,7 +113,7 @@ interface GuestReport {
 
 const GUEST_SCRIPT = `
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, statSync } from 'node:fs';
+import { writeFileSync, statSync } from 'node:fs';
 import { CoreModule, CoreBusyError } from '/opt/tsplice/dist/src/switch/core-module.js';
 import { readKallsyms } from '/opt/tsplice/dist/src/match/kallsyms.js';
 import { Kcore } from '/opt/tsplice/dist/src/match/kcore.js';
@@ -315,16 +296,10 @@ describe('the core module in a guest', () => {
     mkdirSync(join(share, 'modules'));
     for (const ko of kos) cpSync(ko, join(share, 'modules', ko.split('/').pop() ?? ko));
     writeFileSync(join(share, 'sizes.json'), JSON.stringify(await functionSizes(kos.slice(1))));
-    writeFileSync(join(share, 'check.mjs'), GUEST_SCRIPT);
-    run0 = await runInGuest({
-      kernel,
-      command: 'node check.mjs',
-      cwd: share,
-      shares: [share],
-      timeoutSeconds: 900,
-      onLine: process.env.TSPLICE_TEST_VERBOSE ? undefined : quiet,
-    });
-    r = JSON.parse(readFileSync(join(share, 'report.json'), 'utf8')) as GuestReport;
+    const guest = await runGuestScript<GuestReport>({ kernel, share, script: GUEST_SCRIPT, timeoutSeconds: 900 });
+    run0 = guest.run;
+    assert.ok(guest.report, run0.lines.slice(-30).join('\n'));
+    r = guest.report;
   });
 
   it('ran the whole guest script', () => {

@@ -4,13 +4,14 @@
  * crashed guest are reported, not waited on forever.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { chooseRelease } from '../../src/debian/kernel-choice.js';
 import { labKernel, type LabKernel } from '../../src/debian/fetch.js';
 import { buildModule } from '../../src/kbuild/external-module.js';
+import { runGuestScript } from './guest-script.js';
 import { GuestFailure, runInGuest, type GuestRunResult } from './qemu.js';
 
 const quiet = (): void => {};
@@ -29,7 +30,7 @@ interface GuestReport {
 
 const CHECK_SCRIPT = `
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 const sh = (cmd) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
 const report = {};
 report.procVersion = readFileSync('/proc/version', 'utf8').trim();
@@ -71,16 +72,10 @@ describe('the lab guest', () => {
     writeFileSync(join(share, 'module', 'tsplice_hello.c'), HELLO_MODULE);
     writeFileSync(join(share, 'module', 'Kbuild'), 'obj-m := tsplice_hello.o\n');
     await buildModule(kernel, join(share, 'module'), 'tsplice_hello');
-    writeFileSync(join(share, 'check.mjs'), CHECK_SCRIPT);
-    run = await runInGuest({
-      kernel,
-      command: 'node check.mjs && exit 7',
-      cwd: share,
-      shares: [share],
-      timeoutSeconds: 300,
-      onLine: quiet,
-    });
-    report = JSON.parse(readFileSync(join(share, 'report.json'), 'utf8')) as GuestReport;
+    const guest = await runGuestScript<GuestReport>({ kernel, share, script: CHECK_SCRIPT, command: 'node check.mjs && exit 7', timeoutSeconds: 300 });
+    run = guest.run;
+    assert.ok(guest.report, run.lines.slice(-30).join('\n'));
+    report = guest.report;
   });
 
   it('returns the command\'s exit status and streams its output', () => {
