@@ -5,7 +5,7 @@
  * (changed and new), which new data it carries, and what makes the pair unsafe (refusals).
  */
 import type { DiagnosticKind } from '../host/errors.js';
-import { SHT_NOBITS } from '../elf/index.js';
+import { definingSection, SHT_NOBITS } from '../elf/index.js';
 import { comparePieces } from './compare.js';
 import { correlate, type Correlation } from './correlate.js';
 import { DiffObject, isWritable, type ObjectPiece } from './object.js';
@@ -178,7 +178,7 @@ const collectNewStrings: DiffStep = {
         if (t.kind !== 'string' || preStrings.has(t.text) || seen.has(t.text)) continue;
         seen.add(t.text);
         const symbol = state.post.elf.symbols[rela.symbolIndex];
-        const section = symbol ? state.post.elf.sections[symbol.shndx]?.name ?? '' : '';
+        const section = symbol ? definingSection(state.post.elf, symbol)?.name ?? '' : '';
         state.data.push({ name: JSON.stringify(t.text), status: 'new', section });
       }
     }

@@ -5,7 +5,7 @@
  * code as it treats its own. Entry layouts are those of Linux 6.1 on x86-64; the first field
  * of every entry is the code address it describes.
  */
-import { relocationInfo, STT_SECTION, type ElfSymbol, type Rela, type Section } from '../elf/index.js';
+import { definingSection, relocationInfo, STT_SECTION, type ElfSymbol, type Rela } from '../elf/index.js';
 import type { DiffObject, ObjectPiece } from './object.js';
 
 export interface SpecialSectionLayout {
@@ -74,7 +74,7 @@ function codeTarget(object: DiffObject, rela: Rela): { piece: ObjectPiece; offse
   const symbol = object.elf.symbols[rela.symbolIndex] as ElfSymbol | undefined;
   if (!symbol) return undefined;
   if (symbol.type === STT_SECTION) {
-    const section = object.elf.sections[symbol.shndx] as Section | undefined;
+    const section = definingSection(object.elf, symbol);
     if (!section) return undefined;
     // Data fields are relative to themselves: the place meant is symbol + addend.
     const piece = object.pieceAt(section, Number(rela.addend));

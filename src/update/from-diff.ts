@@ -2,7 +2,7 @@
  * Turning the differ's view (pieces of parsed objects) into the package's view (code bytes
  * and relocations by name), so that nothing in an update depends on symbol indices.
  */
-import { relocationName } from '../elf/index.js';
+import { definingSection, relocationName } from '../elf/index.js';
 import type { DiffObject, ObjectPiece } from '../diff/object.js';
 import type { DiffState } from '../diff/pipeline.js';
 import type { SpecialEntry } from '../diff/special-sections.js';
@@ -71,7 +71,7 @@ export function updatePartsFromDiff(
         offset: r.offset,
         type: relocationName(r.type),
         addend: String(r.addend),
-        target: { kind: 'symbol', name: symbol?.name || (symbol ? object.elf.sections[symbol.shndx]?.name ?? '' : ''), addend: String(r.addend), local: symbol?.bind === 0 },
+        target: { kind: 'symbol', name: symbol?.name || (symbol ? definingSection(object.elf, symbol)?.name ?? '' : ''), addend: String(r.addend), local: symbol?.bind === 0 },
       };
     }),
   });

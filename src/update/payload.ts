@@ -257,7 +257,10 @@ class PayloadBuilder {
       }
       return { offset, type: rela.type, symbol: this.external(this.kernelName(piece), unit, symbol.bind === STB_LOCAL), addend: rela.addend };
     }
-    const section = object.elf.sections[symbol.shndx] as Section;
+    const section = symbolSection;
+    if (!section) {
+      throw UserError.of({ kind: 'malformed-elf', unit, offset: rela.offset, reason: `a relocation names section symbol ${rela.symbolIndex}, which names no section (index ${symbol.shndx})` });
+    }
     if (copiedWhole(section)) return { offset, type: rela.type, symbol: this.whole(object, section, unit).symbol, addend: rela.addend };
     // A section symbol plus an addend: find the function or object meant, and refer to it.
     const meant = inPiece ? object.target(inPiece, rela) : undefined;
