@@ -15,11 +15,18 @@ import { dirname, join } from 'node:path';
 import { filesUnder } from './files.js';
 
 // A test needs the lab when it boots the guest, uses a prepared kernel tree, or fetches from
-// Debian's archive: it imports one of these (compiled) modules.
+// Debian's archive: it imports one of these (compiled) modules, directly or through others
+// (a test may boot the guest through tools/lab/guest-script.js).
 const LAB_MODULES = ['dist/tools/lab/qemu.js', 'dist/src/kbuild/tree.js', 'dist/src/debian/fetch.js', 'dist/src/debian/kernel-choice.js'];
+const labImports = new Map();
 function needsLab(file) {
+  if (LAB_MODULES.includes(file)) return true;
+  if (labImports.has(file)) return labImports.get(file);
+  labImports.set(file, false); // an import cycle adds nothing
   const imports = [...readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)].map((m) => join(dirname(file), m[1]));
-  return imports.some((path) => LAB_MODULES.includes(path));
+  const needs = imports.some((path) => needsLab(path));
+  labImports.set(file, needs);
+  return needs;
 }
 
 function step(argv) {
