@@ -41,7 +41,7 @@ int main(void)
 /** Runs in the guest (node): applies, observes, undoes, and writes report.json. */
 const GUEST_SCRIPT = `
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 const sh = (cmd) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
 const tryRun = (cmd) => { try { return { ok: true, out: sh(cmd + ' 2>&1') }; } catch (e) { return { ok: false, out: String(e.stdout) + String(e.stderr) + ' (status ' + e.status + ', signal ' + e.signal + ')' }; } };
 const tsplice = (args) => tryRun('tsplice ' + args);

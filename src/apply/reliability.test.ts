@@ -26,7 +26,7 @@ const GUEST_MUTANTS = 40;
 /** Runs in the guest (node, root), in the share; writes report.json after each part. */
 const GUEST_SCRIPT = `
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 const P = '/opt/tsplice/dist/src';
 const { readUpdate } = await import(P + '/update/format.js');
 const { applyUpdate, undoUpdate, unloadUpdate, strayUpdateModules } = await import(P + '/apply/apply.js');

@@ -24,7 +24,7 @@ const UPDATES = ['nanosleep-count', 'proc-version-late-timer', 'proc-version-str
 /** Runs in the guest (node): each scenario, then report.json (written after each scenario). */
 const GUEST_SCRIPT = `
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 const T = '/sys/kernel/tracing';
 const ids = JSON.parse(readFileSync('ids.json', 'utf8'));
 const NS = ids['nanosleep-count'];

@@ -113,7 +113,7 @@ interface GuestReport {
 
 const GUEST_SCRIPT = `
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { CoreModule, CoreBusyError } from '/opt/tsplice/dist/src/switch/core-module.js';
 import { readKallsyms } from '/opt/tsplice/dist/src/match/kallsyms.js';
 import { Kcore } from '/opt/tsplice/dist/src/match/kcore.js';

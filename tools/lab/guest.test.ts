@@ -30,7 +30,7 @@ interface GuestReport {
 
 const CHECK_SCRIPT = `
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 const sh = (cmd) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
 const report = {};
 report.procVersion = readFileSync('/proc/version', 'utf8').trim();
