@@ -20,6 +20,13 @@ import type { LabKernel } from '../../src/debian/fetch.js';
 /** Modules that let the guest mount the host's folder over virtio-9p, with their dependencies. */
 const SHARE_MODULES = ['virtio_pci', '9pnet_virtio', '9p'];
 
+/**
+ * The 9p tag of the stock image's /lib/modules/RELEASE, which QEMU shares read-only and /init
+ * mounts in place of the few modules the archive holds: 390 MB of modules stay out of the
+ * initramfs, and modprobe finds every one with its dependencies (modules.dep).
+ */
+export const MODULES_TAG = 'modules';
+
 /** Where the project sits inside the guest. */
 export const GUEST_PROJECT_DIR = '/opt/tsplice';
 
@@ -75,6 +82,9 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 hostname tsplice-lab
 ip link set lo up 2>/dev/null
 ${modules.map((m) => `insmod /lib/modules/${release}/${m}`).join('\n')}
+# The kernel asks this program for a module it needs (crypto drivers, protocol families).
+echo /bin/modprobe > /proc/sys/kernel/modprobe
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro ${MODULES_TAG} /lib/modules/${release} || echo "tsplice-lab: cannot mount the kernel's modules"
 . /etc/tsplice/run.env
 for share in $TSPLICE_SHARES; do
   mkdir -p "$share"

@@ -26,6 +26,8 @@ interface GuestReport {
   taint: number;
   peek: { name: string; runningAddress: string; length: number; bytes: string };
   kallsymsAddress: string;
+  /** Modules of the stock image loaded by modprobe, then removed by modprobe -r. */
+  modprobe: { loaded: string[]; afterRemove: string[]; modulesDirWritable: boolean };
 }
 
 const CHECK_SCRIPT = `
@@ -42,6 +44,13 @@ report.moduleInProcModules = readFileSync('/proc/modules', 'utf8').split('\\n').
 report.taint = Number(readFileSync('/proc/sys/kernel/tainted', 'utf8'));
 report.peek = JSON.parse(sh('tsplice peek do_sys_poll --length 64 --json'));
 report.kallsymsAddress = '0x' + readFileSync('/proc/kallsyms', 'utf8').split('\\n').find((l) => / [tT] do_sys_poll$/.test(l)).split(' ')[0];
+const listed = () => readFileSync('/proc/modules', 'utf8').split('\\n').map((l) => l.split(' ')[0]).filter(Boolean);
+sh('modprobe nf_conntrack');
+const loaded = listed();
+sh('modprobe -r nf_conntrack');
+let modulesDirWritable = true;
+try { writeFileSync('/lib/modules/' + sh('uname -r').trim() + '/tsplice-probe', ''); } catch { modulesDirWritable = false; }
+report.modprobe = { loaded, afterRemove: listed(), modulesDirWritable };
 writeFileSync('report.json', JSON.stringify(report));
 console.log('guest checks done');
 `;
@@ -99,6 +108,14 @@ describe('the lab guest', () => {
     assert.equal(report.moduleInProcModules, true);
     // Taint bit 12 (O, out-of-tree) is set by loading it.
     assert.equal(report.taint & (1 << 12), 1 << 12);
+  });
+
+  it('loads a module of the stock image with its dependencies by modprobe, and removes it', () => {
+    // nf_conntrack needs nf_defrag_ipv4, nf_defrag_ipv6 and libcrc32c (modules.dep).
+    for (const name of ['nf_conntrack', 'nf_defrag_ipv4', 'nf_defrag_ipv6', 'libcrc32c']) assert.ok(report.modprobe.loaded.includes(name), `${name}: ${report.modprobe.loaded.join(' ')}`);
+    assert.ok(!report.modprobe.afterRemove.includes('nf_conntrack'), report.modprobe.afterRemove.join(' '));
+    // The host's copy of the image is shared read-only: the guest cannot change it.
+    assert.equal(report.modprobe.modulesDirWritable, false);
   });
 
   it('reads a function\'s running bytes through /proc/kcore at its /proc/kallsyms address', () => {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { UserError } from '../../src/host/errors.js';
 import { ensureHostPackages } from '../../src/debian/apt.js';
 import type { LabKernel } from '../../src/debian/fetch.js';
-import { baseArchive, runArchive } from './guest-image.js';
+import { MODULES_TAG, baseArchive, runArchive } from './guest-image.js';
 
 /** Host packages the lab adds to the build tools: QEMU, the guest's busybox, cpio. */
 const LAB_PACKAGES = ['qemu-system-x86', 'busybox-static', 'cpio'];
@@ -93,6 +93,9 @@ function qemuArguments(options: GuestRunOptions, initrd: string, interactive: bo
   options.shares.forEach((dir, i) => {
     args.push('-virtfs', `local,path=${dir},mount_tag=share${i},security_model=none,id=share${i}`);
   });
+  // The stock image's modules, read-only, at /lib/modules/RELEASE in the guest (guest-image.ts
+  // mounts it): modprobe loads any of them with its dependencies, as on an installed system.
+  args.push('-virtfs', `local,path=${options.kernel.modulesDir},mount_tag=${MODULES_TAG},security_model=none,readonly=on,id=${MODULES_TAG}`);
   return args;
 }
 
