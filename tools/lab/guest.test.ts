@@ -32,7 +32,7 @@ interface GuestReport {
 
 const CHECK_SCRIPT = `
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 const sh = (cmd) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8' });
 const report = {};
 report.procVersion = readFileSync('/proc/version', 'utf8').trim();
@@ -49,7 +49,9 @@ sh('modprobe nf_conntrack');
 const loaded = listed();
 sh('modprobe -r nf_conntrack');
 let modulesDirWritable = true;
-try { writeFileSync('/lib/modules/' + sh('uname -r').trim() + '/tsplice-probe', ''); } catch { modulesDirWritable = false; }
+// A write that succeeds would land in the host's cached image: take it back at once.
+const probe = '/lib/modules/' + sh('uname -r').trim() + '/tsplice-probe';
+try { writeFileSync(probe, ''); unlinkSync(probe); } catch { modulesDirWritable = false; }
 report.modprobe = { loaded, afterRemove: listed(), modulesDirWritable };
 writeFileSync('report.json', JSON.stringify(report));
 console.log('guest checks done');
