@@ -128,6 +128,21 @@ function newFunctionAddress(symbols: KernelSymbols, module: string, name: string
   return (found[0] as { runningAddress: bigint }).runningAddress;
 }
 
+/**
+ * Refuses an update that replaces a function of a loadable module, before anything is matched,
+ * locked or loaded: create records the module of such functions, but matching and switching
+ * look only in vmlinux today. Kind module-update-unsupported, naming the module and function.
+ */
+export function refuseModuleFunctions(update: UpdatePackage): void {
+  const inModule = update.functions.find((f) => f.module !== undefined);
+  if (!inModule?.module) return;
+  const others = update.functions.filter((f) => f.module !== undefined).length - 1;
+  throw new UserError(
+    `The update ${update.id} replaces ${inModule.name} of the module ${inModule.module}${others > 0 ? ` and ${others} more module function(s)` : ''}; tsplice does not yet apply updates to loadable modules.`,
+    { kind: 'module-update-unsupported', unit: inModule.unit, function: inModule.name, reason: `a function of the module ${inModule.module}: updates to loadable modules are not applied yet` },
+  );
+}
+
 /** Checks that the update is for the running kernel (release and banner): kind wrong-kernel. */
 export function checkRunningKernel(update: UpdatePackage): void {
   try {
@@ -143,6 +158,7 @@ export function checkRunningKernel(update: UpdatePackage): void {
  * cannot be read is kind cannot-read.
  */
 export function matchRunning(update: UpdatePackage, symbols: KernelSymbols, replaced?: ReplacedFunctions): MatchResult {
+  refuseModuleFunctions(update);
   let kcore: Kcore;
   try {
     kcore = Kcore.open();
@@ -168,7 +184,8 @@ export function matchRunning(update: UpdatePackage, symbols: KernelSymbols, repl
   }
 }
 
-export function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
+export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
+  refuseModuleFunctions(update);
   return withLock('apply', () => applyLocked(update, retry));
 }
 

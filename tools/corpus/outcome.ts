@@ -150,6 +150,8 @@ export const CREATE_CLASSES: [string, (d: Diagnostic) => boolean][] = [
   ['no code change', kind('no-code-change')],
   ['#included file (not a unit)', kind('not-a-unit')],
   ['module or not built', kind('not-built-in')],
+  ['unit of several modules', kind('several-modules')],
+  ['unit of vmlinux and a module', kind('built-in-and-module')],
   ['patch does not apply', kind('patch-does-not-apply')],
   ['unnamed data reference', kind('unnamed-data-reference')],
   ['compile error', kind('does-not-compile')],
