@@ -46,7 +46,7 @@ export type DiagnosticKind =
   | 'bad-update'
   | 'untrusted'
   | 'no-module'
-  | 'module-update-unsupported'
+  | 'module-not-loaded'
   // apply, undo, unload on the target.
   | 'not-root'
   | 'locked'
