@@ -31,6 +31,8 @@ export type GuestOutcome =
   | 'busy'
   | 'unresolved reference'
   | 'insmod failed'
+  /** A module the update replaces functions of does not load in the lab guest (no hardware, a missing dependency): not counted as applied. */
+  | 'module does not load'
   | 'ambiguous static'
   | 'nothing to stage'
   | 'apply crashed'
@@ -114,6 +116,7 @@ export const APPLY_CLASSES: ReadonlyMap<DiagnosticKind, GuestOutcome> = new Map<
   ['unresolved-reference', 'unresolved reference'],
   ['unnamed-data-reference', 'unresolved reference'],
   ['insmod-failed', 'insmod failed'],
+  ['module-not-loaded', 'module does not load'],
 ]);
 
 export function classifyApplyError(failure: ApplyFailure): GuestOutcome {
