@@ -101,7 +101,7 @@ const created: { entry: CorpusEntry; id: string; path: string; group: string[] }
 const carriedBy = new Map<string, string>();
 log(`Creating ${entries.length} updates against ${tree.dir}...`);
 for (const [i, entry] of entries.entries()) {
-  const row: CorpusRow = { file: entry.file, unit: entry.unit, outcome: '', reason: '', changesCode: true, functions: 0, headers: entry.headers.length };
+  const row: CorpusRow = { file: entry.file, unit: entry.unit, outcome: '', reason: '', changesCode: true, functions: 0, headers: entry.headers.length, part: entry.status === 'module' ? 'module' : 'built-in' };
   rows.set(entry.file, row);
   const earlier = created.find((c) => c.group.includes(entry.file));
   if (earlier) {

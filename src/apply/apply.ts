@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { UserError, classified } from '../host/errors.js';
 import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
-import { checkTarget, MatchError, matchUpdate, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
+import { readLoadedModules, type LoadedModules } from '../match/loaded-modules.js';
+import { checkTarget, MatchError, matchUpdate, moduleNotLoaded, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 import { CoreModule, runProgram } from '../switch/core-module.js';
 import type { CoreStatus, CoreUpdate, RetryOptions } from '../switch/core-status.js';
@@ -60,7 +61,7 @@ async function replacedFunctions(core: CoreModule): Promise<ReplacedFunctions> {
 
 /** The names of the modules loaded now. */
 function loadedModules(): Set<string> {
-  return new Set(readFileSync('/proc/modules', 'utf8').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.length > 0));
+  return readLoadedModules().names();
 }
 
 /**
@@ -128,6 +129,16 @@ function newFunctionAddress(symbols: KernelSymbols, module: string, name: string
   return (found[0] as { runningAddress: bigint }).runningAddress;
 }
 
+/**
+ * Refuses an update that replaces a function of a module that is not loaded, before anything is
+ * locked, matched or loaded: there are no running bytes to prove the pre code against and no
+ * code to switch. Kind module-not-loaded, naming the module and the function.
+ */
+export function refuseUnloadedModules(update: UpdatePackage, loaded: LoadedModules = readLoadedModules()): void {
+  const missing = update.functions.find((f) => f.pre && f.module !== undefined && !loaded.has(f.module));
+  if (missing) throw moduleNotLoaded(update.id, missing);
+}
+
 /** Checks that the update is for the running kernel (release and banner): kind wrong-kernel. */
 export function checkRunningKernel(update: UpdatePackage): void {
   try {
@@ -143,6 +154,7 @@ export function checkRunningKernel(update: UpdatePackage): void {
  * cannot be read is kind cannot-read.
  */
 export function matchRunning(update: UpdatePackage, symbols: KernelSymbols, replaced?: ReplacedFunctions): MatchResult {
+  refuseUnloadedModules(update);
   let kcore: Kcore;
   try {
     kcore = Kcore.open();
@@ -168,7 +180,8 @@ export function matchRunning(update: UpdatePackage, symbols: KernelSymbols, repl
   }
 }
 
-export function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
+export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
+  refuseUnloadedModules(update);
   return withLock('apply', () => applyLocked(update, retry));
 }
 
@@ -213,7 +226,7 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   const matchMs = Number(process.hrtime.bigint() - started) / 1e6;
 
   started = process.hrtime.bigint();
-  const { bytes } = resolveUpdateModule(update, symbols, match.learned);
+  const { bytes } = resolveUpdateModule(update, symbols, match.learned, readLoadedModules());
   const dir = mkdtempSync(join(tmpdir(), 'tsplice-update-'));
   const koPath = join(dir, `${module.name}.ko`);
   writeFileSync(koPath, bytes);

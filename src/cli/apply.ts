@@ -35,7 +35,8 @@ function describe(u: CoreUpdate): string {
     `${u.id}  ${u.state}${u.state === 'reverted' ? ' (module kept: tsplice unload)' : ''}${u.state === 'staged' ? (u.ownerPid ? ` (being staged by pid ${u.ownerPid})` : ' (left by a killed run: tsplice recover)') : ''}`
       + `${u.appliedAt ? `  applied ${u.appliedAt.toISOString()}` : ''}  attempts ${u.attempts}  pause ${u.pauseNs} ns  tasks ${u.tasks}`,
   ];
-  for (const f of u.functions) lines.push(`  ${f.name}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})`);
+  // Each function with the module it is in, so an operator sees which module a fix is to.
+  for (const f of u.functions) lines.push(`  ${f.name} [${f.owner ?? 'vmlinux'}]  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})`);
   if (u.error) lines.push(`  last error: ${u.error}`);
   return lines.join('\n');
 }

@@ -5,9 +5,14 @@ import { createUpdate } from '../create/create.js';
 import { labKernel } from '../debian/fetch.js';
 import { chooseRelease } from '../debian/kernel-choice.js';
 import { prepareTree, preparedTree, preparedTreeAt } from '../kbuild/tree.js';
-import { readUpdate, readUpdateFile, writeUpdate, type UpdatePackage } from '../update/format.js';
+import { readUpdate, readUpdateFile, writeUpdate, type UpdateFunction, type UpdatePackage } from '../update/format.js';
 import { newKeyPair, readPrivateKey } from '../update/signature.js';
 import { printJson, progress } from './output.js';
+
+/** Where a function is, as the CLI prints it: its unit, and its module when it is not vmlinux's. */
+function placeOf(f: UpdateFunction): string {
+  return f.module !== undefined ? `${f.unit}, module ${f.module}` : f.unit;
+}
 
 function summary(update: UpdatePackage): object {
   return {
@@ -16,10 +21,12 @@ function summary(update: UpdatePackage): object {
     target: update.target,
     createdAt: update.createdAt,
     units: update.units.map((u) => u.unit),
+    ...(update.units.some((u) => u.module !== undefined) ? { modules: [...new Set(update.units.flatMap((u) => (u.module !== undefined ? [u.module] : [])))] } : {}),
     functions: update.functions.map((f) => ({
       name: f.name,
       status: f.status,
       unit: f.unit,
+      ...(f.module !== undefined ? { module: f.module } : {}),
       preSize: f.pre?.size,
       postSize: f.post.size,
     })),
@@ -72,7 +79,7 @@ export function addCreateCommands(program: Command): void {
       if (opts.json) printJson({ ...summary(update), output, seconds: (Date.now() - started) / 1000 });
       else {
         process.stdout.write(`${output}: update ${update.id} for ${update.target.release}\n`);
-        for (const f of update.functions) process.stdout.write(`  ${f.status.padEnd(7)} ${f.name}  (${f.unit})\n`);
+        for (const f of update.functions) process.stdout.write(`  ${f.status.padEnd(7)} ${f.name}  (${placeOf(f)})\n`);
         for (const d of update.data) process.stdout.write(`  new data ${d.name}\n`);
       }
     });
@@ -92,7 +99,7 @@ export function addCreateCommands(program: Command): void {
       process.stdout.write(signature ? `signed by key ${signature.keyId}\n` : 'not signed\n');
       process.stdout.write(`target: ${update.target.release}${update.target.distributionVersion ? ` (${update.target.distributionVersion})` : ''}, source ${update.target.sourceVersion}\n`);
       for (const f of update.functions) {
-        process.stdout.write(`  ${f.status.padEnd(7)} ${f.name}  ${f.unit}  ${f.pre ? `${f.pre.size} -> ` : ''}${f.post.size} bytes\n`);
+        process.stdout.write(`  ${f.status.padEnd(7)} ${f.name}  ${placeOf(f)}  ${f.pre ? `${f.pre.size} -> ` : ''}${f.post.size} bytes\n`);
       }
       for (const d of update.data) process.stdout.write(`  new data ${d.name}${d.data ? `  ${d.data.size} bytes` : ''}\n`);
       process.stdout.write(`  ${update.specialEntries.length} special-section entries\n`);

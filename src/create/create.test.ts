@@ -102,10 +102,29 @@ describe('tsplice create on the lab kernel tree', () => {
     assert.match(await refusal(tree, 'proc-cmdline-unused-function'), /changes no running code: it only adds tsplice_cmdline_length, which no changed function calls/);
   });
 
-  it('refuses a file built as a module for this configuration', async () => {
-    assert.equal(
-      await refusal(tree, '9p-module-file'),
-      'fs/9p/vfs_super.c is built as a module for this kernel\'s configuration; tsplice updates code built into vmlinux.',
+  it('a real fix to a module unit: its one function, recorded against the module kbuild names', async () => {
+    // 6.1.176's nft_ct fix (nft_ct_expect_obj_eval drops its reference on the expectation).
+    const { update } = await createUpdate({ tree, patches: [patch('nft-ct-module')], log: quiet });
+    assert.deepEqual(
+      update.functions.map((f) => `${f.name}:${f.status}:${f.module ?? 'vmlinux'}`),
+      ['nft_ct_expect_obj_eval:changed:nft_ct'],
+    );
+    assert.deepEqual(update.units.map((u) => `${u.unit}:${u.module ?? 'vmlinux'}`), ['net/netfilter/nft_ct.c:nft_ct']);
+  });
+
+  it('a part of a composite module is recorded against the composite (nft_exthdr.c is nf_tables)', async () => {
+    const { update } = await createUpdate({ tree, patches: [patch('nft-exthdr-module')], log: quiet });
+    assert.deepEqual(
+      update.functions.map((f) => `${f.name}:${f.module ?? 'vmlinux'}`),
+      ['nft_exthdr_init:nf_tables'],
+    );
+  });
+
+  it('one update carries functions of vmlinux and of a module', async () => {
+    const { update } = await createUpdate({ tree, patches: [patch('nft-ct-module'), patch('proc-version-string')], log: quiet });
+    assert.deepEqual(
+      update.functions.map((f) => `${f.name}:${f.module ?? 'vmlinux'}`).sort(),
+      ['nft_ct_expect_obj_eval:nft_ct', 'version_proc_show:vmlinux'],
     );
   });
 

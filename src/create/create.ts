@@ -6,10 +6,15 @@
  * goes through the differencing pipeline. Anything refused stops the create with every
  * refusal named; a patch with no code change left is refused with that explanation.
  *
+ * A unit built into vmlinux and a unit of a loadable module are compiled alike: kbuild's own
+ * command carries `-DMODULE` and KBUILD_MODNAME for the module's, and the module it names
+ * (src/kbuild/module-of.ts) is recorded on the unit and on each of its functions.
+ *
  * The patch's own units are compiled and diffed first: if one is refused (a layout change
  * found in DWARF), that is the reason given. Then a changed header is followed into the units
- * built into vmlinux whose code it can reach (src/header-reach/header-reach.ts: the units that include
- * it and name what changed, directly or through other headers), and a touched `.c` file that
+ * built into vmlinux whose code it can reach (src/header-reach/header-reach.ts: the units that
+ * include it and name what changed, directly or through other headers; not the module units it
+ * reaches, which are counted and named as not rebuilt: docs/create.md "Header reach"), and a touched `.c` file that
  * kbuild builds only inside another unit (`#include "rtmutex.c"`) into those units; each is
  * rebuilt, its post compile seeing the patched copy. A unit whose code the change does not
  * touch after all yields no changed function and is left out of the update.
@@ -33,6 +38,7 @@ import { KbuildReader, readAutoConf, type BuildStatus } from '../kbuild/build-st
 import { foldersToMirror, includeGraph, includersOf, kbuildStatus, unitsIncluding, unitsReached, type HeaderUnits, type IncludeGraph } from '../kbuild/includers.js';
 import { newReachCache, type ReachCache } from '../header-reach/header-reach.js';
 import { buildPreObject, buildVariantObject, objectPathOf } from '../kbuild/compile.js';
+import { moduleOf } from '../kbuild/module-of.js';
 import { applyPatchesToCopies } from '../patch/patch.js';
 
 export interface CreateOptions {
@@ -56,6 +62,8 @@ export interface CreateOptions {
 export interface UnitResult {
   unit: string;
   state: DiffState;
+  /** The loadable module the unit is compiled into (kbuild's KBUILD_MODNAME), undefined for vmlinux. */
+  module?: string;
 }
 
 export interface CreateResult {
@@ -216,12 +224,12 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       if (includers.length > 0) {
         includedC.push(file);
         const exact = status === 'built-in' ? status : kbuildStatus(tree, file);
-        if (exact === 'built-in') own.push({ unit: file, status: exact });
+        if (exact === 'built-in' || exact === 'module') own.push({ unit: file, status: exact });
         else log(`${file} is not a unit of its own for this configuration: kbuild compiles it inside the units that #include it`);
         continue;
       }
-      if (status === 'module' || status === 'not built') {
-        throw new UserError(`${file} is ${status === 'module' ? 'built as a module' : 'not built'} for this kernel's configuration; tsplice updates code built into vmlinux.`, { kind: 'not-built-in', unit: file });
+      if (status === 'not built') {
+        throw new UserError(`${file} is not built for this kernel's configuration; tsplice updates code built into vmlinux or a module.`, { kind: 'not-built-in', unit: file });
       }
       own.push({ unit: file, status });
     }
@@ -238,6 +246,9 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       const prePath = base?.baseTouched.includes(unit)
         ? await buildVariantObject(tree, unit, base.preRoot, join(work, 'pre'), [])
         : await buildPreObject(tree, unit);
+      // kbuild recorded the unit's command with the pre compile: it says which module, if any.
+      const module = moduleOf(tree, unit, status);
+      if (module !== undefined) log(`${unit} is part of the module ${module}`);
       let postPath: string;
       try {
         postPath = await buildVariantObject(tree, unit, sourceRoot, outputRoot, overlaid);
@@ -246,8 +257,8 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
         throw unitBrokenByPatch(unit, reachedBy, error);
       }
       const state = diffObjects(DiffObject.load(prePath), DiffObject.load(postPath));
-      units.push({ unit, state });
-      unitRecords.push({ unit, object: objectPathOf(unit), builtIn: status });
+      units.push({ unit, state, ...(module !== undefined ? { module } : {}) });
+      unitRecords.push({ unit, object: objectPathOf(unit), builtIn: status, ...(module !== undefined ? { module } : {}) });
     };
     const refuse = (): void => {
       const refused = units.flatMap((u) => u.state.refused.map((r) => ({ line: `${u.unit}: ${r.symbol} (${r.section}): ${r.reason}`, diagnostic: refusalDiagnostic(u.unit, r) })));
@@ -305,7 +316,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
     }
     // A unit rebuilt only for a header it does not change has nothing to carry.
     const carried = units.filter((u) => touched.includes(u.unit) || u.state.functions.length > 0 || u.state.data.length > 0);
-    const parts = carried.map((u) => updatePartsFromDiff(u.state, u.unit));
+    const parts = carried.map((u) => updatePartsFromDiff(u.state, u.unit, u.module));
     const update: UpdatePackage = {
       format: UPDATE_FORMAT_VERSION,
       id: options.id ?? defaultId(patches),

@@ -21,18 +21,21 @@ export const KERNEL_LIKE_FLAGS = [
 
 let scratch: string | undefined;
 
-/** Compiles `source` (named `name`.c, so __FILE__ is stable) and returns the object's path. */
-export function compileC(source: string, name = 'unit', label = 'x'): string {
+/**
+ * Compiles `source` (named `name`.c, so __FILE__ is stable) and returns the object's path;
+ * `flags` are added to the kernel-like ones (`-DMODULE` for a unit of a module).
+ */
+export function compileC(source: string, name = 'unit', label = 'x', flags: readonly string[] = []): string {
   scratch ??= mkdtempSync(join(tmpdir(), 'tsplice-diff-'));
   const dir = mkdtempSync(join(scratch, `${label}-`));
   const c = join(dir, `${name}.c`);
   const o = join(dir, `${name}.o`);
   writeFileSync(c, source);
-  execFileSync('gcc', [...KERNEL_LIKE_FLAGS, '-c', `${name}.c`, '-o', `${name}.o`], { cwd: dir, stdio: 'pipe' });
+  execFileSync('gcc', [...KERNEL_LIKE_FLAGS, ...flags, '-c', `${name}.c`, '-o', `${name}.o`], { cwd: dir, stdio: 'pipe' });
   return o;
 }
 
-/** Compiles a pre and a post version of one unit. */
-export function compilePair(preSource: string, postSource: string, name = 'unit'): { pre: DiffObject; post: DiffObject } {
-  return { pre: DiffObject.load(compileC(preSource, name, 'pre')), post: DiffObject.load(compileC(postSource, name, 'post')) };
+/** Compiles a pre and a post version of one unit, with `flags` added to the kernel-like ones. */
+export function compilePair(preSource: string, postSource: string, name = 'unit', flags: readonly string[] = []): { pre: DiffObject; post: DiffObject } {
+  return { pre: DiffObject.load(compileC(preSource, name, 'pre', flags)), post: DiffObject.load(compileC(postSource, name, 'post', flags)) };
 }

@@ -22,6 +22,8 @@ export type DiagnosticKind =
   | 'patch-does-not-apply'
   | 'unsupported-file'
   | 'not-built-in'
+  | 'several-modules'
+  | 'built-in-and-module'
   | 'not-a-unit'
   | 'does-not-compile'
   | 'unit-must-change'
@@ -44,6 +46,7 @@ export type DiagnosticKind =
   | 'bad-update'
   | 'untrusted'
   | 'no-module'
+  | 'module-not-loaded'
   // apply, undo, unload on the target.
   | 'not-root'
   | 'locked'

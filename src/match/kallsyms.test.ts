@@ -23,6 +23,17 @@ it('keeps every duplicate name with its address and module', () => {
   assert.throws(() => symbols.uniqueFunction('nosuch'), /no function named nosuch/);
 });
 
+it('finds a function of a module: by --module, or as the one module that has it', () => {
+  const symbols = parseKallsyms(`${TEXT}\nffffffffc0000100 t only_in_mod\t[somemod]\nffffffffc1000000 t only_in_mod\t[othermod]\nffffffffc1000100 t mod_fn\t[othermod]`);
+  assert.equal(symbols.uniqueFunction('helper', 'somemod').runningAddress, 0xffffffffc0000000n);
+  assert.equal(symbols.uniqueFunction('do_thing', 'vmlinux').runningAddress, 0xffffffffa1000180n);
+  assert.equal(symbols.uniqueFunction('mod_fn').module, 'othermod');
+  assert.equal(symbols.uniqueFunction('only_in_mod', 'othermod').runningAddress, 0xffffffffc1000000n);
+  assert.throws(() => symbols.uniqueFunction('only_in_mod'), (e: unknown) => e instanceof UserError && e.kind === 'ambiguous' && e.message === 'The running kernel has 2 functions named only_in_mod (in somemod, othermod: choose with --module).');
+  assert.throws(() => symbols.uniqueFunction('do_thing', 'somemod'), (e: unknown) => e instanceof UserError && e.kind === 'no-such-function' && e.message === 'The running kernel has no function named do_thing in somemod in /proc/kallsyms.');
+  assert.ok(symbols.hasModule('othermod') && !symbols.hasModule('nft_ct'));
+});
+
 it('bounds a function by the next text symbol', () => {
   const symbols = parseKallsyms(TEXT);
   assert.equal(symbols.extent(symbols.uniqueFunction('do_thing')), 0x80);

@@ -20,6 +20,8 @@ export class KernelSymbols {
   private readonly byName = new Map<string, KernelSymbol[]>();
   /** Text symbols sorted by address, for "what follows this function"; sorted on first use. */
   private sortedText: KernelSymbol[] | undefined;
+  /** The modules that have symbols; built on first use. */
+  private modules: Set<string> | undefined;
 
   constructor(readonly symbols: KernelSymbol[]) {
     for (const s of symbols) {
@@ -29,17 +31,33 @@ export class KernelSymbols {
     }
   }
 
+  /** Whether a loaded module has any symbol in the table (a module without symbols is not expected). */
+  hasModule(module: string): boolean {
+    this.modules ??= new Set(this.symbols.flatMap((s) => (s.module !== undefined ? [s.module] : [])));
+    return this.modules.has(module);
+  }
+
   /** Every symbol with this name (several for duplicate statics). */
   lookup(name: string): KernelSymbol[] {
     return this.byName.get(name) ?? [];
   }
 
-  /** The one vmlinux text symbol with this name; a UserError when there is none or several. */
-  uniqueFunction(name: string): KernelSymbol {
-    const found = this.lookup(name).filter((s) => isText(s) && s.module === undefined);
-    if (found.length === 0) throw new UserError(`The running kernel has no function named ${name} in /proc/kallsyms.`, { kind: 'no-such-function', function: name });
+  /**
+   * The one text symbol with this name: in `module` when given (`vmlinux` for the kernel
+   * image), else in vmlinux, else in the one loaded module that has it. A UserError when there
+   * is none or several.
+   */
+  uniqueFunction(name: string, module?: string): KernelSymbol {
+    const text = this.lookup(name).filter((s) => isText(s));
+    const where = module === undefined || module === 'vmlinux' ? undefined : module;
+    let found = text.filter((s) => s.module === where);
+    if (module === undefined && found.length === 0) found = text;
+    const inWhat = module === undefined ? '' : ` in ${module}`;
+    if (found.length === 0) throw new UserError(`The running kernel has no function named ${name}${inWhat} in /proc/kallsyms.`, { kind: 'no-such-function', function: name, ...(where ? { object: where } : {}) });
     if (found.length > 1) {
-      throw new UserError(`The running kernel has ${found.length} functions named ${name}; matching is needed to choose.`, { kind: 'ambiguous', function: name });
+      const modules = [...new Set(found.map((s) => s.module ?? 'vmlinux'))];
+      const choose = module === undefined && modules.length > 1 ? ` (in ${modules.join(', ')}: choose with --module)` : '; matching is needed to choose';
+      throw new UserError(`The running kernel has ${found.length} functions named ${name}${inWhat}${choose}.`, { kind: 'ambiguous', function: name });
     }
     return found[0] as KernelSymbol;
   }

@@ -16,7 +16,8 @@ import { sampleUpdate } from '../update/fixtures.js';
 import type { UpdateFunction, UpdatePackage, UpdateRelocation } from '../update/format.js';
 import { updatePartsFromDiff } from '../update/from-diff.js';
 import { parseKallsyms, type KernelSymbols } from './kallsyms.js';
-import { learnedKey, MatchError, matchUpdate, type KernelMemory, type MatchResult } from './run-pre.js';
+import { learnedKey, MatchError, matchUpdate, moduleLearnedKey, type KernelMemory, type MatchResult } from './run-pre.js';
+import { UserError } from '../host/errors.js';
 
 const UNIT = 'kernel/record.c';
 
@@ -99,14 +100,17 @@ function image(kernel: ElfFile, last = '.bss'): BufferMemory {
 }
 
 /** /proc/kallsyms of the linked kernel; `edit` may move a symbol or drop it (undefined). */
-function kallsyms(kernel: ElfFile, edit: (line: { name: string; address: bigint; type: string }) => typeof line | undefined = (l) => l): KernelSymbols {
+function kallsyms(
+  kernel: ElfFile,
+  edit: (line: { name: string; address: bigint; type: string; module?: string }) => typeof line | undefined = (l) => l,
+): KernelSymbols {
   const lines: string[] = [];
   for (const symbol of kernel.symbols) {
     const section = definingSection(kernel, symbol);
     if (!section || (symbol.type !== STT_FUNC && symbol.type !== STT_OBJECT)) continue;
     const letter = (section.flags & SHF_EXECINSTR) !== 0n ? 't' : section.type === SHT_NOBITS ? 'b' : (section.flags & SHF_WRITE) !== 0n ? 'd' : 'r';
     const line = edit({ name: symbol.name, address: symbol.value, type: symbol.bind === STB_GLOBAL ? letter.toUpperCase() : letter });
-    if (line) lines.push(`${line.address.toString(16).padStart(16, '0')} ${line.type} ${line.name}`);
+    if (line) lines.push(`${line.address.toString(16).padStart(16, '0')} ${line.type} ${line.name}${line.module ? `\t[${line.module}]` : ''}`);
   }
   return parseKallsyms(lines.join('\n'));
 }
@@ -243,5 +247,53 @@ describe('run-pre matching against a linked image', () => {
     );
     // The untouched image matches with the same kallsyms: the refusal is the disagreement.
     assert.equal(matchUpdate(update, symbols, image(kernel)).learned.get('counter')?.address, counter);
+  });
+});
+
+describe('run-pre matching of the functions of a loadable module', () => {
+  /** The update with its functions in the module `demo`, as create records a module unit's. */
+  const update = makeUpdate();
+  for (const f of update.functions) f.module = 'demo';
+  // The unit linked twice, the same bytes: the first copy is vmlinux's, the second the module's.
+  const twice = linkKernel(2);
+  const unitNames = ['record', 'drain', 'helper', 'counter'];
+  const inModule = new Set(unitNames.map((n) => addressesOf(twice, n)[1] ?? assert.fail(n)));
+  const withModule = kallsyms(twice, (l) => (inModule.has(l.address) && unitNames.includes(l.name) ? { ...l, module: 'demo' } : l));
+
+  it('looks for a function in its module only, where vmlinux has the same bytes under the same name', () => {
+    const result = matchUpdate(update, withModule, image(twice));
+    for (const f of result.functions) assert.equal(f.runningAddress, addressesOf(twice, f.name)[1], f.name);
+  });
+
+  it('learns the statics of the module per unit and the globals its code names per module', () => {
+    const result = matchUpdate(update, withModule, image(twice));
+    for (const name of ['helper', 'counter']) assert.equal(result.learned.get(learnedKey(UNIT, name))?.address, addressesOf(twice, name)[1], name);
+    assert.equal(result.learned.get(moduleLearnedKey('demo', 'sink'))?.address, addressOf(twice, 'sink'));
+    // Not by bare name: those are vmlinux's (the first copy's helper, a global sink of vmlinux).
+    for (const name of ['helper', 'counter', 'sink']) assert.equal(result.learned.get(name), undefined, name);
+  });
+
+  it('refuses a module that is not loaded, naming module and function', () => {
+    const vmlinuxOnly = kallsyms(twice);
+    const first = update.functions.find((f) => f.pre) ?? assert.fail();
+    assert.throws(
+      () => matchUpdate(update, vmlinuxOnly, image(twice)),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError, String(e));
+        assert.equal(e.kind, 'module-not-loaded');
+        assert.equal(e.diagnostic.function, first.name);
+        assert.equal(e.diagnostic.object, 'demo');
+        assert.match(e.message, new RegExp(`^The update ${update.id} replaces ${first.name} of the module demo, which is not loaded: `));
+        return true;
+      },
+    );
+  });
+
+  it('refuses a loaded module that lacks the function, as not this kernel', () => {
+    const without = kallsyms(twice, (l) => (inModule.has(l.address) && unitNames.includes(l.name) ? (l.name === 'record' ? undefined : { ...l, module: 'demo' }) : l));
+    assert.throws(
+      () => matchUpdate(update, without, image(twice)),
+      (e: unknown) => e instanceof UserError && e.kind === 'match-failed' && e.diagnostic.function === 'record' && /no function record of the module demo/.test(e.message),
+    );
   });
 });

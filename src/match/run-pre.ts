@@ -231,6 +231,26 @@ export function learnedKey(unit: string, name: string): string {
   return `${unit}\0${name}`;
 }
 
+/**
+ * Where a global `name` that code of the loadable module `module` refers to is kept in
+ * MatchResult.learned: per module, as `name [module]`, since a module's globals (its own
+ * `__this_module`, a non-exported global) are not vmlinux's and two modules may each have one.
+ */
+export function moduleLearnedKey(module: string, name: string): string {
+  return `[${module}]\0${name}`;
+}
+
+/**
+ * The refusal for a function of a module that is not loaded: there are no running bytes to
+ * match and nothing to switch. Kind module-not-loaded, naming the module and the function.
+ */
+export function moduleNotLoaded(id: string, fn: UpdateFunction): UserError {
+  return new UserError(
+    `The update ${id} replaces ${fn.name} of the module ${fn.module ?? '?'}, which is not loaded: load it first ('modprobe ${fn.module ?? '?'}'); tsplice applies fixes to loaded modules only.`,
+    { kind: 'module-not-loaded', object: fn.module, unit: fn.unit, function: fn.name, reason: `the module ${fn.module ?? '?'} is not loaded` },
+  );
+}
+
 /** Matches every changed function of an update; throws MatchError with the first mismatch. */
 export function matchUpdate(
   update: UpdatePackage,
@@ -242,16 +262,16 @@ export function matchUpdate(
   const learned = new Map<string, LearnedSymbol>();
   /** Bare names that two units' statics both claim: they stay out of `learned`. */
   const claimedTwice = new Set<string>();
-  const remember = (l: LearnedSymbol, unit: string): void => {
+  const remember = (l: LearnedSymbol, unit: string, module: string | undefined): void => {
     // Two units of one update may each have a static of the same name: statics are known
     // per unit, and by bare name only while that is unambiguous.
-    const key = l.local ? learnedKey(unit, l.name) : l.name;
+    const key = l.local ? learnedKey(unit, l.name) : module !== undefined ? moduleLearnedKey(module, l.name) : l.name;
     const known = learned.get(key);
     if (known && known.address !== l.address) {
       throw new UserError(`${l.name} is at 0x${known.address.toString(16)} according to ${known.from} but at 0x${l.address.toString(16)} according to ${l.from}; tsplice cannot tell which one the patch means.`, { kind: 'match-failed', function: l.name });
     }
     if (!known) learned.set(key, l);
-    if (l.local && !claimedTwice.has(l.name)) {
+    if (l.local && module === undefined && !claimedTwice.has(l.name)) {
       const bare = learned.get(l.name);
       if (bare === undefined) learned.set(l.name, l);
       else if (bare.address !== l.address && bare.local) {
@@ -262,9 +282,12 @@ export function matchUpdate(
   };
   for (const fn of update.functions) {
     if (!fn.pre) continue;
-    const candidates = symbols.lookup(fn.name).filter((s) => isText(s) && s.module === undefined);
+    // A function of a loadable module is looked for in that module only (`name [module]`).
+    const candidates = symbols.lookup(fn.name).filter((s) => isText(s) && s.module === fn.module);
     if (candidates.length === 0) {
-      throw new UserError(`The running kernel has no function ${fn.name} (from ${fn.unit}) in /proc/kallsyms: the update is not for this kernel.`, { kind: 'match-failed', unit: fn.unit, function: fn.name });
+      if (fn.module !== undefined && !symbols.hasModule(fn.module)) throw moduleNotLoaded(update.id, fn);
+      const where = fn.module === undefined ? '' : ` of the module ${fn.module}`;
+      throw new UserError(`The running kernel has no function ${fn.name}${where} (from ${fn.unit}) in /proc/kallsyms: the update is not for this kernel.`, { kind: 'match-failed', unit: fn.unit, function: fn.name });
     }
     const sites = rewriteSites(fn, update.specialEntries);
     const matches: { original: KernelSymbol; candidate: KernelSymbol; outcome: Outcome & { ok: true }; running: Uint8Array }[] = [];
@@ -298,8 +321,8 @@ export function matchUpdate(
     // A changed function is learned like the statics its code names, at its kallsyms address
     // (where other code calls it, also when an applied update runs in its place): a static of
     // two units (elf_core_dump of binfmt_elf.c and of compat_binfmt_elf.c) is known per unit.
-    remember({ name: fn.name, address: match.original.runningAddress, from: 'kallsyms', local: match.original.type === 't' }, fn.unit);
-    for (const l of match.outcome.learned) remember(l, fn.unit);
+    remember({ name: fn.name, address: match.original.runningAddress, from: 'kallsyms', local: match.original.type === 't' }, fn.unit, fn.module);
+    for (const l of match.outcome.learned) remember(l, fn.unit, fn.module);
   }
   return { functions, learned };
 }

@@ -7,7 +7,8 @@
 import { parseElf, modelFromElf, writeElf, SHN_ABS, SHN_UNDEF } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import type { KernelSymbol, KernelSymbols } from '../match/kallsyms.js';
-import { learnedKey, type LearnedSymbol } from '../match/run-pre.js';
+import { LoadedModules } from '../match/loaded-modules.js';
+import { learnedKey, moduleLearnedKey, type LearnedSymbol } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 import { moduleNameFor } from '../update/module.js';
 
@@ -36,7 +37,109 @@ function thisModuleName(data: Uint8Array | undefined): string | undefined {
   return end <= 0 ? undefined : field.subarray(0, end).toString('latin1');
 }
 
-export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>): ResolvedModule {
+/** An external reference of the new code, as the update records it (format.ts). */
+type External = NonNullable<UpdatePackage['module']>['externals'][number];
+
+/** The one running address `name` has among `candidates`, or a refusal naming what was meant. */
+function theOne(name: string, candidates: readonly KernelSymbol[], meant: string, unit?: string): bigint | undefined {
+  if (candidates.length > 1) {
+    throw new UserError(`The new code refers to ${name}${meant}, which the running kernel has ${candidates.length} times, and matching did not tell which one.`, {
+      kind: 'ambiguous',
+      function: name,
+      ...(unit !== undefined ? { unit } : {}),
+    });
+  }
+  return candidates[0]?.runningAddress;
+}
+
+/**
+ * Where a name that code of vmlinux refers to runs: learned by matching, or the one global
+ * of that name in vmlinux (the one static, for a static of the unit).
+ */
+function vmlinuxAddress(name: string, external: External | undefined, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>): bigint {
+  const scoped = external?.local ? learned.get(learnedKey(external.unit, name)) : undefined;
+  const known = (scoped ?? learned.get(name))?.address;
+  if (known !== undefined) return known;
+  const inVmlinux = symbols.lookup(name).filter((s) => s.module === undefined);
+  // A reference to a global binds only to a global: a static of the same name in some other
+  // unit is another function or object (the global the patch adds, perhaps).
+  const candidates = external?.local ? inVmlinux : inVmlinux.filter(isGlobal);
+  const address = theOne(name, candidates, external?.local ? ` (a static of ${external.unit})` : '', external?.local ? external.unit : undefined);
+  if (address !== undefined) return address;
+  if (inVmlinux.length > 0) {
+    throw new UserError(
+      `The new code refers to the global ${name}, which the running kernel has only as a static (${inVmlinux.length === 1 ? 'once' : `${inVmlinux.length} times`}): it may be another unit's, so tsplice does not bind to it.`,
+      { kind: 'unresolved-reference', function: name },
+    );
+  }
+  throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`, { kind: 'unresolved-reference', function: name });
+}
+
+/** Whether `module` exports `name`: its export table entry `__ksymtab_name` is in kallsyms. */
+function exportedBy(symbols: KernelSymbols, module: string, name: string): boolean {
+  return symbols.lookup(`__ksymtab_${name}`).some((s) => s.module === module);
+}
+
+/**
+ * Where a name that code of the loadable module `module` refers to runs: learned by matching;
+ * else, for a static of the unit, the one symbol of that name in the module; for a global, the
+ * one place among the module itself (another unit of it, its `__this_module`), the globals of
+ * vmlinux and the exports of the modules it depends on (directly or through others). Nothing
+ * else: a module it does not depend on may be unloaded while the new code still runs, and its
+ * address would then name freed memory. /proc/kallsyms prints every symbol of a module in lower
+ * case, so a static of the module cannot be told from a global: a name in the module and also
+ * in vmlinux or a dependency is refused as ambiguous rather than guessed.
+ */
+function moduleAddress(
+  module: string,
+  name: string,
+  external: External,
+  symbols: KernelSymbols,
+  learned: ReadonlyMap<string, LearnedSymbol>,
+  loaded: LoadedModules,
+): bigint {
+  const known = learned.get(external.local ? learnedKey(external.unit, name) : moduleLearnedKey(module, name))?.address;
+  if (known !== undefined) return known;
+  const named = symbols.lookup(name);
+  const own = named.filter((s) => s.module === module);
+  if (external.local) {
+    const address = theOne(name, own, ` (a static of ${external.unit} in the module ${module})`, external.unit);
+    if (address !== undefined) return address;
+    throw new UserError(`The new code refers to ${name}, a static of ${external.unit}, which the module ${module} does not have (not in /proc/kallsyms).`, {
+      kind: 'unresolved-reference',
+      object: module,
+      unit: external.unit,
+      function: name,
+    });
+  }
+  const candidates = [
+    ...own,
+    ...named.filter((s) => s.module === undefined && isGlobal(s)),
+    ...named.filter((s) => s.module !== undefined && s.module !== module && loaded.dependsOn(module, s.module) && exportedBy(symbols, s.module, name)),
+  ];
+  if (candidates.length > 1) {
+    const places = candidates.map((s) => s.module ?? 'vmlinux').join(', ');
+    throw new UserError(`The new code of the module ${module} refers to ${name}, which is in ${places}, and matching did not tell which one.`, {
+      kind: 'ambiguous',
+      object: module,
+      unit: external.unit,
+      function: name,
+    });
+  }
+  const [found] = candidates;
+  if (found) return found.runningAddress;
+  const elsewhere = [...new Set(named.flatMap((s) => (s.module !== undefined && s.module !== module ? [s.module] : [])))];
+  throw new UserError(
+    `The new code of the module ${module} refers to ${name}, which neither the module, vmlinux nor a module it depends on has${elsewhere.length > 0 ? ` (only ${elsewhere.join(', ')}, which ${module} does not depend on or which does not export it)` : ''}.`,
+    { kind: 'unresolved-reference', object: module, unit: external.unit, function: name },
+  );
+}
+
+/**
+ * Gives every undefined symbol of the update module its running address (SHN_ABS), so the
+ * loader needs no export for it. `loaded` tells which modules a module depends on.
+ */
+export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>, loaded: LoadedModules = new LoadedModules([])): ResolvedModule {
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`, { kind: 'no-module' });
   const elf = parseElf(Buffer.from(module.bytes, 'base64'), `${module.name}.ko`);
@@ -57,32 +160,13 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
   for (const symbol of model.symbols) {
     if (symbol.section !== SHN_UNDEF || symbol.name === '') continue;
     const external = externals.get(symbol.name);
-    const name = external?.name ?? symbol.name;
-    const scoped = external?.local ? learned.get(learnedKey(external.unit, name)) : undefined;
-    let address = (scoped ?? learned.get(name))?.address;
-    if (address === undefined) {
-      const inVmlinux = symbols.lookup(name).filter((s) => s.module === undefined);
-      // A reference to a global binds only to a global: a static of the same name in some other
-      // unit is another function or object (the global the patch adds, perhaps).
-      const candidates = external?.local ? inVmlinux : inVmlinux.filter(isGlobal);
-      if (candidates.length === 1) address = candidates[0]?.runningAddress;
-      else if (candidates.length > 1) {
-        throw new UserError(
-          `The new code refers to ${name}${external?.local ? ` (a static of ${external.unit})` : ''}, which the running kernel has ${candidates.length} times, and matching did not tell which one.`,
-          { kind: 'ambiguous', function: name, ...(external?.local ? { unit: external.unit } : {}) },
-        );
-      } else if (inVmlinux.length > 0) {
-        throw new UserError(
-          `The new code refers to the global ${name}, which the running kernel has only as a static (${inVmlinux.length === 1 ? 'once' : `${inVmlinux.length} times`}): it may be another unit's, so tsplice does not bind to it.`,
-          { kind: 'unresolved-reference', function: name },
-        );
-      } else {
-        throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`, { kind: 'unresolved-reference', function: name });
-      }
-    }
+    const address =
+      external?.module !== undefined
+        ? moduleAddress(external.module, external.name, external, symbols, learned, loaded)
+        : vmlinuxAddress(external?.name ?? symbol.name, external, symbols, learned);
     symbol.section = SHN_ABS;
-    symbol.value = address as bigint;
-    resolved.set(symbol.name, address as bigint);
+    symbol.value = address;
+    resolved.set(symbol.name, address);
   }
   return { bytes: writeElf(model), resolved };
 }

@@ -76,6 +76,18 @@ describe('the update file', () => {
     }
   });
 
+  it('keeps the module of a unit, a function and an external, and refuses a module name that is not one', () => {
+    const u = sample();
+    (u.units[0] as { module?: string }).module = 'nf_tables';
+    (u.functions[0] as { module?: string }).module = 'nf_tables';
+    const external = u.module?.externals[0];
+    if (external) external.module = 'nf_tables';
+    assert.deepEqual(parseUpdate(serializeUpdate(u), 'x.tsplice'), u);
+    const bad = sample();
+    (bad.functions[0] as { module?: string }).module = 'nf-tables/../x';
+    assert.match(assertRefused(rehashed(bad), 'module name'), /body\.functions\[0\]\.module is not a module name/);
+  });
+
   it('round-trips a signed file, and refuses a signature line of the wrong form by its offset', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'tsplice-key-')), 'k');
     const keyId = newKeyPair(path);

@@ -48,6 +48,11 @@ export interface UpdateFunction {
   status: 'changed' | 'new' | 'copy';
   /** The compilation unit (source file relative to the tree). */
   unit: string;
+  /**
+   * The loadable module the function is in (its `.ko` name as kbuild's KBUILD_MODNAME has it,
+   * `/proc/kallsyms` shows it as `[name]`); absent for vmlinux.
+   */
+  module?: string;
   section: string;
   why?: string;
   /** The pre code that run-pre matching looks for in the running kernel (changed functions). */
@@ -92,7 +97,8 @@ export interface UpdatePackage {
   patches: { name: string; sha256: string; text?: string }[];
   /** The id of the update this one was made on top of (its pre code is that update's post code). */
   onTopOf?: string;
-  units: { unit: string; object: string; builtIn: string }[];
+  /** Each unit compiled pre and post; `module` names its loadable module, absent for vmlinux. */
+  units: { unit: string; object: string; builtIn: string; module?: string }[];
   functions: UpdateFunction[];
   data: UpdateData[];
   specialEntries: UpdateSpecialEntry[];
@@ -107,7 +113,8 @@ export interface UpdatePackage {
     name: string;
     /** base64 of the .ko */
     bytes: string;
-    externals: { symbol: string; name: string; unit: string; local: boolean }[];
+    /** `module`: the referring unit's module, where a static of it and `__this_module` live; absent for vmlinux. */
+    externals: { symbol: string; name: string; unit: string; local: boolean; module?: string }[];
     /** Carried functions of one name in two units: the name each has in the module. */
     renamedFunctions?: { unit: string; name: string; symbol: string }[];
   };

@@ -38,14 +38,21 @@ export function codeOf(object: DiffObject, piece: ObjectPiece): UpdateCode {
   };
 }
 
+/**
+ * The package's functions, data and special-section entries of one unit's diff; `module` is
+ * the unit's loadable module (src/kbuild/module-of.ts), undefined for vmlinux, and is
+ * recorded on each function, which apply must find in that module.
+ */
 export function updatePartsFromDiff(
   state: DiffState,
   unit: string,
+  module?: string,
 ): { functions: UpdateFunction[]; data: UpdateData[]; specialEntries: UpdateSpecialEntry[] } {
   const functions = state.functions.map((f): UpdateFunction => ({
     name: f.name,
     status: f.status,
     unit,
+    ...(module !== undefined ? { module } : {}),
     section: f.section,
     ...(f.why ? { why: f.why } : {}),
     ...(f.pre ? { pre: codeOf(state.pre, f.pre) } : {}),

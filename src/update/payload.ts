@@ -48,6 +48,12 @@ export interface ExternalReference {
   unit: string;
   /** A static of the unit: its name may occur more than once in the kernel. */
   local: boolean;
+  /**
+   * The loadable module of the referring unit, absent for vmlinux: its statics and its
+   * `__this_module` are that module's (`name [module]` in /proc/kallsyms), and a global it
+   * names may be another part of it.
+   */
+  module?: string;
 }
 
 export interface Payload {
@@ -85,7 +91,11 @@ class PayloadBuilder {
   /** Copies of `.altinstr_replacement` whose relocations wait for the carried alternatives. */
   private readonly pendingReplacements: { object: DiffObject; section: Section; unit: string; copy: ModelSection; symbol: ModelSymbol }[] = [];
 
-  constructor(private readonly unitSlug: (unit: string) => string) {}
+  constructor(
+    private readonly unitSlug: (unit: string) => string,
+    /** The loadable module of a unit, undefined for vmlinux. */
+    private readonly moduleOf: (unit: string) => string | undefined = () => undefined,
+  ) {}
 
   private sectionSymbol(section: ModelSection): ModelSymbol {
     const symbol: ModelSymbol = { name: '', value: 0n, size: 0, bind: STB_LOCAL, type: STT_SECTION, visibility: STV_DEFAULT, section };
@@ -144,16 +154,19 @@ class PayloadBuilder {
 
   /**
    * An undefined symbol standing for `name` in the running kernel. Statics get a module name of
-   * their own (two units may each have a static `count`).
+   * their own (two units may each have a static `count`), and so does every name a unit of a
+   * loadable module refers to: the update module defines `__this_module`, `init_module` and
+   * `cleanup_module` itself, and the link must not bind the unit's references to those.
    */
   private external(name: string, unit: string, local: boolean): ModelSymbol {
-    const symbolName = local ? `${name}.tsplice.${this.unitSlug(unit)}` : name;
+    const module = this.moduleOf(unit);
+    const symbolName = local || module !== undefined ? `${name}.tsplice.${this.unitSlug(unit)}` : name;
     let symbol = this.externalSymbols.get(symbolName);
     if (!symbol) {
       symbol = { name: symbolName, value: 0n, size: 0, bind: STB_GLOBAL, type: STT_NOTYPE, visibility: STV_DEFAULT, section: SHN_UNDEF };
       this.externalSymbols.set(symbolName, symbol);
       this.symbols.push(symbol);
-      this.externals.set(symbolName, { symbol: symbolName, name, unit, local });
+      this.externals.set(symbolName, { symbol: symbolName, name, unit, local, ...(module !== undefined ? { module } : {}) });
     }
     return symbol;
   }
@@ -357,10 +370,11 @@ const ALT_INSTR_SIZE = 12;
 const ALT_REPL_OFFSET_FIELD = 4;
 const ALT_REPLACEMENTLEN_FIELD = 11;
 
-/** Builds the payload object for the carried code of every unit. */
-export function buildPayload(units: readonly { unit: string; state: DiffState }[]): Payload {
+/** Builds the payload object for the carried code of every unit; `module` is a unit's loadable module, absent for vmlinux. */
+export function buildPayload(units: readonly { unit: string; state: DiffState; module?: string }[]): Payload {
   const slugs = new Map(units.map((u, i) => [u.unit, `u${i}`]));
-  const builder = new PayloadBuilder((unit) => slugs.get(unit) ?? 'u');
+  const modules = new Map(units.map((u) => [u.unit, u.module]));
+  const builder = new PayloadBuilder((unit) => slugs.get(unit) ?? 'u', (unit) => modules.get(unit));
   for (const { unit, state } of units) {
     for (const [pre, post] of state.correlation.preToPost) {
       builder.runningName.set(post, pre.symbol.name);

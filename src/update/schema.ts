@@ -24,6 +24,8 @@ type Check = (value: unknown, path: string) => void;
 /** An update id: it names the update module and appears in its C stub and Kbuild file. */
 export const UPDATE_ID = /^[A-Za-z0-9_.:-]{1,63}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** A module's name as kbuild gives it (KBUILD_MODNAME: `-` made `_`), shorter than MODULE_NAME_LEN. */
+const MODULE_NAME = /^[A-Za-z0-9_]{1,55}$/;
 const DECIMAL = /^-?\d{1,20}$/;
 const HEX_OR_DECIMAL = /^(0x[0-9a-f]{1,16}|-?\d{1,20})$/;
 
@@ -101,12 +103,13 @@ const updateBody = object({
   target: object({ release: str(/^[A-Za-z0-9._+~-]{1,64}$/, 'a kernel release'), 'distributionVersion?': text, sourceVersion: text }),
   patches: list(object({ name: text, sha256: str(/^[0-9a-f]{64}$/, 'a sha256'), 'text?': str() })),
   'onTopOf?': str(UPDATE_ID, 'an update id'),
-  units: list(object({ unit: text, object: text, builtIn: text })),
+  units: list(object({ unit: text, object: text, builtIn: text, 'module?': str(MODULE_NAME, 'a module name') })),
   functions: list(
     object({
       name: text,
       status: oneOf('changed', 'new', 'copy'),
       unit: text,
+      'module?': str(MODULE_NAME, 'a module name'),
       section: text,
       'why?': str(),
       'pre?': code,
@@ -122,7 +125,7 @@ const updateBody = object({
   'module?': object({
     name: str(/^tsplice_[A-Za-z0-9_]{1,47}$/, 'a module name tsplice_…'),
     bytes: base64,
-    externals: list(object({ symbol: text, name: text, unit: text, local: bool })),
+    externals: list(object({ symbol: text, name: text, unit: text, local: bool, 'module?': str(MODULE_NAME, 'a module name') })),
     'renamedFunctions?': list(object({ unit: text, name: text, symbol: text })),
   }),
   'coreModule?': base64,

@@ -358,6 +358,8 @@ describe('outcomes', () => {
       ['no code change', { kind: 'no-code-change', reason: '' }],
       ['#included file (not a unit)', { kind: 'not-a-unit', reason: '' }],
       ['module or not built', { kind: 'not-built-in', reason: '' }],
+      ['unit of several modules', { kind: 'several-modules', reason: '' }],
+      ['unit of vmlinux and a module', { kind: 'built-in-and-module', reason: '' }],
       ['patch does not apply', { kind: 'patch-does-not-apply', reason: '' }],
       ['unnamed data reference', { kind: 'unnamed-data-reference', reason: '' }],
       ['compile error', { kind: 'does-not-compile', reason: '' }],

@@ -1,7 +1,8 @@
 /**
  * The corpus run inside the lab guest: `node /opt/tsplice/dist/tools/corpus/guest.js PLAN`.
  *
- * For each update of the plan, in order: `tsplice apply FILE --json` (the CLI, as a user runs
+ * For each update of the plan, in order: `modprobe` of the modules it replaces functions of (a
+ * module that does not load is its own outcome), `tsplice apply FILE --json` (the CLI, as a user runs
  * it), the kernel's own record of it (/proc/tsplice/status, what `tsplice list --json` prints),
  * the running bytes of each replaced function (a jmp to the new code at the recorded site, read
  * through /proc/kcore as `tsplice peek` does), a short smoke workload with a dmesg check,
@@ -135,16 +136,37 @@ async function smoke(): Promise<string | undefined> {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
+/**
+ * Loads the modules an update replaces functions of (`modprobe`, with their dependencies, from
+ * the stock image's /lib/modules): the error of the first that does not load, else undefined.
+ */
+function loadModules(modules: readonly string[]): string | undefined {
+  for (const module of modules) {
+    const r = spawnSync('modprobe', [module], { encoding: 'utf8', timeout: 60_000 });
+    if (r.error || r.status !== 0) return `modprobe ${module} failed (${r.error?.message ?? `status ${r.status}`}): ${`${r.stderr ?? ''}`.trim().slice(-300)}`;
+  }
+  return undefined;
+}
+
 async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   const result: GuestResult = { id: item.id, file: item.file, outcome: 'applied', functions: [], dmesg: [] };
-  // The original bytes of every function the update may replace (all candidates by name).
   const update = readUpdate(item.update);
+  const modules = [...new Set(update.functions.flatMap((f) => (f.module !== undefined ? [f.module] : [])))];
+  const notLoading = loadModules(modules);
+  if (notLoading) {
+    result.outcome = 'module does not load';
+    result.error = notLoading;
+    result.dmesg.push(...dmesgProblems(takeDmesg()));
+    return result;
+  }
+  // The original bytes of every function the update may replace (all candidates by name, in
+  // vmlinux or in the function's module).
   const symbols = readKallsyms();
   const kcore = Kcore.open();
   const before = new Map<string, string>();
   try {
     for (const f of update.functions) {
-      for (const s of symbols.lookup(f.name)) if (s.module === undefined) before.set(s.runningAddress.toString(16), hex(kcore.read(s.runningAddress, 16)));
+      for (const s of symbols.lookup(f.name)) if (s.module === f.module) before.set(s.runningAddress.toString(16), hex(kcore.read(s.runningAddress, 16)));
     }
   } finally {
     kcore.close();
@@ -236,6 +258,9 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
       result.reboot = true;
     }
   }
+  // The modules go again (their dependencies stay), so the next fix finds the guest as booted;
+  // one that will not go (in use, permanent) is only left loaded.
+  for (const module of modules) spawnSync('modprobe', ['-r', module], { encoding: 'utf8', timeout: 60_000 });
   result.dmesg.push(...dmesgProblems(takeDmesg()));
   if (result.dmesg.length > 0 && result.outcome === 'applied') {
     result.outcome = 'kernel complained';

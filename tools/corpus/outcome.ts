@@ -31,6 +31,8 @@ export type GuestOutcome =
   | 'busy'
   | 'unresolved reference'
   | 'insmod failed'
+  /** A module the update replaces functions of does not load in the lab guest (no hardware, a missing dependency): not counted as applied. */
+  | 'module does not load'
   | 'ambiguous static'
   | 'nothing to stage'
   | 'apply crashed'
@@ -114,6 +116,7 @@ export const APPLY_CLASSES: ReadonlyMap<DiagnosticKind, GuestOutcome> = new Map<
   ['unresolved-reference', 'unresolved reference'],
   ['unnamed-data-reference', 'unresolved reference'],
   ['insmod-failed', 'insmod failed'],
+  ['module-not-loaded', 'module does not load'],
 ]);
 
 export function classifyApplyError(failure: ApplyFailure): GuestOutcome {
@@ -150,6 +153,8 @@ export const CREATE_CLASSES: [string, (d: Diagnostic) => boolean][] = [
   ['no code change', kind('no-code-change')],
   ['#included file (not a unit)', kind('not-a-unit')],
   ['module or not built', kind('not-built-in')],
+  ['unit of several modules', kind('several-modules')],
+  ['unit of vmlinux and a module', kind('built-in-and-module')],
   ['patch does not apply', kind('patch-does-not-apply')],
   ['unnamed data reference', kind('unnamed-data-reference')],
   ['compile error', kind('does-not-compile')],
@@ -192,6 +197,20 @@ export interface CorpusRow {
   refusedAlone?: string;
   /** The first boot this file's update ran in (0-based), when it reached the guest. */
   boot?: number;
+  /** Whether the file's unit is built into vmlinux or into a loadable module (the manifest's status); absent counts as built in. */
+  part?: CorpusPart;
+}
+
+/** The two kinds of fixes the corpus holds, whose shares are reported apart. */
+export type CorpusPart = 'built-in' | 'module';
+
+/** The share of one part: applied without new code / fixes whose diff changes code. */
+export interface PartShare {
+  part: CorpusPart;
+  files: number;
+  changesCode: number;
+  applied: number;
+  share: number;
 }
 
 export interface CorpusTotals {
@@ -203,6 +222,14 @@ export interface CorpusTotals {
   reasons: [string, number][];
   boots: number;
   reboots: number;
+  /** Built-in and module fixes apart, for each part the corpus run had. */
+  parts: PartShare[];
+}
+
+function partShare(part: CorpusPart, rows: readonly CorpusRow[]): PartShare {
+  const changesCode = rows.filter((r) => r.changesCode).length;
+  const applied = rows.filter((r) => r.reason === 'applied').length;
+  return { part, files: rows.length, changesCode, applied, share: changesCode > 0 ? applied / changesCode : 0 };
 }
 
 export function totals(rows: CorpusRow[], boots: number): CorpusTotals {
@@ -218,7 +245,13 @@ export function totals(rows: CorpusRow[], boots: number): CorpusTotals {
     reasons: [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
     boots,
     reboots: Math.max(0, boots - 1),
+    parts: (['built-in', 'module'] as const).map((part) => partShare(part, rows.filter((r) => (r.part ?? 'built-in') === part))).filter((p) => p.files > 0),
   };
+}
+
+/** One line per part: "built-in: 108 of 132 whose diff changes code applied (81.8%)". */
+function partLines(t: CorpusTotals): string[] {
+  return t.parts.map((p) => `${p.part}: ${p.files} files; ${p.applied} of ${p.changesCode} whose diff changes code applied without new code (${(100 * p.share).toFixed(1)}%)`);
 }
 
 const pad = (text: string, width: number): string => (text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width));
@@ -238,6 +271,7 @@ export function formatTable(rows: CorpusRow[]): string {
 export function formatTotals(t: CorpusTotals): string {
   const lines = [
     `files: ${t.files}; whose diff changes code: ${t.changesCode}; applied without new code (create, apply, checks, smoke, undo all passed): ${t.applied} = ${(100 * t.share).toFixed(1)}%`,
+    ...partLines(t),
     `guest boots: ${t.boots} (reboots after an update left the guest unusable: ${t.reboots})`,
     'outcomes:',
     ...t.reasons.map(([reason, n]) => `  ${String(n).padStart(4)}  ${reason}`),
@@ -249,6 +283,8 @@ export function formatTotals(t: CorpusTotals): string {
 export function formatMarkdown(rows: CorpusRow[], t: CorpusTotals): string {
   const lines = [
     `Files: ${t.files}; whose diff changes code: ${t.changesCode}; **applied without new code: ${t.applied} = ${(100 * t.share).toFixed(1)}%**. Guest boots: ${t.boots} (reboots: ${t.reboots}).`,
+    '',
+    ...partLines(t).map((l) => `- ${l}`),
     '',
     '| outcome | files | examples |',
     '| --- | ---: | --- |',

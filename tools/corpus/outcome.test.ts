@@ -1,0 +1,50 @@
+/** The corpus totals: built-in and module fixes have shares of their own, and one combined. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classifyApplyError, formatMarkdown, formatTotals, totals, type CorpusPart, type CorpusRow } from './outcome.js';
+
+const row = (file: string, reason: string, part: CorpusPart | undefined, changesCode = true): CorpusRow => ({
+  file,
+  unit: file,
+  outcome: reason,
+  reason,
+  changesCode,
+  functions: 0,
+  headers: 0,
+  ...(part ? { part } : {}),
+});
+
+describe('corpus totals by part', () => {
+  const rows = [
+    row('kernel/a.c', 'applied', 'built-in'),
+    row('kernel/b.c', 'refused at create: layout change', undefined),
+    row('net/netfilter/nft_ct.c', 'applied', 'module'),
+    row('fs/binfmt_misc.c', 'applied', 'module'),
+    row('drivers/gpu/x.c', 'module does not load', 'module'),
+    row('drivers/net/y.c', 'refused at create: no code change', 'module', false),
+  ];
+  const t = totals(rows, 1);
+
+  it('counts a module that does not load against its part, not as applied', () => {
+    assert.deepEqual(t.parts, [
+      { part: 'built-in', files: 2, changesCode: 2, applied: 1, share: 0.5 },
+      { part: 'module', files: 4, changesCode: 3, applied: 2, share: 2 / 3 },
+    ]);
+    assert.equal(t.applied, 3);
+    assert.equal(t.changesCode, 5);
+    assert.equal(t.share, 3 / 5);
+    assert.equal(classifyApplyError({ error: { kind: 'module-not-loaded' } }), 'module does not load');
+  });
+
+  it('prints each part and the combined share', () => {
+    const text = formatTotals(t);
+    assert.match(text, /^files: 6; whose diff changes code: 5; applied without new code .*: 3 = 60\.0%$/m);
+    assert.match(text, /^built-in: 2 files; 1 of 2 whose diff changes code applied without new code \(50\.0%\)$/m);
+    assert.match(text, /^module: 4 files; 2 of 3 whose diff changes code applied without new code \(66\.7%\)$/m);
+    assert.match(formatMarkdown(rows, t), /^- module: 4 files; 2 of 3 /m);
+  });
+
+  it('prints only the parts a run had', () => {
+    assert.deepEqual(totals([row('kernel/a.c', 'applied', undefined)], 1).parts.map((p) => p.part), ['built-in']);
+  });
+});
