@@ -2,10 +2,11 @@
  * The corpus run inside the lab guest: `node /opt/tsplice/dist/tools/corpus/guest.js PLAN`.
  *
  * For each update of the plan, in order: `modprobe` of the modules it replaces functions of (a
- * module that does not load is its own outcome), `tsplice apply FILE --json` (the CLI, as a user runs
- * it), the kernel's own record of it (/proc/tsplice/status, what `tsplice list --json` prints),
- * the running bytes of each replaced function (a jmp to the new code at the recorded site, read
- * through /proc/kcore as `tsplice peek` does), a short smoke workload with a dmesg check,
+ * module that does not load is its own outcome), `tsplice apply FILE --json` (the command-line
+ * program, run in this process: see tsplice() below), the kernel's own record of it
+ * (/proc/tsplice/status, what `tsplice list --json` prints), the running bytes of each replaced
+ * function (a jmp to the new code at the recorded site, read through /proc/kcore as `tsplice
+ * peek` does), a short smoke workload with a dmesg check,
  * `tsplice undo ID --json`, and the original bytes back. One JSON line per step goes to the
  * results file in the share (fsync'ed), so that a guest that dies mid-way leaves a record of
  * where; exit status 3 asks the host for a fresh boot (the kernel oopsed or a check says it is
@@ -14,6 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
+import { runProgram, tspliceProgram } from '../../src/cli/main.js';
 import { CoreModule } from '../../src/switch/core-module.js';
 import { readKallsyms } from '../../src/match/kallsyms.js';
 import { Kcore } from '../../src/match/kcore.js';
@@ -51,30 +53,57 @@ interface TspliceRun {
 
 const PREFIX = 'tsplice: ';
 
-function tsplice(args: string[], timeoutMs: number): TspliceRun {
+/**
+ * Runs a tsplice command as the command line does (the same program, parsing and output), in
+ * this process: under emulation a Node start and the loading of tsplice's modules cost seconds,
+ * three times per update (apply, undo, unload), where the work itself is a fraction of that.
+ * What the command writes is captured; a command that throws anything but a refusal is reported
+ * as crashed. A command still running after `timeoutMs` cannot be stopped here: the host's
+ * guest timeout ends such a boot.
+ */
+async function tsplice(args: string[], timeoutMs: number): Promise<TspliceRun> {
   const started = process.hrtime.bigint();
-  const r = spawnSync('tsplice', args, { encoding: 'utf8', timeout: timeoutMs });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const realStdout = process.stdout.write.bind(process.stdout);
+  const realStderr = process.stderr.write.bind(process.stderr);
+  const capture =
+    (into: string[]) =>
+    (chunk: string | Uint8Array): boolean => {
+      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    };
+  process.stdout.write = capture(stdout) as typeof process.stdout.write;
+  process.stderr.write = capture(stderr) as typeof process.stderr.write;
+  process.exitCode = 0;
+  let crash: string | undefined;
+  try {
+    await runProgram(tspliceProgram(), ['node', 'tsplice', ...args]);
+  } catch (error) {
+    crash = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } finally {
+    process.stdout.write = realStdout;
+    process.stderr.write = realStderr;
+  }
+  const status = crash ? 70 : Number(process.exitCode ?? 0);
+  process.exitCode = 0;
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  const stdout = r.stdout ?? '';
-  const stderr = (r.stderr ?? '').trim();
-  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
-    return { status: 124, stdout, ms, failure: { timedOut: true }, message: `tsplice ${args.join(' ')} did not finish in ${timeoutMs} ms` };
-  }
-  if (r.signal) {
-    return { status: 128, stdout, ms, failure: { signal: r.signal }, message: `tsplice ${args.join(' ')} was killed by ${r.signal}${stderr ? `: ${stderr}` : ''}` };
-  }
-  const status = r.status ?? 1;
+  const out = stdout.join('');
+  const err = stderr.join('').trim();
+  if (crash) return { status, stdout: out, ms, failure: {}, message: `tsplice ${args.join(' ')} threw ${crash}` };
+  if (ms > timeoutMs) realStderr(`corpus: tsplice ${args.join(' ')} took ${Math.round(ms)} ms (more than ${timeoutMs})\n`);
   // With --json a refusal is data on stdout: {"error": {kind, ..., message}}.
   let error: { kind: string; message?: string } | undefined;
   if (status !== 0) {
     try {
-      error = (JSON.parse(stdout) as { error?: { kind: string; message?: string } }).error;
+      error = (JSON.parse(out) as { error?: { kind: string; message?: string } }).error;
     } catch {
       error = undefined;
     }
   }
-  const message = error?.message ?? (stderr.startsWith(PREFIX) ? stderr.slice(PREFIX.length) : stderr);
-  return { status, stdout, ms, failure: error ? { error } : {}, message };
+  const lastLine = err.split('\n').filter((l) => l.startsWith(PREFIX)).pop() ?? err;
+  const message = error?.message ?? (lastLine.startsWith(PREFIX) ? lastLine.slice(PREFIX.length) : lastLine);
+  return { status, stdout: out, ms, failure: error ? { error } : {}, message };
 }
 
 /** A file, fork/exec and pipe workload in busybox sh; fails on any error. */
@@ -173,7 +202,7 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   }
   takeDmesg();
 
-  const apply = tsplice(['apply', item.update, '--json', '--tries', '3', '--retry-ms', '200'], 240_000);
+  const apply = await tsplice(['apply', item.update, '--json', '--tries', '3', '--retry-ms', '200'], 240_000);
   result.applyWallMs = apply.ms;
   const afterApply = takeDmesg();
   result.dmesg.push(...dmesgProblems(afterApply));
@@ -224,7 +253,7 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
     result.error = smokeError;
   }
 
-  const undo = tsplice(['undo', item.id, '--json', '--tries', '5', '--retry-ms', '200'], 240_000);
+  const undo = await tsplice(['undo', item.id, '--json', '--tries', '5', '--retry-ms', '200'], 240_000);
   result.undoWallMs = undo.ms;
   if (undo.status !== 0) {
     if (result.outcome === 'applied') {
@@ -236,7 +265,7 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   } else {
     result.undoPauseNs = (JSON.parse(undo.stdout) as { pauseNs: number }).pauseNs;
     // Undo keeps the update module; the corpus lets each go before the next fix.
-    const unload = tsplice(['unload', item.id, '--tries', '5', '--retry-ms', '200'], 240_000);
+    const unload = await tsplice(['unload', item.id, '--tries', '5', '--retry-ms', '200'], 240_000);
     if (unload.status !== 0 && result.outcome === 'applied') {
       result.outcome = 'undo failed';
       result.error = unload.message;
