@@ -48,18 +48,26 @@ interface Created {
   ms: number;
 }
 
-/** The guest's runner: the corpus driver over the plan, then once more over the updates whose apply crashed. */
+/**
+ * The guest's runner: the corpus driver over the plan, then once more over the updates whose
+ * apply crashed and, when the driver itself died of a signal (tsplice's commands run in its
+ * process), over the update it died in and those it had not reached.
+ */
 const RUNNER = `
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 const driver = '${GUEST_PROJECT_DIR}/dist/tools/corpus/guest.js';
 const first = spawnSync('node', [driver, 'plan.json'], { stdio: 'inherit' });
-if (first.status !== 0) process.exit(first.status ?? 1);
+const died = first.signal !== null;
+if (!died && first.status !== 0) process.exit(first.status ?? 1);
 const plan = JSON.parse(readFileSync('plan.json', 'utf8'));
 const lines = existsSync(plan.results) ? readFileSync(plan.results, 'utf8').split('\\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
-const crashed = new Set(lines.filter((r) => r.type === 'result' && r.outcome === 'apply crashed').map((r) => r.id));
-if (crashed.size === 0) process.exit(0);
-const retry = { results: plan.results.replace(/\\.jsonl$/, '-retry.jsonl'), items: plan.items.filter((i) => crashed.has(i.id)) };
+const results = lines.filter((r) => r.type === 'result');
+const done = new Set(results.map((r) => r.id));
+const crashed = new Set(results.filter((r) => r.outcome === 'apply crashed').map((r) => r.id));
+const again = plan.items.filter((i) => crashed.has(i.id) || (died && !done.has(i.id)));
+if (again.length === 0) process.exit(died ? 1 : 0);
+const retry = { results: plan.results.replace(/\\.jsonl$/, '-retry.jsonl'), items: again };
 writeFileSync('plan-retry.json', JSON.stringify(retry));
 const second = spawnSync('node', [driver, 'plan-retry.json'], { stdio: 'inherit' });
 process.exit(second.status ?? 1);
@@ -147,6 +155,8 @@ describe('the real-fix corpus selection on the lab kernel', () => {
     /** Why an update has no result: the guest died, hung or stopped before it. */
     let stopped: string | undefined;
     let broke: string | undefined;
+    /** The update the driver's first run died in, when it died (and the runner ran it again). */
+    let diedIn: string | undefined;
 
     before(async () => {
       const started = Date.now();
@@ -183,7 +193,8 @@ describe('the real-fix corpus selection on the lab kernel', () => {
       const retriedRecords = readRecords(join(share, 'results-retry.jsonl'));
       first = firstRecords.results;
       retried = retriedRecords.results;
-      broke = retriedRecords.unfinished ?? firstRecords.unfinished;
+      diedIn = firstRecords.unfinished;
+      broke = retriedRecords.unfinished ?? (retried.has(firstRecords.unfinished ?? '') ? undefined : firstRecords.unfinished);
       say(`guest part: ${items.length} updates in ${seconds(Date.now() - started)} (one boot)${stopped ? `; stopped: ${stopped.split('\n')[0]}` : ''}`);
     });
 
@@ -202,6 +213,9 @@ describe('the real-fix corpus selection on the lab kernel', () => {
         let result = firstRun;
         if (firstRun?.outcome === 'apply crashed') {
           t.diagnostic(`the first apply crashed (${firstRun.error ?? ''}); run once more`);
+          result = retried.get(update.id);
+        } else if (!firstRun && retried.has(update.id)) {
+          if (diedIn === update.id) t.diagnostic('the driver died during the first run of this update; run once more');
           result = retried.get(update.id);
         }
         const why = broke === update.id ? `the guest broke during this update: ${stopped ?? ''}` : `the guest never ran it${stopped ? `: ${stopped}` : ''}`;
