@@ -95,7 +95,7 @@ describe('tsplice create on the lab kernel tree', () => {
   });
 
   it('refuses a comment-only patch as no code change', async () => {
-    assert.equal(await refusal(tree, 'proc-cmdline-comment'), 'The patch changes no code built into the kernel.');
+    assert.equal(await refusal(tree, 'proc-cmdline-comment'), 'The patch changes no code built into the kernel or its modules.');
   });
 
   it('refuses a patch that only adds a function nothing calls, naming it', async () => {

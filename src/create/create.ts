@@ -301,7 +301,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       throw new UserError(
         lineOnly.length > 0
           ? `The patch changes no code: ${lineOnly.length} function(s) differ only in line numbers (${lineOnly.slice(0, 5).join(', ')}).`
-          : 'The patch changes no code built into the kernel.',
+          : 'The patch changes no code built into the kernel or its modules.',
         { kind: 'no-code-change' },
       );
     }
