@@ -147,6 +147,30 @@ export const SELECTION: SelectedFile[] = [
       refersTo: ['neightbl_fill_info.constprop.0', '__neigh_ifdown.isra.0'],
     },
   },
+  // Fixes to loadable modules: the guest driver loads the module with modprobe first, and the
+  // functions are matched and switched in the module's text.
+  { file: 'net/netfilter/xt_cpu.c', why: 'module xt_cpu: smp_processor_id() becomes raw_smp_processor_id(), the same code without CONFIG_DEBUG_PREEMPT', refused: 'no code change', names: 'changes no code' },
+  {
+    file: 'fs/ext4/xattr.c',
+    why: 'module ext4: eleven functions of one unit in one update, in a module the lab guest loads with its dependencies (jbd2, mbcache)',
+    update: {
+      functions: [
+        'ext4_expand_extra_isize_ea', 'ext4_xattr_block_find', 'ext4_xattr_block_set', 'ext4_xattr_delete_inode', 'ext4_xattr_get_block', 'ext4_xattr_ibody_set',
+        'ext4_xattr_inode_dec_ref_all', 'ext4_xattr_inode_lookup_create', 'ext4_xattr_release_block', 'ext4_xattr_set', 'ext4_xattr_set_entry',
+      ],
+    },
+  },
+  { file: 'fs/fuse/readdir.c', why: 'module fuse: one function', update: { functions: ['fuse_emit'] } },
+  { file: 'fs/isofs/rock.c', why: 'module isofs: a .cold part and a new message string carried in the update', update: { functions: ['rock_continue', 'rock_continue.cold'] } },
+  { file: 'fs/udf/misc.c', why: 'module udf (with crc-itu-t): a new message string', update: { functions: ['udf_read_tagged'] } },
+  { file: 'net/netfilter/nf_conntrack_proto_tcp.c', why: 'module nf_conntrack: a .cold part; the new code calls into nf_conntrack and vmlinux', update: { functions: ['nf_conntrack_tcp_packet', 'nf_conntrack_tcp_packet.cold'] } },
+  { file: 'net/netfilter/nft_bitwise.c', why: 'nft_bitwise.o is part of the module nf_tables: the unit is not the module', update: { functions: ['nft_bitwise_init'] } },
+  { file: 'net/netfilter/nft_ct.c', why: 'module nft_ct: its new code calls nf_ct_expect_put, an export of nf_conntrack it depends on', update: { functions: ['nft_ct_expect_obj_eval'] } },
+  { file: 'net/netfilter/nft_dynset.c', why: 'module nf_tables with a header hunk of include/net/netfilter/nf_tables.h grouped into its patch', update: { functions: ['nft_dynset_new'] } },
+  { file: 'net/netfilter/nft_set_hash.c', why: 'module nf_tables: four functions, statics of the module named by the new code', update: { functions: ['nft_hash_activate', 'nft_hash_walk', 'nft_rhash_activate', 'nft_rhash_walk'] } },
+  { file: 'net/netfilter/xt_multiport.c', why: 'module xt_multiport: a new function the two changed ones call, carried in the update', update: { functions: ['multiport_mt6_check', 'multiport_mt_check'] } },
+  { file: 'net/sched/act_csum.c', why: 'module act_csum: a traffic-control action', update: { functions: ['tcf_csum_act'] } },
+  { file: 'net/sched/sch_choke.c', why: 'module sch_choke: a queueing discipline, two functions', update: { functions: ['choke_dump_stats', 'choke_enqueue'] } },
 ];
 
 /** What an update holds, in the words of UpdateExpectation. */
