@@ -154,7 +154,6 @@ export function checkRunningKernel(update: UpdatePackage): void {
  * cannot be read is kind cannot-read.
  */
 export function matchRunning(update: UpdatePackage, symbols: KernelSymbols, replaced?: ReplacedFunctions): MatchResult {
-  refuseUnloadedModules(update);
   let kcore: Kcore;
   try {
     kcore = Kcore.open();

@@ -90,14 +90,8 @@ function exportedBy(symbols: KernelSymbols, module: string, name: string): boole
  * case, so a static of the module cannot be told from a global: a name in the module and also
  * in vmlinux or a dependency is refused as ambiguous rather than guessed.
  */
-function moduleAddress(
-  module: string,
-  name: string,
-  external: External,
-  symbols: KernelSymbols,
-  learned: ReadonlyMap<string, LearnedSymbol>,
-  loaded: LoadedModules,
-): bigint {
+function moduleAddress(external: External & { module: string }, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>, loaded: LoadedModules): bigint {
+  const { module, name } = external;
   const known = learned.get(external.local ? learnedKey(external.unit, name) : moduleLearnedKey(module, name))?.address;
   if (known !== undefined) return known;
   const named = symbols.lookup(name);
@@ -162,7 +156,7 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
     const external = externals.get(symbol.name);
     const address =
       external?.module !== undefined
-        ? moduleAddress(external.module, external.name, external, symbols, learned, loaded)
+        ? moduleAddress({ ...external, module: external.module }, symbols, learned, loaded)
         : vmlinuxAddress(external?.name ?? symbol.name, external, symbols, learned);
     symbol.section = SHN_ABS;
     symbol.value = address;
