@@ -204,6 +204,16 @@ static int tsplice_apply_check(struct tsplice_update *u, struct tsplice_func *f,
 	return ret;
 }
 
+/* The parts of @u that wait for their module to be loaded. */
+static unsigned int tsplice_waiting(const struct tsplice_update *u)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < u->nparts; i++)
+		n += u->parts[i].state != TS_PART_BOUND;
+	return n;
+}
+
 /*
  * `apply ID [TRIES [RETRY_MS]]`. Order of checks: state; for each function, not already
  * replaced by another applied update, the old and new symbols and owners as staged, the
@@ -228,28 +238,34 @@ int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int ret
 		tsplice_field(msg, "owner", "%d", pid_vnr(u->owner));
 		return -EBUSY;
 	}
+	/* Functions of modules loaded now join the switch; the others wait for their module. */
+	ret = tsplice_bind_loaded(u, msg);
+	if (ret)
+		goto fail;
 	for (i = 0; i < u->nfuncs; i++) {
 		ret = tsplice_apply_check(u, &u->funcs[i], msg);
 		if (ret)
 			goto fail;
 	}
-	sw = tsplice_switch_new(TS_OP_APPLY, u);
-	if (!sw) {
-		ret = -ENOMEM;
-		tsplice_refuse(msg, "no-memory", "out of memory");
-		goto fail;
+	if (u->nfuncs) {
+		sw = tsplice_switch_new(TS_OP_APPLY, u);
+		if (!sw) {
+			ret = -ENOMEM;
+			tsplice_refuse(msg, "no-memory", "out of memory");
+			goto fail;
+		}
+		ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
+		if (ret)
+			goto fail;
 	}
-	ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
-	if (ret)
-		goto fail;
 	u->state = TS_APPLIED;
 	u->ever_applied = true;
 	u->applied_at = ktime_get_real_seconds();
 	tsplice_report_clear(&u->error);
 	tsplice_applied++;
 	tsplice_say(msg,
-		    "ok: applied %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside)",
-		    u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned);
+		    "ok: applied %s: %u function(s) after %u attempt(s); pause %llu ns, stop_machine %llu ns, %u tasks checked (%u stacks read inside); %u waiting for their module",
+		    u->id, u->nfuncs, u->attempts, u->pause_ns, u->call_ns, u->tasks, u->scanned, tsplice_waiting(u));
 	pr_info("%s\n", msg->text);
 	tsplice_switch_free(sw);
 	return 0;
@@ -280,6 +296,16 @@ int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retr
 			       tsplice_state_names[u->state]);
 		tsplice_field(msg, "state", "%s", tsplice_state_names[u->state]);
 		return -EINVAL;
+	}
+	if (!u->nfuncs) {
+		/* Every part waits for its module: nothing is written, nothing runs the new code. */
+		u->state = TS_REVERTED;
+		tsplice_report_clear(&u->error);
+		tsplice_say(msg, "ok: undid %s: no function was patched; %u waiting for their module forgotten",
+			    u->id, u->nparts);
+		pr_info("%s\n", msg->text);
+		tsplice_applied--;
+		return 0;
 	}
 	sw = tsplice_switch_new(TS_OP_UNDO, u);
 	if (!sw) {

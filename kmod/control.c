@@ -48,11 +48,15 @@ static int tsplice_command(int argc, char **argv, struct tsplice_report *msg)
 	}
 	if (!strcmp(argv[0], "stage"))
 		return tsplice_stage(argc, argv, msg);
+	if (!strcmp(argv[0], "part"))
+		return tsplice_part_command(argc, argv, msg);
+	if (!strcmp(argv[0], "late"))
+		return tsplice_late_command(argc, argv, msg);
 	if (!strcmp(argv[0], "measure") && argc == 1)
 		return tsplice_measure(NULL, msg);
 	if (strcmp(argv[0], "apply") && strcmp(argv[0], "undo") && strcmp(argv[0], "measure") &&
 	    strcmp(argv[0], "drop")) {
-		tsplice_refuse(msg, "usage", "unknown command '%s' (stage, apply, undo, drop, measure)",
+		tsplice_refuse(msg, "usage", "unknown command '%s' (stage, part, late, apply, undo, drop, measure)",
 			       argv[0]);
 		return -EINVAL;
 	}
@@ -72,7 +76,7 @@ static int tsplice_command(int argc, char **argv, struct tsplice_report *msg)
 		return ret;
 	if (!strcmp(argv[0], "drop"))
 		return tsplice_drop(u, tries, retry_ms, msg);
-	if (!u->nfuncs) {
+	if (!u->nfuncs && !u->nparts) {
 		tsplice_refuse(msg, "no-functions", "%s %s: no function staged", argv[0], u->id);
 		return -EINVAL;
 	}
@@ -132,11 +136,17 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 
 	if (!tsplice_may_command())
 		return -EPERM;
-	if (len == 0 || len > TSPLICE_CMD_MAX)
+	/* A `part` carries a function's whole pre code; every other command is short. */
+	if (len == 0 || len > TSPLICE_CMD_BIG)
 		return -EINVAL;
-	buf = memdup_user_nul(ubuf, len);
-	if (IS_ERR(buf))
-		return PTR_ERR(buf);
+	buf = kvmalloc(len + 1, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	if (copy_from_user(buf, ubuf, len)) {
+		kvfree(buf);
+		return -EFAULT;
+	}
+	buf[len] = '\0';
 	msg = kzalloc(sizeof(*msg), GFP_KERNEL);
 	argv = argv_split(GFP_KERNEL, strim(buf), &argc);
 	if (!msg || !argv) {
@@ -167,7 +177,8 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 		pr_err("%s: %s\n", argc ? argv[0] : "command", msg->text);
 		ret = -EPERM;
 	} else if (READ_ONCE(*tsplice_ks.modules_disabled) && argc &&
-		   (!strcmp(argv[0], "stage") || !strcmp(argv[0], "apply"))) {
+		   (!strcmp(argv[0], "stage") || !strcmp(argv[0], "part") || !strcmp(argv[0], "late") ||
+		    !strcmp(argv[0], "apply"))) {
 		/* No new code once module loading is off; undo and drop still take code away. */
 		tsplice_refuse(msg, "modules-disabled",
 			       "refused: module loading is disabled (kernel.modules_disabled=1)");
@@ -190,7 +201,7 @@ out:
 	if (argv)
 		argv_free(argv);
 	kfree(msg);
-	kfree(buf);
+	kvfree(buf);
 	return ret ? ret : len;
 }
 

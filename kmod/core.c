@@ -110,6 +110,8 @@ static int tsplice_resolve(void)
 	tsplice_ks.put_task_stack = (void *)tsplice_lookup("put_task_stack", false);
 	tsplice_ks.get_kprobe = (void *)tsplice_lookup("get_kprobe", true);
 	tsplice_ks.modules_disabled = (void *)tsplice_lookup("modules_disabled", true);
+	tsplice_ks.find_module = (void *)tsplice_lookup("find_module", true);
+	tsplice_ks.module_address = (void *)tsplice_lookup("__module_address", true);
 	tsplice_ks.stack_trace_save_tsk = (void *)tsplice_lookup("stack_trace_save_tsk", false);
 	/* The scheduler's own record of each CPU's idle task; smpboot's copy as a fallback. */
 	tsplice_ks.idle_task = (void *)tsplice_lookup("idle_task", false);
@@ -117,7 +119,8 @@ static int tsplice_resolve(void)
 		tsplice_ks.idle_threads = (void __percpu *)tsplice_lookup("idle_threads", false);
 	if (!tsplice_ks.text_poke || !tsplice_ks.text_mutex || !tsplice_ks.stop_machine_cpuslocked ||
 	    !tsplice_ks.module_text_address || !tsplice_ks.kernel_text_address || !tsplice_ks.jump_label_text_reserved ||
-	    !tsplice_ks.get_kprobe || !tsplice_ks.modules_disabled)
+	    !tsplice_ks.get_kprobe || !tsplice_ks.modules_disabled || !tsplice_ks.find_module ||
+	    !tsplice_ks.module_address)
 		return -ENOENT;
 	if (!tsplice_ks.idle_task && !tsplice_ks.idle_threads) {
 		pr_err("cannot load: neither idle_task nor idle_threads found: idle tasks could not be checked\n");
@@ -223,6 +226,7 @@ void tsplice_update_free(struct tsplice_update *u)
 
 	for (i = 0; i < u->nfuncs; i++)
 		tsplice_put_func_modules(&u->funcs[i]);
+	tsplice_free_parts(u);
 	list_del(&u->list);
 	put_pid(u->owner);
 	kvfree(u->funcs);
@@ -249,15 +253,22 @@ static int __init tsplice_init(void)
 	tsplice_dir = proc_mkdir_mode("tsplice", 0700, NULL);
 	if (!tsplice_dir)
 		return -ENOMEM;
+	ret = tsplice_late_init();
+	if (ret)
+		goto fail;
 	if (!proc_create("control", 0600, tsplice_dir, &tsplice_control_ops) ||
 	    !proc_create("status", 0600, tsplice_dir, &tsplice_status_ops)) {
-		remove_proc_subtree("tsplice", NULL);
-		return -ENOMEM;
+		tsplice_late_exit();
+		ret = -ENOMEM;
+		goto fail;
 	}
 	pr_info("loaded: /proc/tsplice/control and /proc/tsplice/status; idle tasks through %s; %s\n",
 		tsplice_ks.idle_task ? "idle_task()" : "idle_threads",
 		tsplice_ks.put_task_stack ? "tasks pre-scanned before the stop" : "no put_task_stack: every task checked inside the stop");
 	return 0;
+fail:
+	remove_proc_subtree("tsplice", NULL);
+	return ret;
 }
 
 /*
@@ -267,6 +278,7 @@ static int __init tsplice_init(void)
 static void __exit tsplice_exit(void)
 {
 	remove_proc_subtree("tsplice", NULL);
+	tsplice_late_exit();
 	tsplice_forget_refusal();
 	pr_info("unloaded\n");
 }

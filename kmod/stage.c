@@ -237,7 +237,7 @@ int tsplice_check_bytes(const struct tsplice_func *f, struct tsplice_report *msg
 }
 
 /* Ids are printed in status records and dmesg lines: keep them one plain word. */
-static bool tsplice_valid_id(const char *id)
+bool tsplice_valid_id(const char *id)
 {
 	size_t n = strlen(id);
 
@@ -262,7 +262,7 @@ bool tsplice_owned_by_other(const struct tsplice_update *u)
 }
 
 /* A reference on the module owning @addr, which must still be the one named @owner. */
-static int tsplice_get_module(unsigned long addr, const char *owner, struct module **out)
+int tsplice_get_module(unsigned long addr, const char *owner, struct module **out)
 {
 	struct module *mod;
 	int ret = 0;
@@ -426,7 +426,7 @@ static int tsplice_stage_resolve(struct tsplice_func *f, struct tsplice_report *
  * Step 4, the patch site: after the fentry nop that ftrace owns, or the entry of a notrace
  * function that does not start with endbr64. Sets f->fentry and f->site.
  */
-static int tsplice_stage_fentry(struct tsplice_func *f, struct tsplice_report *msg)
+int tsplice_stage_fentry(struct tsplice_func *f, struct tsplice_report *msg)
 {
 	static const u8 endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
 	u8 first[TSPLICE_FENTRY_SIZE];
@@ -464,7 +464,7 @@ static int tsplice_stage_fentry(struct tsplice_func *f, struct tsplice_report *m
 }
 
 /* Step 5: room for the jmp at the site, its reach, and no jump label or static call under it. */
-static int tsplice_stage_jmp(struct tsplice_func *f, struct tsplice_report *msg)
+int tsplice_stage_jmp(struct tsplice_func *f, struct tsplice_report *msg)
 {
 	unsigned long site = f->old_addr + f->site;
 	long rel;
@@ -568,6 +568,12 @@ static int tsplice_stage_add(struct tsplice_update **up, const char *id,
 	tsplice_report_clear(&u->error);
 	*up = u;
 	return 0;
+}
+
+/* Adds a function to an existing update (late.c binds parts this way); -ENOMEM only. */
+int tsplice_add_func(struct tsplice_update *u, const struct tsplice_func *f)
+{
+	return tsplice_stage_add(&u, u->id, f);
 }
 
 /*

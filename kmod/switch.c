@@ -45,6 +45,8 @@ static unsigned int tsplice_add_module_rest(struct tsplice_switch *sw, struct ts
 
 	for (i = 0; i < u->nfuncs && !mod; i++)
 		mod = u->funcs[i].new_mod;
+	for (i = 0; i < u->nparts && !mod; i++)
+		mod = u->parts[i].new_mod;
 	if (!mod)
 		return n;
 	cursor = (unsigned long)mod->core_layout.base;

@@ -13,6 +13,8 @@
  *   control.c    /proc/tsplice/control: who may write, command parsing, lockdown
  *   status.c     /proc/tsplice/status, and the reports commands build: a sentence, and for a
  *                refusal a reason name with key=value fields
+ *   late.c       functions of loadable modules: `part`, `late`, and the module notifier that
+ *                binds them when their module comes and forgets them when it goes
  */
 #ifndef TSPLICE_H
 #define TSPLICE_H
@@ -68,6 +70,10 @@
 #define TSPLICE_DEFAULT_TRIES	5
 #define TSPLICE_DEFAULT_RETRY_MS 1000
 #define TSPLICE_MAX_RETHOOKS	1024		/* pending kretprobe returns read per task */
+#define TSPLICE_MAX_PRE		(48 * 1024)	/* pre code of a module's function, compared at load */
+#define TSPLICE_MAX_PARTS	1024
+#define TSPLICE_MAX_LATE	8192
+#define TSPLICE_CMD_BIG		(2 * TSPLICE_MAX_PRE + 4096)	/* a `part` command: pre code in hex and its mask */
 
 /*
  * What a command reports: a sentence for people (the control file's read, the kernel log, the
@@ -97,6 +103,8 @@ struct tsplice_ks {
 	int (*static_call_text_reserved)(void *start, void *end);
 	struct kprobe *(*get_kprobe)(void *addr);
 	int *modules_disabled;			/* kernel.modules_disabled */
+	struct module *(*find_module)(const char *name);	/* with preemption disabled */
+	struct module *(*module_address)(unsigned long addr);
 	unsigned int (*stack_trace_save_tsk)(struct task_struct *t, unsigned long *store,
 					     unsigned int size, unsigned int skipnr);
 };
@@ -122,6 +130,48 @@ struct tsplice_func {
 	u8 orig[TSPLICE_JMP_SIZE];		/* bytes at the site before apply */
 	u8 jmp[TSPLICE_JMP_SIZE];		/* e9 rel32 to new_addr */
 	struct module *old_mod, *new_mod;	/* references held from stage to drop */
+	bool bound;				/* made from a part (late.c): no reference on old_mod */
+};
+
+/*
+ * A function of a loadable module (late.c). It is bound to the module's running copy each time
+ * the module is live: at apply when it is loaded then, at MODULE_STATE_COMING when it is loaded
+ * later; binding proves the copy against the pre code outside @mask, writes the update's late
+ * relocations for the module and adds a tsplice_func (bound). At MODULE_STATE_GOING that
+ * function is forgotten and the part waits again.
+ */
+enum tsplice_part_state { TS_PART_WAITING, TS_PART_BOUND, TS_PART_REFUSED };
+
+struct tsplice_part {
+	char name[KSYM_NAME_LEN];
+	char module[MODULE_NAME_LEN];
+	char new_name[KSYM_NAME_LEN];
+	char new_owner[MODULE_NAME_LEN];
+	unsigned long new_addr, new_size;
+	struct module *new_mod;			/* the update module, held from `part` to drop */
+	u8 *pre;				/* the pre code, pre_size bytes */
+	u8 *mask;				/* 1 where the running copy may differ (relocated, rewritten) */
+	unsigned long pre_size;
+	enum tsplice_part_state state;
+	unsigned long bound_addr;		/* the running function while bound, else 0 */
+	unsigned int loads;			/* times bound */
+	struct tsplice_report why;		/* why refused, reason NULL otherwise */
+};
+
+/* How a late relocation's field is computed (x86-64 psABI). */
+enum tsplice_late_type { TS_LATE_PC32, TS_LATE_32S, TS_LATE_64 };
+
+/*
+ * A relocation of the new code that names something of a loadable module, written each time
+ * that module's parts are bound (the module may be loaded at another address each time).
+ */
+struct tsplice_late {
+	char module[MODULE_NAME_LEN];		/* whose parts bind it */
+	char target[MODULE_NAME_LEN];		/* the module defining @symbol: @module or a dependency */
+	char symbol[KSYM_NAME_LEN];
+	unsigned long field;			/* in the update module */
+	long addend;
+	enum tsplice_late_type type;
 };
 
 struct tsplice_update {
@@ -132,6 +182,10 @@ struct tsplice_update {
 	bool ever_applied;			/* its new code may have run: drop checks the tasks */
 	struct tsplice_func *funcs;
 	unsigned int nfuncs;
+	struct tsplice_part *parts;		/* functions of loadable modules (late.c) */
+	unsigned int nparts;
+	struct tsplice_late *lates;
+	unsigned int nlates;
 	time64_t applied_at;			/* wall clock seconds of the last apply, 0 if none */
 	unsigned int attempts;			/* stop_machine runs of the last apply or undo */
 	u64 pause_ns, call_ns, wait_ns;		/* of the last successful or last tried switch */
@@ -254,6 +308,21 @@ bool tsplice_refuse_replaced(const struct tsplice_func *f, struct tsplice_update
 int tsplice_check_bytes(const struct tsplice_func *f, struct tsplice_report *msg);
 bool tsplice_owned_by_other(const struct tsplice_update *u);
 void tsplice_put_func_modules(struct tsplice_func *f);
+bool tsplice_valid_id(const char *id);
+int tsplice_get_module(unsigned long addr, const char *owner, struct module **out);
+int tsplice_stage_fentry(struct tsplice_func *f, struct tsplice_report *msg);
+int tsplice_stage_jmp(struct tsplice_func *f, struct tsplice_report *msg);
+int tsplice_add_func(struct tsplice_update *u, const struct tsplice_func *f);
+
+/* late.c: functions of loadable modules, bound when their module is live */
+extern const char *const tsplice_part_state_names[];
+int tsplice_part_command(int argc, char **argv, struct tsplice_report *msg);
+int tsplice_late_command(int argc, char **argv, struct tsplice_report *msg);
+int tsplice_bind_loaded(struct tsplice_update *u, struct tsplice_report *msg);
+void tsplice_unbind_all(struct tsplice_update *u);
+void tsplice_free_parts(struct tsplice_update *u);
+int tsplice_late_init(void);
+void tsplice_late_exit(void);
 
 /* taskcheck.c */
 bool tsplice_scan_tasks(struct tsplice_switch *sw);

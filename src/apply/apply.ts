@@ -14,14 +14,17 @@
  * the kernel still holds it staged and re-checks every site.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError, classified } from '../host/errors.js';
 import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
 import { readLoadedModules, type LoadedModules } from '../match/loaded-modules.js';
-import { checkTarget, MatchError, matchUpdate, moduleNotLoaded, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
-import type { UpdatePackage } from '../update/format.js';
+import { checkTarget, MatchError, matchUpdate, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
+import { combinedTargets, kallsymsTargets, ModuleFiles } from '../match/module-targets.js';
+import { matchOnDisk } from '../match/on-disk.js';
+import { relocationInfo, relocationType } from '../elf/index.js';
+import type { UpdateFunction, UpdatePackage } from '../update/format.js';
 import { CoreModule, runProgram } from '../switch/core-module.js';
 import type { CoreStatus, CoreUpdate, RetryOptions } from '../switch/core-status.js';
 import { refuseConflicts } from '../switch/conflicts.js';
@@ -130,13 +133,85 @@ function newFunctionAddress(symbols: KernelSymbols, module: string, name: string
 }
 
 /**
- * Refuses an update that replaces a function of a module that is not loaded, before anything is
- * locked, matched or loaded: there are no running bytes to prove the pre code against and no
- * code to switch. Kind module-not-loaded, naming the module and the function.
+ * Proves every function of a module that is not loaded against the module's file, before
+ * anything is locked or loaded: the pre code must equal the function in the file outside
+ * relocation fields, with the same relocations (on-disk.ts). The kernel proves the copy that
+ * loads again, against the pre code (kmod/late.c). A module with no file is refused (kind
+ * module-not-loaded), a file that differs too (kind match-failed, naming function and offset).
  */
-export function refuseUnloadedModules(update: UpdatePackage, loaded: LoadedModules = readLoadedModules()): void {
-  const missing = update.functions.find((f) => f.pre && f.module !== undefined && !loaded.has(f.module));
-  if (missing) throw moduleNotLoaded(update.id, missing);
+export function proveOnDisk(update: UpdatePackage, loaded: LoadedModules, files: ModuleFiles | undefined): void {
+  for (const fn of update.functions) {
+    if (!fn.pre || fn.module === undefined || loaded.has(fn.module)) continue;
+    const path = files?.path(fn.module);
+    if (!files || path === undefined) {
+      throw new UserError(
+        `The update ${update.id} replaces ${fn.name} of the module ${fn.module}, which is not loaded and has no file in ${files?.dir ?? '/lib/modules'} (modules.dep): there is nothing to prove its code against.`,
+        { kind: 'module-not-loaded', object: fn.module, unit: fn.unit, function: fn.name, reason: `the module ${fn.module} is not loaded and has no file` },
+      );
+    }
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (error) {
+      throw classified(error, { kind: 'cannot-read', object: path });
+    }
+    const mismatch = matchOnDisk(fn, bytes, path);
+    if (mismatch) {
+      throw new UserError(`${fn.name} of the module ${fn.module}: its file ${path} differs from the update's pre code at +0x${mismatch.offset.toString(16)} (${mismatch.reason}); the update is not for this module.`, {
+        kind: 'match-failed',
+        object: path,
+        unit: fn.unit,
+        function: fn.name,
+        offset: mismatch.offset,
+        reason: mismatch.reason,
+      });
+    }
+  }
+}
+
+/** The update with only the functions run-pre matching can look for in the running kernel. */
+export function loadedPart(update: UpdatePackage, loaded: LoadedModules): UpdatePackage {
+  return { ...update, functions: update.functions.filter((f) => !f.pre || f.module === undefined || loaded.has(f.module)) };
+}
+
+/** The module files of the running kernel, when it has any. */
+export function runningModuleFiles(): ModuleFiles | undefined {
+  try {
+    return new ModuleFiles(release());
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where the update module's section `section` was loaded: /sys/module/NAME/sections, which
+ * the kernel fills for every allocated section of a loaded module (root only).
+ */
+function sectionAddress(module: string, section: string): bigint {
+  const path = join('/sys/module', module, 'sections', section);
+  try {
+    return BigInt(readFileSync(path, 'utf8').trim());
+  } catch (error) {
+    throw classified(error, { kind: 'cannot-read', object: path, section });
+  }
+}
+
+/**
+ * The bytes of a module function's pre code where its running copy may differ: relocation
+ * fields, and the sites the loader rewrites (ftrace, alternatives, jump labels, static calls).
+ */
+export function identityMask(fn: UpdateFunction, entries: UpdatePackage['specialEntries']): { offset: number; length: number }[] {
+  const ranges = [
+    ...(fn.pre?.relocations ?? []).map((r) => ({ offset: r.offset, length: relocationInfo(relocationType(r.type) ?? -1)?.size ?? 4 })),
+    ...rewriteSites(fn, entries).map((s) => ({ offset: s.offset, length: s.length })),
+  ].sort((a, b) => a.offset - b.offset);
+  const merged: { offset: number; length: number }[] = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r.offset <= last.offset + last.length) last.length = Math.max(last.length, r.offset + r.length - last.offset);
+    else merged.push({ ...r });
+  }
+  return merged;
 }
 
 /** Checks that the update is for the running kernel (release and banner): kind wrong-kernel. */
@@ -180,7 +255,7 @@ export function matchRunning(update: UpdatePackage, symbols: KernelSymbols, repl
 }
 
 export async function applyUpdate(update: UpdatePackage, retry: RetryOptions = {}): Promise<ApplyResult> {
-  refuseUnloadedModules(update);
+  proveOnDisk(update, readLoadedModules(), runningModuleFiles());
   return withLock('apply', () => applyLocked(update, retry));
 }
 
@@ -221,11 +296,15 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
 
   let started = process.hrtime.bigint();
   const symbols = readKallsyms();
-  const match = matchRunning(update, symbols, await replacedFunctions(core));
+  const loaded = readLoadedModules();
+  const files = runningModuleFiles();
+  // A module unloaded since the check before the lock: its file is proven now.
+  proveOnDisk(update, loaded, files);
+  const match = matchRunning(loadedPart(update, loaded), symbols, await replacedFunctions(core));
   const matchMs = Number(process.hrtime.bigint() - started) / 1e6;
 
   started = process.hrtime.bigint();
-  const { bytes } = resolveUpdateModule(update, symbols, match.learned, readLoadedModules());
+  const { bytes, late } = resolveUpdateModule(update, symbols, match.learned, combinedTargets(loaded, kallsymsTargets(symbols, loaded), files?.targets()));
   const dir = mkdtempSync(join(tmpdir(), 'tsplice-update-'));
   const koPath = join(dir, `${module.name}.ko`);
   writeFileSync(koPath, bytes);
@@ -244,28 +323,33 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   }
   let staged = false;
   try {
-    const loaded = readKallsyms();
+    const withUpdate = readKallsyms();
+    const newAddressOf = (fn: UpdateFunction): bigint =>
+      newFunctionAddress(withUpdate, module.name, module.renamedFunctions?.find((r) => r.unit === fn.unit && r.name === fn.name)?.symbol ?? fn.name);
     const functions: ApplyResult['functions'] = [];
-    const requests = match.functions.map((f) => {
+    // vmlinux's functions are staged at the addresses matching found...
+    const requests = match.functions.flatMap((f) => {
       const fn = update.functions.find((u) => u.name === f.name && u.unit === f.unit);
       if (!fn) throw new UserError(`Internal error: matched ${f.name} is not in the update.`, { kind: 'internal', function: f.name });
-      const moduleSymbol = module.renamedFunctions?.find((r) => r.unit === fn.unit && r.name === fn.name)?.symbol ?? fn.name;
-      const newAddress = newFunctionAddress(loaded, module.name, moduleSymbol);
+      if (fn.module !== undefined) return [];
+      const newAddress = newAddressOf(fn);
       functions.push({ name: fn.name, oldAddress: f.runningAddress, newAddress });
-      return {
-        name: fn.name,
-        oldAddress: f.runningAddress,
-        oldSize: f.size,
-        newAddress,
-        newSize: fn.post.size,
-        expected: f.entry,
-      };
+      return [{ name: fn.name, oldAddress: f.runningAddress, oldSize: f.size, newAddress, newSize: fn.post.size, expected: f.entry }];
     });
-    await core.stageUpdate(update.id, requests);
+    // ...a module's are bound by the kernel to each copy of the module that is loaded.
+    const parts = update.functions.flatMap((fn) => {
+      if (!fn.pre || fn.module === undefined) return [];
+      return [{ name: fn.name, module: fn.module, newAddress: newAddressOf(fn), newSize: fn.post.size, pre: Buffer.from(fn.pre.bytes, 'base64'), mask: identityMask(fn, update.specialEntries) }];
+    });
+    const lates = late.map((l) => ({ module: l.module, target: l.target, symbol: l.symbol, field: sectionAddress(module.name, l.section) + BigInt(l.offset), type: l.type, addend: l.addend }));
+    await core.stageAll(update.id, requests, parts, lates);
     staged = true;
     unmarkLoading(module.name);
     const stageMs = Number(process.hrtime.bigint() - started) / 1e6;
     const result = await core.apply(update.id, retry);
+    for (const part of result.parts) {
+      if (part.oldAddress !== undefined) functions.push({ name: part.name, oldAddress: part.oldAddress, newAddress: part.newAddress });
+    }
     return { id: update.id, module: module.name, functions, core: result, matchMs, stageMs };
   } catch (error) {
     // Leave the kernel as it was: forget the staged update and unload the new code.

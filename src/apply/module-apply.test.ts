@@ -1,10 +1,10 @@
 /**
  * Updates to loadable modules on the booted lab kernel: a fix to binfmt_misc seen from user
- * space, the real 6.1.176 fixes to nft_ct and nf_tables in one update with a vmlinux fix (one
- * pause for all three), a module that is not loaded refused before anything changes, a module
- * whose running code is not the update's pre code refused naming function and offset, and the
- * module pinned while its fix is applied and free again once the update is unloaded. One guest
- * boot runs the script; the checks assert on its report.
+ * space, applied while the module is not loaded (patched as it loads, again after rmmod and
+ * modprobe, original code after undo) and while it is; the real 6.1.176 fixes to nft_ct and
+ * nf_tables in one update with a vmlinux fix (one pause for all three); a module whose file,
+ * or whose running code, is not the update's pre code refused naming function and offset.
+ * One guest boot runs the script; the checks assert on its report.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -29,13 +29,39 @@ const peek = (name, module) => JSON.parse(sh('tsplice peek ' + name + ' --module
 const modules = () => readFileSync('/proc/modules', 'utf8').split('\\n').map((l) => l.split(' ')[0]).filter(Boolean).sort();
 const ids = JSON.parse(readFileSync('ids.json', 'utf8'));
 const status = () => readFileSync('/proc/sys/fs/binfmt_misc/status', 'utf8');
+const load = () => sh('modprobe binfmt_misc && mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc');
+const unloadModule = () => tryRun('umount /proc/sys/fs/binfmt_misc; rmmod binfmt_misc');
+const listed = () => JSON.parse(sh('tsplice list --json'));
 const report = {};
 
-// Not loaded: refused, nothing loaded.
-report.notLoaded = { modulesBefore: modules(), apply: tsplice('apply binfmt-misc-status.tsplice --json') };
-report.notLoaded.modulesAfter = modules();
+// Not loaded, and its file differs from the pre code: refused at apply, nothing loaded.
+report.onDisk = { modulesBefore: modules(), apply: tsplice('apply binfmt-misc-mismatch.tsplice --json') };
+report.onDisk.modulesAfter = modules();
 
-sh('modprobe binfmt_misc && mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc');
+// The late path: applied while not loaded, patched as it loads, again after rmmod and modprobe.
+const late = report.late = {};
+late.apply = tsplice('apply binfmt-misc-status.tsplice --json');
+late.listWaiting = listed();
+late.listWaitingText = sh('tsplice list');
+load();
+late.first = status();
+late.bytes = peek('bm_status_read', 'binfmt_misc');
+late.listBound = listed();
+late.rmmod = unloadModule();
+late.modulesAfterRmmod = modules();
+late.listAfterRmmod = listed();
+load();
+late.second = status();
+late.undo = tsplice('undo ' + ids['binfmt-misc-status']);
+late.undone = status();
+late.bytesUndone = peek('bm_status_read', 'binfmt_misc');
+unloadModule();
+load();
+late.afterUndoReload = status();
+late.unload = tsplice('unload ' + ids['binfmt-misc-status']);
+late.modulesAtEnd = modules();
+
+// Loaded at apply: proven against the running copy, switched under stop_machine.
 report.binfmt = { before: status(), bytesBefore: peek('bm_status_read', 'binfmt_misc') };
 report.binfmt.mismatch = tsplice('apply binfmt-misc-mismatch.tsplice --json');
 report.binfmt.modulesAfterMismatch = modules();
@@ -45,18 +71,13 @@ sh('echo 0 > /proc/sys/fs/binfmt_misc/status');
 report.binfmt.afterDisable = status();
 sh('echo 1 > /proc/sys/fs/binfmt_misc/status');
 report.binfmt.bytesAfter = peek('bm_status_read', 'binfmt_misc');
-report.binfmt.list = JSON.parse(sh('tsplice list --json'));
+report.binfmt.list = listed();
 report.binfmt.listText = sh('tsplice list');
-sh('umount /proc/sys/fs/binfmt_misc');
-report.binfmt.rmmodApplied = tryRun('rmmod binfmt_misc');
-report.binfmt.modulesAfterRmmod = modules();
-sh('mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc');
 report.binfmt.undo = tsplice('undo ' + ids['binfmt-misc-status']);
 report.binfmt.undone = status();
 report.binfmt.bytesUndone = peek('bm_status_read', 'binfmt_misc');
 report.binfmt.unload = tsplice('unload ' + ids['binfmt-misc-status']);
-sh('umount /proc/sys/fs/binfmt_misc');
-report.binfmt.rmmodUnloaded = tryRun('rmmod binfmt_misc');
+report.binfmt.rmmodUnloaded = unloadModule();
 report.binfmt.modulesAtEnd = modules();
 
 // One update across vmlinux, nft_ct and nf_tables.
@@ -64,7 +85,7 @@ sh('modprobe nft_ct');
 const spans = [['nft_ct_expect_obj_eval', 'nft_ct'], ['nft_exthdr_init', 'nf_tables'], ['version_proc_show', 'vmlinux']];
 report.span = { modulesLoaded: modules(), bytesBefore: spans.map(([f, m]) => peek(f, m).bytes) };
 report.span.apply = tsplice('apply netfilter-span.tsplice --json');
-report.span.list = JSON.parse(sh('tsplice list --json'));
+report.span.list = listed();
 report.span.version = readFileSync('/proc/version', 'utf8');
 report.span.bytesAfter = spans.map(([f, m]) => peek(f, m).bytes);
 report.span.undo = tsplice('undo ' + ids['netfilter-span']);
@@ -89,10 +110,29 @@ interface Peeked {
 interface Listed {
   id: string;
   state: string;
-  functions: { name: string; owner?: string; site: number }[];
+  functions: { name: string; owner?: string; site: number; oldAddress: string }[];
+  parts: { name: string; module: string; state: string; loads: number; oldAddress?: string }[];
 }
 interface Report {
-  notLoaded: { modulesBefore: string[]; apply: Outcome; modulesAfter: string[] };
+  onDisk: { modulesBefore: string[]; apply: Outcome; modulesAfter: string[] };
+  late: {
+    apply: Outcome;
+    listWaiting: Listed[];
+    listWaitingText: string;
+    first: string;
+    bytes: Peeked;
+    listBound: Listed[];
+    rmmod: Outcome;
+    modulesAfterRmmod: string[];
+    listAfterRmmod: Listed[];
+    second: string;
+    undo: Outcome;
+    undone: string;
+    bytesUndone: Peeked;
+    afterUndoReload: string;
+    unload: Outcome;
+    modulesAtEnd: string[];
+  };
   binfmt: {
     before: string;
     bytesBefore: Peeked;
@@ -104,8 +144,6 @@ interface Report {
     bytesAfter: Peeked;
     list: Listed[];
     listText: string;
-    rmmodApplied: Outcome;
-    modulesAfterRmmod: string[];
     undo: Outcome;
     undone: string;
     bytesUndone: Peeked;
@@ -180,15 +218,54 @@ describe('updates to loadable modules on the booted lab kernel', () => {
     report = guest.report;
   });
 
-  it('refuses a fix to a module that is not loaded, naming module and function, and loads nothing', () => {
-    const { apply, modulesBefore, modulesAfter } = report.notLoaded;
+  it('refuses a module that is not loaded and whose file differs from the pre code, naming function and offset, and loads nothing', () => {
+    const { apply, modulesBefore, modulesAfter } = report.onDisk;
     assert.equal(apply.ok, false);
     const error = jsonError(apply);
-    assert.equal(error['kind'], 'module-not-loaded');
-    assert.equal(error['object'], 'binfmt_misc');
+    assert.equal(error['kind'], 'match-failed');
     assert.equal(error['function'], 'bm_status_read');
+    assert.equal(error['offset'], `0x${mismatchOffset.toString(16)}`);
+    assert.match(error['object'] ?? '', /\/lib\/modules\/6\.1\.0-47-amd64\/kernel\/fs\/binfmt_misc\.ko$/);
     assert.deepEqual(modulesAfter, modulesBefore);
     assert.ok(!modulesBefore.includes('binfmt_misc'));
+  });
+
+  it('applies a fix to a module that is not loaded: it waits, and the module is patched as it loads', () => {
+    const l = report.late;
+    assert.ok(l.apply.ok, l.apply.out);
+    const waiting = l.listWaiting.find((u) => u.id === ids['binfmt-misc-status']);
+    assert.equal(waiting?.state, 'applied');
+    assert.deepEqual(waiting?.functions, []);
+    assert.deepEqual(waiting?.parts.map((p) => [p.name, p.module, p.state, p.loads]), [['bm_status_read', 'binfmt_misc', 'waiting', 0]]);
+    assert.match(l.listWaitingText, /^ {2}bm_status_read \[binfmt_misc\] {2}waiting for the module to load$/m);
+    assert.equal(l.first, 'enabled (tsplice)\n');
+    assert.equal(l.bytes.bytes.slice(0, 12), '0f1f440000e9');
+    const bound = l.listBound.find((u) => u.id === ids['binfmt-misc-status']);
+    assert.deepEqual(bound?.parts.map((p) => [p.state, p.loads]), [['bound', 1]]);
+    assert.deepEqual(bound?.functions.map((f) => [f.name, f.owner]), [['bm_status_read', 'binfmt_misc']]);
+  });
+
+  it('lets the module go while its fix is applied, and patches it again when it comes back', () => {
+    const l = report.late;
+    assert.ok(l.rmmod.ok, l.rmmod.out);
+    assert.ok(!l.modulesAfterRmmod.includes('binfmt_misc'));
+    const after = l.listAfterRmmod.find((u) => u.id === ids['binfmt-misc-status']);
+    assert.equal(after?.state, 'applied');
+    assert.deepEqual(after?.parts.map((p) => [p.state, p.loads]), [['waiting', 1]]);
+    assert.deepEqual(after?.functions, []);
+    assert.equal(l.second, 'enabled (tsplice)\n');
+  });
+
+  it('undoes a fix made at load: the running module and the next copy loaded run the original code', () => {
+    const l = report.late;
+    assert.ok(l.undo.ok, l.undo.out);
+    assert.equal(l.undone, 'enabled\n');
+    // The __fentry__ nop, and after it the function's own first instruction again, not a jmp.
+    assert.equal(l.bytesUndone.bytes.slice(0, 10), '0f1f440000');
+    assert.notEqual(l.bytesUndone.bytes.slice(10, 12), 'e9');
+    assert.equal(l.afterUndoReload, 'enabled\n');
+    assert.ok(l.unload.ok, l.unload.out);
+    assert.ok(!l.modulesAtEnd.some((m) => m.startsWith('tsplice_binfmt')), l.modulesAtEnd.join(' '));
   });
 
   it('refuses a module whose running code is not the pre code, naming function and offset', () => {
@@ -226,15 +303,11 @@ describe('updates to loadable modules on the booted lab kernel', () => {
     const listed = b.list.find((u) => u.id === ids['binfmt-misc-status']);
     assert.equal(listed?.state, 'applied');
     assert.deepEqual(listed?.functions.map((f) => [f.name, f.owner]), [['bm_status_read', 'binfmt_misc']]);
-    assert.match(b.listText, /^ {2}bm_status_read \[binfmt_misc\] {2}0x[0-9a-f]+ -> 0x[0-9a-f]+ \(tsplice_binfmt_misc_status_[0-9a-f]+\)$/m);
+    assert.match(b.listText, /^ {2}bm_status_read \[binfmt_misc\] {2}0x[0-9a-f]+ -> 0x[0-9a-f]+ \(tsplice_binfmt_misc_status_[0-9a-f]+\) {2}bound 1 time\(s\)$/m);
   });
 
-  it('keeps the module loaded while its fix is applied, and lets it go once the update is unloaded', () => {
+  it('lets the module go once the update is unloaded', () => {
     const b = report.binfmt;
-    assert.equal(b.rmmodApplied.ok, false, b.rmmodApplied.out);
-    // busybox rmmod: delete_module(O_NONBLOCK) answers EWOULDBLOCK while a reference is held.
-    assert.match(b.rmmodApplied.out, /Resource temporarily unavailable|in use/);
-    assert.ok(b.modulesAfterRmmod.includes('binfmt_misc'));
     assert.ok(b.unload.ok, b.unload.out);
     assert.ok(b.rmmodUnloaded.ok, b.rmmodUnloaded.out);
     assert.ok(!b.modulesAtEnd.includes('binfmt_misc'));

@@ -36,7 +36,17 @@ function describe(u: CoreUpdate): string {
       + `${u.appliedAt ? `  applied ${u.appliedAt.toISOString()}` : ''}  attempts ${u.attempts}  pause ${u.pauseNs} ns  tasks ${u.tasks}`,
   ];
   // Each function with the module it is in, so an operator sees which module a fix is to.
-  for (const f of u.functions) lines.push(`  ${f.name} [${f.owner ?? 'vmlinux'}]  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})`);
+  const bound = new Set(u.parts.filter((p) => p.state === 'bound').map((p) => `${p.name} [${p.module}]`));
+  for (const f of u.functions) {
+    const key = `${f.name} [${f.owner ?? 'vmlinux'}]`;
+    const loads = u.parts.find((p) => `${p.name} [${p.module}]` === key)?.loads;
+    lines.push(`  ${key}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})${bound.has(key) && loads !== undefined ? `  bound ${loads} time(s)` : ''}`);
+  }
+  // A module's functions while it is not loaded, or when the copy that loaded did not match.
+  for (const p of u.parts.filter((p) => p.state !== 'bound')) {
+    const why = p.state === 'refused' ? `not applied: ${p.diagnostic?.reason ?? 'refused'}${p.diagnostic?.fields['offset'] ? ` at +${p.diagnostic.fields['offset']}` : ''}` : 'waiting for the module to load';
+    lines.push(`  ${p.name} [${p.module}]  ${why}`);
+  }
   if (u.error) lines.push(`  last error: ${u.error}`);
   return lines.join('\n');
 }
@@ -77,6 +87,7 @@ export function addApplyCommands(program: Command): void {
           id: result.id,
           module: result.module,
           functions: result.functions,
+          waiting: result.core.parts.filter((p) => p.state !== 'bound').map((p) => ({ name: p.name, module: p.module })),
           attempts: result.core.attempts,
           pauseNs: result.core.pauseNs,
           stopMachineNs: result.core.callNs,
@@ -89,6 +100,7 @@ export function addApplyCommands(program: Command): void {
       }
       process.stdout.write(`applied ${result.id}: ${result.functions.length} function(s), ${result.core.attempts} attempt(s), pause ${result.core.pauseNs} ns (${result.core.tasks} tasks checked)\n`);
       for (const f of result.functions) process.stdout.write(`  ${f.name}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)}\n`);
+      for (const p of result.core.parts.filter((p) => p.state !== 'bound')) process.stdout.write(`  ${p.name} [${p.module}]  waits for the module to load: patched as it loads\n`);
       process.stdout.write(`  matching ${result.matchMs.toFixed(0)} ms, loading and staging ${result.stageMs.toFixed(0)} ms\n`);
     });
 

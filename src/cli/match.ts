@@ -4,7 +4,8 @@
  * pre code's references resolve to. Changes nothing.
  */
 import type { Command } from 'commander';
-import { checkRunningKernel, matchRunning } from '../apply/apply.js';
+import { checkRunningKernel, loadedPart, matchRunning, proveOnDisk, runningModuleFiles } from '../apply/apply.js';
+import { readLoadedModules } from '../match/loaded-modules.js';
 import { readKallsyms } from '../match/kallsyms.js';
 import { readUpdate } from '../update/format.js';
 import { printJson } from './output.js';
@@ -19,7 +20,10 @@ export function addMatchCommand(program: Command): void {
       const update = readUpdate(file);
       checkRunningKernel(update);
       const started = process.hrtime.bigint();
-      const result = matchRunning(update, readKallsyms());
+      // A module that is not loaded is proven against its file, as apply does.
+      const loaded = readLoadedModules();
+      proveOnDisk(update, loaded, runningModuleFiles());
+      const result = matchRunning(loadedPart(update, loaded), readKallsyms());
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       if (opts.json) {
         printJson({ id: update.id, matchMs: ms, functions: result.functions, learned: [...result.learned.values()] });

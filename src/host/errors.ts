@@ -56,6 +56,8 @@ export type DiagnosticKind =
   | 'match-failed'
   | 'ambiguous'
   | 'unresolved-reference'
+  | 'late-reference'
+  | 'too-large'
   | 'insmod-failed'
   | 'rmmod-failed'
   | 'nothing-to-stage'

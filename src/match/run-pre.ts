@@ -246,7 +246,7 @@ export function moduleLearnedKey(module: string, name: string): string {
  */
 export function moduleNotLoaded(id: string, fn: UpdateFunction): UserError {
   return new UserError(
-    `The update ${id} replaces ${fn.name} of the module ${fn.module ?? '?'}, which is not loaded: load it first ('modprobe ${fn.module ?? '?'}'); tsplice applies fixes to loaded modules only.`,
+    `The update ${id} replaces ${fn.name} of the module ${fn.module ?? '?'}, which is not loaded: run-pre matching reads running code only (apply proves such a function against the module's file).`,
     { kind: 'module-not-loaded', object: fn.module, unit: fn.unit, function: fn.name, reason: `the module ${fn.module ?? '?'} is not loaded` },
   );
 }

@@ -22,7 +22,11 @@ import {
   type CoreUpdate,
   type RetryOptions,
   type StageRequest,
+  type PartRequest,
+  type LateRequest,
   busyReason,
+  lateCommand,
+  partCommand,
   checkUpdateId,
   parseStatus,
   stageCommand,
@@ -190,6 +194,26 @@ export class CoreModule {
     if (await this.update(id)) throw new UserError(`The kernel already has an update ${id}; drop it or choose another id.`, { kind: 'bad-state' });
     try {
       for (const fn of functions) await this.stage(id, fn);
+    } catch (e) {
+      if (await this.update(id)) await this.drop(id);
+      throw e;
+    }
+    return this.requireUpdate(id);
+  }
+
+  /**
+   * Stages an update: the functions of vmlinux (`stage`), the functions of loadable modules
+   * (`part`) and the relocations of the new code into modules (`late`), in that order; on a
+   * refusal the partial update is dropped.
+   */
+  async stageAll(id: string, functions: readonly StageRequest[], parts: readonly PartRequest[], lates: readonly LateRequest[]): Promise<CoreUpdate> {
+    argument(() => checkUpdateId(id));
+    if (functions.length === 0 && parts.length === 0) throw new UserError(`Update ${id} has no function to stage.`, { kind: 'nothing-to-stage' });
+    if (await this.update(id)) throw new UserError(`The kernel already has an update ${id}; drop it or choose another id.`, { kind: 'bad-state' });
+    try {
+      for (const fn of functions) await this.stage(id, fn);
+      for (const part of parts) await this.command(argument(() => partCommand(id, part)));
+      for (const late of lates) await this.command(argument(() => lateCommand(id, late)));
     } catch (e) {
       if (await this.update(id)) await this.drop(id);
       throw e;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UserError } from '../host/errors.js';
-import { busyReason, parseStatus, stageCommand, switchCommand } from './core-status.js';
+import { busyReason, lateCommand, parseStatus, partCommand, stageCommand, switchCommand } from './core-status.js';
 
 const STATUS = `tsplice-core 1 applied=1 lockdown=no
 measure kind=scan id=u1 result=ok tasks=68 cpus=2 pause_ns=812345 call_ns=900000 wait_ns=1200
@@ -174,6 +174,34 @@ describe('core module commands', () => {
     assert.throws(() => stageCommand('u1', { ...fn, name: 'f g' }), UserError);
     assert.throws(() => stageCommand('u1', { ...fn, expected: new Uint8Array(4) }), UserError);
     assert.throws(() => stageCommand('u1', { ...fn, oldSize: 0 }), UserError);
+  });
+
+  it('writes a part line with the whole pre code and its mask, and a late line', () => {
+    const part = { name: 'bm_status_read', module: 'binfmt_misc', newAddress: 0xffffffffc0345000n, newSize: 64, pre: Uint8Array.from([0xe8, 0, 0, 0, 0, 0x48, 0x8b, 0x05, 0, 0, 0, 0]), mask: [{ offset: 0, length: 5 }, { offset: 8, length: 4 }] };
+    assert.equal(partCommand('u1', part), 'part u1 bm_status_read binfmt_misc 0xffffffffc0345000 64 e800000000488b0500000000 0+5,8+4');
+    assert.equal(partCommand('u1', { ...part, mask: [] }).split(' ').pop(), '-');
+    assert.throws(() => partCommand('u1', { ...part, module: 'bad module' }), UserError);
+    assert.throws(() => partCommand('u1', { ...part, pre: new Uint8Array(48 * 1024 + 1) }), (e: unknown) => e instanceof UserError && e.kind === 'too-large' && e.diagnostic.function === 'bm_status_read');
+    assert.equal(
+      lateCommand('u1', { module: 'binfmt_misc', target: 'binfmt_misc', symbol: 'enabled', field: 0xffffffffc0345013n, type: 'pc32', addend: -4n }),
+      'late u1 binfmt_misc 0xffffffffc0345013 pc32 binfmt_misc enabled -4',
+    );
+  });
+
+  it('reads the parts of an update: bound, waiting, and refused with the kernel\'s reason', () => {
+    const status = parseStatus(`tsplice-core 1 applied=1 lockdown=no
+update u3 state=applied functions=1 attempts=1 applied_at=1764188679 pause_ns=1 call_ns=1 wait_ns=1 tasks=1 error=-
+function u3 bm_status_read old=0xffffffffc0340060 old_size=64 new=0xffffffffc0345000 new_size=70 new_name=bm_status_read site=5 fentry=1 owner=binfmt_misc new_owner=tsplice_u3
+part u3 bm_status_read module=binfmt_misc state=bound old=0xffffffffc0340060 loads=2 pre_size=64 new=0xffffffffc0345000 error=-
+part u3 nft_ct_get_eval module=nft_ct state=waiting old=0x0 loads=0 pre_size=300 new=0xffffffffc0345100 error=-
+part u3 xt_x module=xt_x state=refused old=0x0 loads=0 pre_size=40 new=0xffffffffc0345200 reason=pre-code-differs function=xt_x offset=0x1c error=xt_x: the running copy in xt_x differs from the pre code at +0x1c
+`);
+    const [bound, waiting, refused] = status.updates[0]?.parts ?? [];
+    assert.deepEqual(bound, { name: 'bm_status_read', module: 'binfmt_misc', state: 'bound', oldAddress: 0xffffffffc0340060n, loads: 2, preSize: 64, newAddress: 0xffffffffc0345000n });
+    assert.equal(waiting?.state, 'waiting');
+    assert.equal(waiting?.oldAddress, undefined);
+    assert.deepEqual(refused?.diagnostic, { reason: 'pre-code-differs', fields: { function: 'xt_x', offset: '0x1c' } });
+    assert.match(refused?.error ?? '', /differs from the pre code at \+0x1c$/);
   });
 
   it('writes apply and undo with optional tries and delay', () => {

@@ -25,10 +25,31 @@ export interface CoreFunction {
   newOwner?: string;
 }
 
+/**
+ * A function of a loadable module, as the kernel holds it (kmod/late.c): bound to the module's
+ * running copy while the module is loaded, waiting while it is not, refused when the copy
+ * that came did not match the pre code (with the kernel's reason and fields).
+ */
+export interface CorePart {
+  name: string;
+  module: string;
+  state: 'waiting' | 'bound' | 'refused';
+  /** The running function while bound. */
+  oldAddress?: bigint;
+  /** Times it was bound (the module loaded, or loaded again). */
+  loads: number;
+  preSize: number;
+  newAddress: bigint;
+  diagnostic?: CoreDiagnostic;
+  error?: string;
+}
+
 export interface CoreUpdate {
   id: string;
   state: UpdateState;
   functions: CoreFunction[];
+  /** Functions of loadable modules; their bound ones are in `functions` too. */
+  parts: CorePart[];
   /** stop_machine runs of the last apply or undo. */
   attempts: number;
   /** When it was last applied (wall clock), if ever. */
@@ -128,6 +149,57 @@ export interface StageRequest {
    * are not compared (ftrace owns them).
    */
   expected: Uint8Array;
+}
+
+/** What `part` needs: a function of a loadable module, bound whenever the module is loaded. */
+export interface PartRequest {
+  name: string;
+  module: string;
+  newAddress: bigint;
+  newSize: number;
+  /** The whole pre code. */
+  pre: Uint8Array;
+  /** Byte ranges where the running copy may differ: relocation fields, load-time rewrite sites. */
+  mask: readonly { offset: number; length: number }[];
+}
+
+/** What `late` needs: a relocation of the new code into a module, written at each load. */
+export interface LateRequest {
+  /** The module whose parts bind it. */
+  module: string;
+  /** The module defining `symbol`: `module` itself or a module it depends on. */
+  target: string;
+  symbol: string;
+  /** Address of the field in the loaded update module. */
+  field: bigint;
+  type: 'pc32' | '32s' | '64';
+  addend: bigint;
+}
+
+/** The most pre code a `part` may carry (kmod/tsplice.h TSPLICE_MAX_PRE). */
+export const MAX_PART_PRE = 48 * 1024;
+
+/** The `part` command line for one function of a module. */
+export function partCommand(id: string, p: PartRequest): string {
+  checkUpdateId(id);
+  if (!SYMBOL_NAME.test(p.name)) throw new UserError(`'${p.name}' is not a function name kallsyms could print.`, { kind: 'bad-argument' });
+  if (!/^[A-Za-z0-9_-]{1,55}$/.test(p.module)) throw new UserError(`'${p.module}' is not a module name.`, { kind: 'bad-argument', function: p.name });
+  if (p.pre.length < 10 || p.pre.length > MAX_PART_PRE) {
+    throw new UserError(`${p.name}: its pre code is ${p.pre.length} bytes; a function of a module can be bound at load with 10 to ${MAX_PART_PRE}.`, {
+      kind: 'too-large',
+      object: p.module,
+      function: p.name,
+    });
+  }
+  const mask = p.mask.length === 0 ? '-' : p.mask.map((r) => `${r.offset}+${r.length}`).join(',');
+  return `part ${id} ${p.name} ${p.module} ${hex(p.newAddress)} ${p.newSize} ${Buffer.from(p.pre).toString('hex')} ${mask}`;
+}
+
+/** The `late` command line for one relocation. */
+export function lateCommand(id: string, l: LateRequest): string {
+  checkUpdateId(id);
+  if (!SYMBOL_NAME.test(l.symbol)) throw new UserError(`'${l.symbol}' is not a symbol name kallsyms could print.`, { kind: 'bad-argument' });
+  return `late ${id} ${l.module} ${hex(l.field)} ${l.type} ${l.target} ${l.symbol} ${l.addend}`;
 }
 
 export interface RetryOptions {
@@ -324,6 +396,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         id,
         state,
         functions: [],
+        parts: [],
         attempts: integer(m, 'attempts', line, source),
         ...(appliedAt > 0 ? { appliedAt: new Date(appliedAt * 1000) } : {}),
         pauseNs: integer(m, 'pause_ns', line, source),
@@ -356,6 +429,28 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         fentry: need(m, 'fentry', line, source) === '1',
         ...(oldOwner ? { owner: oldOwner } : {}),
         ...(newOwner ? { newOwner } : {}),
+      });
+    } else if (kind === 'part') {
+      const record = splitRecord(rest.join(' '), line, source, true);
+      const [id, name, ...words] = record.words;
+      const update = id === undefined ? undefined : byId.get(id);
+      if (!update || !name) throw new UserError(`${source}: the line '${line}' belongs to no update listed before it.`, { kind: 'bad-kernel-record', object: source });
+      const m = fields(words, line, source);
+      const state = need(m, 'state', line, source);
+      if (state !== 'waiting' && state !== 'bound' && state !== 'refused') {
+        throw new UserError(`${source}: state=${state} is not waiting, bound or refused in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
+      }
+      const old = address(m, 'old', line, source);
+      update.parts.push({
+        name,
+        module: need(m, 'module', line, source),
+        state,
+        ...(old !== 0n ? { oldAddress: old } : {}),
+        loads: integer(m, 'loads', line, source),
+        preSize: integer(m, 'pre_size', line, source),
+        newAddress: address(m, 'new', line, source),
+        ...(record.diagnostic ? { diagnostic: record.diagnostic } : {}),
+        ...(record.error !== undefined && record.error !== '-' ? { error: record.error } : {}),
       });
     } else {
       throw new UserError(`${source}: unknown record '${kind ?? ''}' in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });

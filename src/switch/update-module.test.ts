@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { modelFromElf, parseElf, SHF_ALLOC, SHF_EXECINSTR, SHN_ABS, SHN_UNDEF, SHT_PROGBITS, STB_GLOBAL, STT_NOTYPE, STV_DEFAULT, writeElf } from '../elf/index.js';
+import { modelFromElf, parseElf, R_X86_64_NONE, R_X86_64_PLT32, SHF_ALLOC, SHF_EXECINSTR, SHN_ABS, SHN_UNDEF, SHT_PROGBITS, STB_GLOBAL, STT_NOTYPE, STV_DEFAULT, writeElf } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import { KernelSymbols, type KernelSymbol } from '../match/kallsyms.js';
 import { LoadedModules } from '../match/loaded-modules.js';
-import { learnedKey, moduleLearnedKey, type LearnedSymbol } from '../match/run-pre.js';
+import type { LearnedSymbol } from '../match/run-pre.js';
+import { kallsymsTargets } from '../match/module-targets.js';
 import type { UpdatePackage } from '../update/format.js';
 import { MODULE_NAME_OFFSET, resolveUpdateModule, THIS_MODULE_SECTION } from './update-module.js';
 
@@ -17,9 +18,17 @@ import { MODULE_NAME_OFFSET, resolveUpdateModule, THIS_MODULE_SECTION } from './
  * An update whose module refers to one external, `name` (a static of kernel/a.c when `local`);
  * with `inModule`, a reference of a unit of that loadable module, as create names those.
  */
-function updateReferring(name: string, local: boolean, moduleName = 'tsplice_test', inModule?: string): UpdatePackage {
-  const text = { name: '.text', type: SHT_PROGBITS, flags: SHF_ALLOC | SHF_EXECINSTR, addralign: 16, data: Uint8Array.from([0xc3]), relocations: [] };
+function updateReferring(name: string, local: boolean, moduleName = 'tsplice_test', inModule?: string, referringSection = '.text.f'): UpdatePackage {
   const symbol = { name: local || inModule ? `${name}.tsplice.u0` : name, value: 0n, size: 0, bind: STB_GLOBAL, type: STT_NOTYPE, visibility: STV_DEFAULT, section: SHN_UNDEF };
+  // call name; ret
+  const text = {
+    name: referringSection,
+    type: SHT_PROGBITS,
+    flags: SHF_ALLOC | SHF_EXECINSTR,
+    addralign: 16,
+    data: Uint8Array.from([0xe8, 0, 0, 0, 0, 0xc3]),
+    relocations: [{ offset: 1, type: R_X86_64_PLT32, symbol, addend: -4n }],
+  };
   const bytes = writeElf({ sections: [text, thisModule(moduleName)], symbols: [symbol] });
   const external = { symbol: symbol.name, name, unit: inModule ? 'net/netfilter/a.c' : 'kernel/a.c', local, ...(inModule ? { module: inModule } : {}) };
   const module = { name: 'tsplice_test', bytes: Buffer.from(bytes).toString('base64'), externals: [external] };
@@ -47,7 +56,7 @@ const LOADED = new LoadedModules([
 ]);
 
 function resolvedAddress(update: UpdatePackage, symbols: KernelSymbols, learned: Map<string, LearnedSymbol> = new Map()): bigint | undefined {
-  const { bytes } = resolveUpdateModule(update, symbols, learned, LOADED);
+  const { bytes } = resolveUpdateModule(update, symbols, learned, kallsymsTargets(symbols, LOADED));
   const name = update.module?.externals[0]?.symbol;
   const symbol = modelFromElf(parseElf(Buffer.from(bytes), 'out.ko')).symbols.find((s) => s.name === name);
   return symbol?.section === SHN_ABS ? symbol.value : undefined;
@@ -81,52 +90,59 @@ describe('resolving an update module', () => {
     );
   });
 
-  it('binds a module unit\'s static to the module\'s, learned or the one in /proc/kallsyms, never vmlinux\'s', () => {
+  /** What a module unit's reference becomes: its late reference, or the address it was bound to. */
+  function moduleReference(update: UpdatePackage, symbols: KernelSymbols): { target?: string; address?: bigint; relocationType?: number } {
+    const { bytes, late } = resolveUpdateModule(update, symbols, new Map(), kallsymsTargets(symbols, LOADED));
+    const model = modelFromElf(parseElf(Buffer.from(bytes), 'out.ko'));
+    const symbol = model.symbols.find((s) => s.name === update.module?.externals[0]?.symbol);
+    const relocationType = model.sections.flatMap((s) => s.relocations ?? [])[0]?.type;
+    const [reference] = late;
+    if (reference) {
+      assert.deepEqual([reference.section, reference.offset, reference.type, reference.addend, reference.module], ['.text.f', 1, 'pc32', -4n, 'nft_ct']);
+      assert.equal(symbol?.section, SHN_ABS);
+      assert.equal(symbol?.value, 0n);
+      return { target: reference.target, ...(relocationType !== undefined ? { relocationType } : {}) };
+    }
+    return { ...(symbol?.section === SHN_ABS ? { address: symbol.value } : {}), ...(relocationType !== undefined ? { relocationType } : {}) };
+  }
+
+  it('leaves a module unit\'s static to the module, bound at each load, never to vmlinux\'s', () => {
     const update = updateReferring('ct_helper', true, 'tsplice_test', 'nft_ct');
-    const learned = new Map([[learnedKey('net/netfilter/a.c', 'ct_helper'), { name: 'ct_helper', address: 0x7000n, local: true, from: 'f+0x4' }]]);
-    assert.equal(resolvedAddress(update, kallsyms(['ct_helper', 't', 0x1000n], ['ct_helper', 't', 0x7000n, 'nft_ct']), learned), 0x7000n);
-    assert.equal(resolvedAddress(update, kallsyms(['ct_helper', 't', 0x1000n], ['ct_helper', 't', 0x7000n, 'nft_ct'])), 0x7000n);
+    assert.deepEqual(moduleReference(update, kallsyms(['ct_helper', 't', 0x1000n], ['ct_helper', 't', 0x7000n, 'nft_ct'])), { target: 'nft_ct', relocationType: R_X86_64_NONE });
     assert.throws(
-      () => resolvedAddress(update, kallsyms(['ct_helper', 't', 0x1000n])),
+      () => moduleReference(update, kallsyms(['ct_helper', 't', 0x1000n])),
       (e: unknown) => e instanceof UserError && e.kind === 'unresolved-reference' && e.diagnostic.object === 'nft_ct' && /a static of net\/netfilter\/a\.c, which the module nft_ct does not have/.test(e.message),
     );
   });
 
-  it('binds a module\'s __this_module to that module\'s, learned per module or from /proc/kallsyms', () => {
-    const update = updateReferring('__this_module', false, 'tsplice_test', 'nft_ct');
-    // /proc/kallsyms prints a module's symbols in lower case, exported or not.
-    const symbols = kallsyms(['__this_module', 'd', 0x8000n, 'nf_tables'], ['__this_module', 'd', 0x9000n, 'nft_ct']);
-    assert.equal(resolvedAddress(update, symbols), 0x9000n);
-    const learned = new Map([[moduleLearnedKey('nft_ct', '__this_module'), { name: '__this_module', address: 0x9000n, from: 'f+0x8' }]]);
-    assert.equal(resolvedAddress(update, kallsyms(), learned), 0x9000n);
+  it('leaves a module\'s __this_module and its own globals to the module, even where vmlinux has the name', () => {
+    assert.deepEqual(moduleReference(updateReferring('__this_module', false, 'tsplice_test', 'nft_ct'), kallsyms()), { target: 'nft_ct', relocationType: R_X86_64_NONE });
+    const update = updateReferring('debug', false, 'tsplice_test', 'nft_ct');
+    assert.deepEqual(moduleReference(update, kallsyms(['debug', 'D', 0x2000n], ['debug', 'd', 0x9100n, 'nft_ct'])), { target: 'nft_ct', relocationType: R_X86_64_NONE });
   });
 
-  it('binds a module\'s global to vmlinux, or to an export of a module it depends on, never to one it does not', () => {
+  it('binds a module\'s global to vmlinux at insmod, or leaves it to an export of a module it depends on, never one it does not', () => {
     const inVmlinux = updateReferring('kfree', false, 'tsplice_test', 'nft_ct');
-    assert.equal(resolvedAddress(inVmlinux, kallsyms(['kfree', 'T', 0x2000n], ['kfree', 't', 0x2100n, 'binfmt_misc'])), 0x2000n);
-    const exported = updateReferring('crc32c', false, 'tsplice_test', 'nft_ct');
+    assert.deepEqual(moduleReference(inVmlinux, kallsyms(['kfree', 'T', 0x2000n], ['kfree', 't', 0x2100n, 'binfmt_misc'])), { address: 0x2000n, relocationType: R_X86_64_PLT32 });
     // libcrc32c exports crc32c; nft_ct depends on it through nf_tables.
-    assert.equal(resolvedAddress(exported, kallsyms(['crc32c', 't', 0x5000n, 'libcrc32c'], ['__ksymtab_crc32c', 'r', 0x5800n, 'libcrc32c'])), 0x5000n);
+    const exported = updateReferring('crc32c', false, 'tsplice_test', 'nft_ct');
+    assert.deepEqual(moduleReference(exported, kallsyms(['crc32c', 't', 0x5000n, 'libcrc32c'], ['__ksymtab_crc32c', 'r', 0x5800n, 'libcrc32c'])), { target: 'libcrc32c', relocationType: R_X86_64_NONE });
     assert.throws(
-      () => resolvedAddress(exported, kallsyms(['crc32c', 't', 0x5000n, 'libcrc32c'])),
-      (e: unknown) => e instanceof UserError && e.kind === 'unresolved-reference' && /only libcrc32c, which nft_ct does not depend on or which does not export it/.test(e.message),
+      () => moduleReference(exported, kallsyms(['crc32c', 't', 0x5000n, 'libcrc32c'])),
+      (e: unknown) => e instanceof UserError && e.kind === 'unresolved-reference' && e.diagnostic.function === 'crc32c',
     );
     const unrelated = updateReferring('bm_status', false, 'tsplice_test', 'nft_ct');
     assert.throws(
-      () => resolvedAddress(unrelated, kallsyms(['bm_status', 't', 0x6000n, 'binfmt_misc'], ['__ksymtab_bm_status', 'r', 0x6800n, 'binfmt_misc'])),
-      (e: unknown) =>
-        e instanceof UserError &&
-        e.kind === 'unresolved-reference' &&
-        e.message === 'The new code of the module nft_ct refers to bm_status, which neither the module, vmlinux nor a module it depends on has (only binfmt_misc, which nft_ct does not depend on or which does not export it).',
+      () => moduleReference(unrelated, kallsyms(['bm_status', 't', 0x6000n, 'binfmt_misc'], ['__ksymtab_bm_status', 'r', 0x6800n, 'binfmt_misc'])),
+      (e: unknown) => e instanceof UserError && e.kind === 'unresolved-reference' && e.message === 'The new code of the module nft_ct refers to bm_status, which neither the module, vmlinux nor a module it depends on has.',
     );
   });
 
-  it('refuses a module global that the module and vmlinux both have, rather than guess', () => {
-    const update = updateReferring('debug', false, 'tsplice_test', 'nft_ct');
+  it('refuses a reference into a module from a section the loader reads at insmod', () => {
+    const update = updateReferring('ct_key', true, 'tsplice_test', 'nft_ct', '__jump_table');
     assert.throws(
-      () => resolvedAddress(update, kallsyms(['debug', 'D', 0x2000n], ['debug', 'd', 0x9100n, 'nft_ct'])),
-      (e: unknown) => e instanceof UserError && e.kind === 'ambiguous' && e.message === 'The new code of the module nft_ct refers to debug, which is in nft_ct, vmlinux, and matching did not tell which one.',
+      () => moduleReference(update, kallsyms(['ct_key', 'd', 0x7000n, 'nft_ct'])),
+      (e: unknown) => e instanceof UserError && e.kind === 'late-reference' && e.diagnostic.section === '__jump_table' && e.diagnostic.function === 'ct_key',
     );
-    assert.equal(resolvedAddress(update, kallsyms(['debug', 'd', 0x9100n, 'nft_ct'])), 0x9100n);
   });
 });

@@ -1,21 +1,27 @@
 /**
  * Preparing an update's module for the running kernel: each external reference of the new
- * code becomes an absolute symbol at its running address — learned by run-pre matching, or
- * taken from /proc/kallsyms when the name is there once — so the module loader needs no
- * export for it. A reference that can be resolved neither way refuses the apply, by name.
+ * code into vmlinux becomes an absolute symbol at its running address — learned by run-pre
+ * matching, or taken from /proc/kallsyms when the name is there once — so the module loader
+ * needs no export for it; each reference into a loadable module is taken out, to be written
+ * at every load of that module (late-references.ts). A reference that can be resolved
+ * neither way refuses the apply, by name.
  */
-import { parseElf, modelFromElf, writeElf, SHN_ABS, SHN_UNDEF } from '../elf/index.js';
+import { parseElf, modelFromElf, writeElf, SHN_ABS, SHN_UNDEF, type ModelSymbol } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import type { KernelSymbol, KernelSymbols } from '../match/kallsyms.js';
 import { LoadedModules } from '../match/loaded-modules.js';
-import { learnedKey, moduleLearnedKey, type LearnedSymbol } from '../match/run-pre.js';
+import { learnedKey, type LearnedSymbol } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 import { moduleNameFor } from '../update/module.js';
+import { kallsymsTargets, type ModuleTargets } from '../match/module-targets.js';
+import { takeLateReferences, type LateReference } from './late-references.js';
 
 export interface ResolvedModule {
   bytes: Uint8Array;
   /** External symbol -> running address given to it. */
   resolved: Map<string, bigint>;
+  /** References into loadable modules, for the core module to write at each load. */
+  late: LateReference[];
 }
 
 /** A kallsyms type letter in upper case is a global symbol (T text, D data, R read-only, B bss, W weak, …). */
@@ -75,65 +81,44 @@ function vmlinuxAddress(name: string, external: External | undefined, symbols: K
   throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`, { kind: 'unresolved-reference', function: name });
 }
 
-/** Whether `module` exports `name`: its export table entry `__ksymtab_name` is in kallsyms. */
-function exportedBy(symbols: KernelSymbols, module: string, name: string): boolean {
-  return symbols.lookup(`__ksymtab_${name}`).some((s) => s.module === module);
-}
-
 /**
- * Where a name that code of the loadable module `module` refers to runs: learned by matching;
- * else, for a static of the unit, the one symbol of that name in the module; for a global, the
- * one place among the module itself (another unit of it, its `__this_module`), the globals of
- * vmlinux and the exports of the modules it depends on (directly or through others). Nothing
- * else: a module it does not depend on may be unloaded while the new code still runs, and its
- * address would then name freed memory. /proc/kallsyms prints every symbol of a module in lower
- * case, so a static of the module cannot be told from a global: a name in the module and also
- * in vmlinux or a dependency is refused as ambiguous rather than guessed.
+ * Where a name that code of the loadable module `module` refers to is defined: the module
+ * itself (a static of the unit must be; a global may be in another unit of it, like its
+ * `__this_module`), else a global of vmlinux, else an export of a module it depends on
+ * (directly or through others). Nothing else: a module it does not depend on may be unloaded
+ * while the new code still runs. Everything but vmlinux is bound late, at each load of
+ * `module` (late-references.ts), by the module's own symbol table.
  */
-function moduleAddress(external: External & { module: string }, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>, loaded: LoadedModules): bigint {
+function moduleTarget(external: External & { module: string }, targets: ModuleTargets, symbols: KernelSymbols): string | 'vmlinux' {
   const { module, name } = external;
-  const known = learned.get(external.local ? learnedKey(external.unit, name) : moduleLearnedKey(module, name))?.address;
-  if (known !== undefined) return known;
-  const named = symbols.lookup(name);
-  const own = named.filter((s) => s.module === module);
+  if (targets.defines(module, name)) return module;
   if (external.local) {
-    const address = theOne(name, own, ` (a static of ${external.unit} in the module ${module})`, external.unit);
-    if (address !== undefined) return address;
-    throw new UserError(`The new code refers to ${name}, a static of ${external.unit}, which the module ${module} does not have (not in /proc/kallsyms).`, {
+    throw new UserError(`The new code refers to ${name}, a static of ${external.unit}, which the module ${module} does not have.`, {
       kind: 'unresolved-reference',
       object: module,
       unit: external.unit,
       function: name,
     });
   }
-  const candidates = [
-    ...own,
-    ...named.filter((s) => s.module === undefined && isGlobal(s)),
-    ...named.filter((s) => s.module !== undefined && s.module !== module && loaded.dependsOn(module, s.module) && exportedBy(symbols, s.module, name)),
-  ];
-  if (candidates.length > 1) {
-    const places = candidates.map((s) => s.module ?? 'vmlinux').join(', ');
-    throw new UserError(`The new code of the module ${module} refers to ${name}, which is in ${places}, and matching did not tell which one.`, {
-      kind: 'ambiguous',
-      object: module,
-      unit: external.unit,
-      function: name,
-    });
-  }
-  const [found] = candidates;
-  if (found) return found.runningAddress;
-  const elsewhere = [...new Set(named.flatMap((s) => (s.module !== undefined && s.module !== module ? [s.module] : [])))];
-  throw new UserError(
-    `The new code of the module ${module} refers to ${name}, which neither the module, vmlinux nor a module it depends on has${elsewhere.length > 0 ? ` (only ${elsewhere.join(', ')}, which ${module} does not depend on or which does not export it)` : ''}.`,
-    { kind: 'unresolved-reference', object: module, unit: external.unit, function: name },
-  );
+  if (symbols.lookup(name).some((s) => s.module === undefined && isGlobal(s))) return 'vmlinux';
+  const exporter = targets.exporter(module, name);
+  if (exporter !== undefined) return exporter;
+  throw new UserError(`The new code of the module ${module} refers to ${name}, which neither the module, vmlinux nor a module it depends on has.`, {
+    kind: 'unresolved-reference',
+    object: module,
+    unit: external.unit,
+    function: name,
+  });
 }
 
 /**
- * Gives every undefined symbol of the update module its running address (SHN_ABS), so the
- * loader needs no export for it. `loaded` tells which modules a module depends on.
+ * Gives every undefined symbol of the update module that vmlinux defines its running address
+ * (SHN_ABS), so the loader needs no export for it, and takes out the references into loadable
+ * modules for the core module to write at each load (`late`). `targets` tells what the
+ * modules define and export (the running kernel's, or the files on disk for a module not
+ * loaded).
  */
-export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>, loaded: LoadedModules = new LoadedModules([])): ResolvedModule {
+export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>, targets: ModuleTargets = kallsymsTargets(symbols, new LoadedModules([]))): ResolvedModule {
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`, { kind: 'no-module' });
   const elf = parseElf(Buffer.from(module.bytes, 'base64'), `${module.name}.ko`);
@@ -151,16 +136,21 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
   const model = modelFromElf(elf);
   const externals = new Map(module.externals.map((e) => [e.symbol, e]));
   const resolved = new Map<string, bigint>();
+  const lateSymbols = new Map<ModelSymbol, { module: string; target: string; name: string }>();
   for (const symbol of model.symbols) {
     if (symbol.section !== SHN_UNDEF || symbol.name === '') continue;
     const external = externals.get(symbol.name);
-    const address =
-      external?.module !== undefined
-        ? moduleAddress({ ...external, module: external.module }, symbols, learned, loaded)
-        : vmlinuxAddress(external?.name ?? symbol.name, external, symbols, learned);
+    const target = external?.module !== undefined ? moduleTarget({ ...external, module: external.module }, targets, symbols) : 'vmlinux';
     symbol.section = SHN_ABS;
+    if (external?.module !== undefined && target !== 'vmlinux') {
+      lateSymbols.set(symbol, { module: external.module, target, name: external.name });
+      symbol.value = 0n;
+      continue;
+    }
+    const address = vmlinuxAddress(external?.name ?? symbol.name, external, symbols, learned);
     symbol.value = address;
     resolved.set(symbol.name, address);
   }
-  return { bytes: writeElf(model), resolved };
+  const late = takeLateReferences(model, lateSymbols);
+  return { bytes: writeElf(model), resolved, late };
 }
