@@ -14,6 +14,8 @@
  *   --skip-guest    create only                   --json PATH  write the rows and totals
  *   --markdown PATH write the table and totals as Markdown
  *   --max-boots N   give up after N boots (default 8)
+ *   --late N        run the late path (apply with the module unloaded, modprobe, rmmod,
+ *                   modprobe, undo) on N module updates spread over the list (default 25)
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     markdown: { type: 'string' },
     'max-boots': { type: 'string', default: '8' },
     manifest: { type: 'string' },
+    late: { type: 'string', default: '25' },
   },
 });
 
@@ -96,7 +99,7 @@ const byFile = new Map(manifest.files.map((e) => [e.file, e]));
 // 1. Create. A file already in a created group's update is not made again: that one update
 // carries its diff, and its outcome is the file's.
 const rows = new Map<string, CorpusRow>();
-const created: { entry: CorpusEntry; id: string; path: string; group: string[] }[] = [];
+const created: { entry: CorpusEntry; id: string; path: string; group: string[]; module: boolean }[] = [];
 /** Files whose diff is carried by another file's update: file -> the file whose update it is. */
 const carriedBy = new Map<string, string>();
 log(`Creating ${entries.length} updates against ${tree.dir}...`);
@@ -121,7 +124,7 @@ for (const [i, entry] of entries.entries()) {
     row.functions = update.functions.length;
     const path = join(work, `${update.id}.tsplice`);
     writeUpdate(path, update);
-    created.push({ entry, id: update.id, path, group });
+    created.push({ entry, id: update.id, path, group, module: update.functions.some((f) => f.module !== undefined) });
     row.outcome = 'created';
     row.reason = 'created';
   } catch (error) {
@@ -157,9 +160,13 @@ if (!values['skip-guest'] && created.length > 0) {
   const done = new Map<string, GuestResult & { boot: number }>();
   const maxBoots = Number(values['max-boots']);
   let seen = 0;
+  // The late path on module updates spread evenly over the list (sorted by path: over subsystems).
+  const moduleUpdates = created.filter((c) => c.module);
+  const wanted = Math.min(Number(values.late), moduleUpdates.length);
+  const lateIds = new Set(wanted > 0 ? moduleUpdates.filter((_, i) => Math.floor((i * wanted) / moduleUpdates.length) !== Math.floor(((i - 1) * wanted) / moduleUpdates.length)).map((c) => c.id) : []);
   while (done.size < created.length && boots < maxBoots) {
     const remaining = created.filter((c) => !done.has(c.id));
-    const plan: GuestPlan = { results: resultsPath, items: remaining.map((c) => ({ id: c.id, file: c.entry.file, update: c.path })) };
+    const plan: GuestPlan = { results: resultsPath, items: remaining.map((c) => ({ id: c.id, file: c.entry.file, update: c.path, ...(lateIds.has(c.id) ? { late: true } : {}) })) };
     writeFileSync(planPath, `${JSON.stringify(plan, null, 2)}\n`);
     const boot = boots++;
     log(`Boot ${boots}: ${remaining.length} updates to apply  [${elapsed()}]`);
@@ -215,6 +222,7 @@ if (!values['skip-guest'] && created.length > 0) {
     if (result.pauseNs !== undefined) row.pauseUs = result.pauseNs / 1000;
     if (result.functions.length > 0) row.functions = result.functions.length;
     if (result.error) row.error = result.error;
+    if (result.late) row.late = result.late.ok ? 'patched at load' : `failed: ${result.late.error ?? '?'}`;
   }
   writeFileSync(join(work, 'guest-results.json'), `${JSON.stringify([...done.values()], null, 2)}\n`);
 }

@@ -163,7 +163,7 @@ describe('the real-fix corpus selection on the lab kernel', () => {
       const items: GuestPlan['items'] = [];
       for (const s of applied) {
         const c = created.get(s.file);
-        if (c?.update && c.path) items.push({ id: c.update.id, file: s.file, update: c.path });
+        if (c?.update && c.path) items.push({ id: c.update.id, file: s.file, update: c.path, ...(s.late ? { late: true } : {}) });
       }
       assert.ok(items.length > 0, 'create made no update of the selection');
       const plan: GuestPlan = { results: join(share, 'results.jsonl'), items };
@@ -233,6 +233,12 @@ describe('the real-fix corpus selection on the lab kernel', () => {
         assert.deepEqual(result.dmesg, [], 'the kernel complained');
         assert.ok(result.undoPauseNs !== undefined, 'undone');
         assert.notEqual(result.reboot, true);
+        if (selected.late) {
+          // Applied with the module unloaded: patched as it loaded, and again after rmmod and modprobe.
+          assert.equal(result.late?.ok, true, `the late path: ${result.late?.error ?? 'not run'}`);
+          assert.equal(result.late?.firstLoad, expected.functions.length);
+          assert.equal(result.late?.reload, expected.functions.length);
+        }
         t.diagnostic(`applied in ${seconds(result.applyWallMs ?? 0)} (pause ${((result.pauseNs ?? 0) / 1000).toFixed(0)} µs), undone in ${seconds(result.undoWallMs ?? 0)}`);
       });
     }

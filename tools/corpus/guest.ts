@@ -7,7 +7,8 @@
  * (/proc/tsplice/status, what `tsplice list --json` prints), the running bytes of each replaced
  * function (a jmp to the new code at the recorded site, read through /proc/kcore as `tsplice
  * peek` does), a short smoke workload with a dmesg check,
- * `tsplice undo ID --json`, and the original bytes back. One JSON line per step goes to the
+ * `tsplice undo ID --json`, and the original bytes back; for an item marked `late`, then the
+ * late path (lateCycle). One JSON line per step goes to the
  * results file in the share (fsync'ed), so that a guest that dies mid-way leaves a record of
  * where; exit status 3 asks the host for a fresh boot (the kernel oopsed or a check says it is
  * no longer trustworthy).
@@ -20,7 +21,8 @@ import { CoreModule } from '../../src/switch/core-module.js';
 import { readKallsyms } from '../../src/match/kallsyms.js';
 import { Kcore } from '../../src/match/kcore.js';
 import { readUpdate } from '../../src/update/format.js';
-import { classifyApplyError, dmesgProblems, type ApplyFailure, type GuestPlan, type GuestResult, type FunctionCheck } from './outcome.js';
+import { classifyApplyError, dmesgProblems, type ApplyFailure, type GuestPlan, type GuestResult, type FunctionCheck, type LateResult } from './outcome.js';
+import type { CoreUpdate } from '../../src/switch/core-status.js';
 
 /** Asks the host for a new boot before the next update. */
 export const EXIT_REBOOT = 3;
@@ -177,6 +179,75 @@ function loadModules(modules: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** Whether each function the kernel lists for an update runs its new code: a jmp to it at the site. */
+function jumpChecks(listed: CoreUpdate | undefined): FunctionCheck[] {
+  const checks: FunctionCheck[] = [];
+  const core = Kcore.open();
+  try {
+    for (const f of listed?.functions ?? []) {
+      const bytes = core.read(f.oldAddress, 16);
+      const at = f.site;
+      const rel = Buffer.from(bytes).readInt32LE(at + 1);
+      const target = f.oldAddress + BigInt(at + 5) + BigInt(rel);
+      const jumps = bytes[at] === 0xe9 && target === f.newAddress;
+      checks.push({ name: f.name, oldAddress: `0x${f.oldAddress.toString(16)}`, newAddress: `0x${f.newAddress.toString(16)}`, site: at, applied: hex(bytes), jumps });
+    }
+  } finally {
+    core.close();
+  }
+  return checks;
+}
+
+/** Unloads `modules` (and their unused dependencies); the ones still loaded afterwards. */
+function unloadModules(modules: readonly string[]): string[] {
+  for (const module of modules) spawnSync('modprobe', ['-r', module], { encoding: 'utf8', timeout: 60_000 });
+  const loaded = new Set(readFileSync('/proc/modules', 'utf8').split('\n').map((l) => l.split(' ')[0]));
+  return modules.filter((m) => loaded.has(m));
+}
+
+/**
+ * The late path, after the regular cycle left the update unloaded and its modules removed:
+ * apply while the modules are not loaded (every part waits), `modprobe` (each function
+ * jumps to its new code), `modprobe -r` (the parts wait again), `modprobe` (jumps again),
+ * undo and unload. The first step that fails ends it, named.
+ */
+async function lateCycle(item: GuestPlan['items'][number], modules: readonly string[]): Promise<LateResult> {
+  const stuck = unloadModules(modules);
+  if (stuck.length > 0) return { ok: false, error: `${stuck.join(', ')} would not unload before the late path` };
+  const parts = async (): Promise<CoreUpdate | undefined> => (await new CoreModule().status()).updates.find((u) => u.id === item.id);
+  const apply = await tsplice(['apply', item.update, '--json', '--tries', '3', '--retry-ms', '200'], 240_000);
+  if (apply.status !== 0) return { ok: false, error: `apply with the modules unloaded: ${apply.message}` };
+  const late: LateResult = { ok: false };
+  const step = async (): Promise<string | undefined> => {
+    const waiting = await parts();
+    if (!waiting || waiting.parts.length === 0 || waiting.parts.some((p) => p.state !== 'waiting')) return `after apply, the parts are ${waiting?.parts.map((p) => p.state).join(', ') || 'none'}, not all waiting`;
+    const expected = waiting.parts.length;
+    for (const [round, key] of [['first load', 'firstLoad'], ['reload', 'reload']] as const) {
+      const notLoading = loadModules(modules);
+      if (notLoading) return `${round}: ${notLoading}`;
+      const bound = await parts();
+      const checks = jumpChecks(bound);
+      late[key] = checks.filter((c) => c.jumps).length;
+      if (late[key] !== expected || bound?.parts.some((p) => p.state !== 'bound')) {
+        return `${round}: ${late[key]} of ${expected} functions jump to their new code (${bound?.parts.map((p) => `${p.name} ${p.state}${p.diagnostic ? ` ${p.diagnostic.reason}` : ''}`).join(', ')})`;
+      }
+      if (round === 'first load') {
+        const still = unloadModules(modules);
+        if (still.length > 0) return `${still.join(', ')} would not unload while applied`;
+        if ((await parts())?.parts.some((p) => p.state !== 'waiting')) return 'after modprobe -r, a part is still bound';
+      }
+    }
+    return undefined;
+  };
+  const error = await step();
+  const undo = await tsplice(['undo', item.id, '--json', '--tries', '5', '--retry-ms', '200'], 240_000);
+  const unload = undo.status === 0 ? await tsplice(['unload', item.id, '--tries', '5', '--retry-ms', '200'], 240_000) : undo;
+  unloadModules(modules);
+  late.ok = error === undefined && undo.status === 0 && unload.status === 0;
+  if (!late.ok) late.error = error ?? `undo: ${undo.status !== 0 ? undo.message : unload.message}`;
+  return late;
+}
+
 async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   const result: GuestResult = { id: item.id, file: item.file, outcome: 'applied', functions: [], dmesg: [] };
   const update = readUpdate(item.update);
@@ -225,20 +296,7 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
     result.outcome = 'check failed';
     result.error = `after apply, the kernel lists ${item.id} as ${listed?.state ?? 'absent'}`;
   }
-  const checks: FunctionCheck[] = [];
-  const core = Kcore.open();
-  try {
-    for (const f of listed?.functions ?? []) {
-      const bytes = core.read(f.oldAddress, 16);
-      const at = f.site;
-      const rel = Buffer.from(bytes).readInt32LE(at + 1);
-      const target = f.oldAddress + BigInt(at + 5) + BigInt(rel);
-      const jumps = bytes[at] === 0xe9 && target === f.newAddress;
-      checks.push({ name: f.name, oldAddress: `0x${f.oldAddress.toString(16)}`, newAddress: `0x${f.newAddress.toString(16)}`, site: at, applied: hex(bytes), jumps });
-    }
-  } finally {
-    core.close();
-  }
+  const checks = jumpChecks(listed);
   result.functions = checks;
   if (result.outcome === 'applied' && (checks.length === 0 || checks.some((c) => !c.jumps))) {
     result.outcome = 'check failed';
@@ -294,6 +352,10 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   if (result.dmesg.length > 0 && result.outcome === 'applied') {
     result.outcome = 'kernel complained';
     result.error = result.dmesg.slice(0, 3).join(' | ');
+  }
+  if (item.late && modules.length > 0 && result.outcome === 'applied' && !result.reboot) {
+    result.late = await lateCycle(item, modules);
+    result.dmesg.push(...dmesgProblems(takeDmesg()));
   }
   // A kernel-mode fault (not a user process's segfault or trap) leaves the kernel suspect.
   if (result.dmesg.some((l) => /Oops|BUG:|kernel BUG|RIP: 0010|general protection fault(,|: \d)/.test(l))) result.reboot = true;

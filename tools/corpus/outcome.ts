@@ -9,7 +9,21 @@ import type { Diagnostic, DiagnosticKind } from '../../src/host/errors.js';
 /** One update the guest applies (paths as the guest sees them: the share has the host's paths). */
 export interface GuestPlan {
   results: string;
-  items: { id: string; file: string; update: string }[];
+  /** `late`: after the update applied to its loaded modules, run the late path too (lateCycle in guest.ts). */
+  items: { id: string; file: string; update: string; late?: boolean }[];
+}
+
+/**
+ * The late path of a module update: applied with its modules unloaded, then `modprobe` (the
+ * jmps written as they load), `modprobe -r` and `modprobe` again (written again), undo.
+ */
+export interface LateResult {
+  ok: boolean;
+  /** The step that failed and why. */
+  error?: string;
+  /** Functions found jumping to the new code after the first load and after the reload. */
+  firstLoad?: number;
+  reload?: number;
 }
 
 export interface FunctionCheck {
@@ -63,6 +77,8 @@ export interface GuestResult {
   undoPauseNs?: number;
   /** The guest should be booted afresh before the next update. */
   reboot?: boolean;
+  /** The late path, for an item that asked for it and applied. */
+  late?: LateResult;
 }
 
 /**
@@ -199,6 +215,8 @@ export interface CorpusRow {
   boot?: number;
   /** Whether the file's unit is built into vmlinux or into a loadable module (the manifest's status); absent counts as built in. */
   part?: CorpusPart;
+  /** The late path, for a module update the run tried it on: 'patched at load', or what failed. */
+  late?: string;
 }
 
 /** The two kinds of fixes the corpus holds, whose shares are reported apart. */
@@ -224,6 +242,8 @@ export interface CorpusTotals {
   reboots: number;
   /** Built-in and module fixes apart, for each part the corpus run had. */
   parts: PartShare[];
+  /** Module updates the late path was tried on, and those patched at load and at reload. */
+  late: { tried: number; patched: number };
 }
 
 function partShare(part: CorpusPart, rows: readonly CorpusRow[]): PartShare {
@@ -246,7 +266,14 @@ export function totals(rows: CorpusRow[], boots: number): CorpusTotals {
     boots,
     reboots: Math.max(0, boots - 1),
     parts: (['built-in', 'module'] as const).map((part) => partShare(part, rows.filter((r) => (r.part ?? 'built-in') === part))).filter((p) => p.files > 0),
+    late: { tried: rows.filter((r) => r.late !== undefined).length, patched: rows.filter((r) => r.late === 'patched at load').length },
   };
+}
+
+/** The late path's line, when the run tried it. */
+function lateLines(t: CorpusTotals): string[] {
+  if (t.late.tried === 0) return [];
+  return [`late path (applied with the module unloaded, then modprobe, rmmod, modprobe, undo): ${t.late.patched} of ${t.late.tried} module updates patched at each load`];
 }
 
 /** One line per part: "built-in: 108 of 132 whose diff changes code applied (81.8%)". */
@@ -272,6 +299,7 @@ export function formatTotals(t: CorpusTotals): string {
   const lines = [
     `files: ${t.files}; whose diff changes code: ${t.changesCode}; applied without new code (create, apply, checks, smoke, undo all passed): ${t.applied} = ${(100 * t.share).toFixed(1)}%`,
     ...partLines(t),
+    ...lateLines(t),
     `guest boots: ${t.boots} (reboots after an update left the guest unusable: ${t.reboots})`,
     'outcomes:',
     ...t.reasons.map(([reason, n]) => `  ${String(n).padStart(4)}  ${reason}`),
@@ -284,7 +312,7 @@ export function formatMarkdown(rows: CorpusRow[], t: CorpusTotals): string {
   const lines = [
     `Files: ${t.files}; whose diff changes code: ${t.changesCode}; **applied without new code: ${t.applied} = ${(100 * t.share).toFixed(1)}%**. Guest boots: ${t.boots} (reboots: ${t.reboots}).`,
     '',
-    ...partLines(t).map((l) => `- ${l}`),
+    ...[...partLines(t), ...lateLines(t)].map((l) => `- ${l}`),
     '',
     '| outcome | files | examples |',
     '| --- | ---: | --- |',
