@@ -18,6 +18,15 @@
  */
 #include "tsplice.h"
 
+/*
+ * `refuse_load=Y`: a module whose copy does not match a part of an applied update fails to load
+ * (the loader reports EILSEQ) instead of loading unpatched. For operators who would rather not
+ * run a module their fix does not cover.
+ */
+static bool tsplice_refuse_load;
+module_param_named(refuse_load, tsplice_refuse_load, bool, 0644);
+MODULE_PARM_DESC(refuse_load, "refuse to load a module a part of an applied update does not match, instead of loading it unpatched (default N)");
+
 const char *const tsplice_part_state_names[] = {
 	[TS_PART_WAITING] = "waiting",
 	[TS_PART_BOUND] = "bound",
@@ -480,8 +489,11 @@ static int tsplice_part_func(struct tsplice_part *p, struct module *mod, struct 
 	return 0;
 }
 
-/* Forgets the bound functions of @module in @u (no writes): its parts wait again. */
-static void tsplice_unbind(struct tsplice_update *u, const char *module)
+/*
+ * Forgets the bound functions of @module in @u (no writes): its parts wait again, except,
+ * with @keep_refused, those refused on this load (a load refused with refuse_load=Y).
+ */
+static void tsplice_unbind(struct tsplice_update *u, const char *module, bool keep_refused)
 {
 	unsigned int i, kept = 0;
 
@@ -498,7 +510,8 @@ static void tsplice_unbind(struct tsplice_update *u, const char *module)
 	}
 	u->nfuncs = kept;
 	for (i = 0; i < u->nparts; i++) {
-		if (strcmp(u->parts[i].module, module))
+		if (strcmp(u->parts[i].module, module) ||
+		    (keep_refused && u->parts[i].state == TS_PART_REFUSED))
 			continue;
 		u->parts[i].state = TS_PART_WAITING;
 		u->parts[i].bound_addr = 0;
@@ -555,7 +568,7 @@ static int tsplice_bind(struct tsplice_update *u, struct module *mod, unsigned i
 	}
 	kfree(f);
 	if (ret) {
-		tsplice_unbind(u, mod->name);
+		tsplice_unbind(u, mod->name, false);
 		for (i = 0; i < u->nparts; i++) {
 			if (strcmp(u->parts[i].module, mod->name))
 				continue;
@@ -599,15 +612,6 @@ int tsplice_bind_loaded(struct tsplice_update *u, struct tsplice_report *msg)
 	return ret;
 }
 
-/* Forgets every bound function of @u, for undo of an update whose stop found none to switch. */
-void tsplice_unbind_all(struct tsplice_update *u)
-{
-	unsigned int i;
-
-	for (i = 0; i < u->nparts; i++)
-		tsplice_unbind(u, u->parts[i].module);
-}
-
 /* Frees the parts and late relocations of an update being forgotten. */
 void tsplice_free_parts(struct tsplice_update *u)
 {
@@ -631,22 +635,24 @@ void tsplice_free_parts(struct tsplice_update *u)
  * jmps now. Nothing runs the module's code yet (its init comes after the notifiers), so the
  * sites are written with text_poke, no stop needed.
  */
-static void tsplice_module_coming(struct tsplice_update *u, struct module *mod)
+static int tsplice_module_coming(struct tsplice_update *u, struct module *mod)
 {
 	struct tsplice_report *msg;
 	unsigned int i, first;
 	bool has = false;
+	int ret;
 
 	for (i = 0; i < u->nparts; i++)
 		has |= !strcmp(u->parts[i].module, mod->name);
 	if (!has || u->state != TS_APPLIED)
-		return;
+		return 0;
 	msg = kzalloc(sizeof(*msg), GFP_KERNEL);
 	if (!msg) {
 		pr_err("update=%s module=%s reason=no-memory: loaded unpatched\n", u->id, mod->name);
-		return;
+		return tsplice_refuse_load ? -ENOMEM : 0;
 	}
-	if (!tsplice_bind(u, mod, &first, msg)) {
+	ret = tsplice_bind(u, mod, &first, msg);
+	if (!ret) {
 		mutex_lock(tsplice_ks.text_mutex);
 		for (i = first; i < u->nfuncs; i++)
 			tsplice_ks.text_poke((void *)(u->funcs[i].old_addr + u->funcs[i].site),
@@ -655,9 +661,11 @@ static void tsplice_module_coming(struct tsplice_update *u, struct module *mod)
 		pr_info("update=%s module=%s bound=%u: patched as it loads\n", u->id, mod->name,
 			u->nfuncs - first);
 	} else {
-		pr_warn("update=%s module=%s loaded unpatched: %s\n", u->id, mod->name, msg->text);
+		pr_warn("update=%s module=%s %s: %s\n", u->id, mod->name,
+			tsplice_refuse_load ? "refused to load (refuse_load=Y)" : "loaded unpatched", msg->text);
 	}
 	kfree(msg);
+	return tsplice_refuse_load ? ret : 0;
 }
 
 /* Every update's parts in a module that comes or goes; under tsplice_mutex like every command. */
@@ -665,18 +673,26 @@ static int tsplice_module_notify(struct notifier_block *nb, unsigned long action
 {
 	struct module *mod = data;
 	struct tsplice_update *u;
+	int ret = 0;
 
 	if (action != MODULE_STATE_COMING && action != MODULE_STATE_GOING)
 		return NOTIFY_DONE;
 	mutex_lock(&tsplice_mutex);
 	list_for_each_entry(u, &tsplice_updates, list) {
-		if (action == MODULE_STATE_COMING)
-			tsplice_module_coming(u, mod);
-		else
-			tsplice_unbind(u, mod->name);
+		if (action == MODULE_STATE_GOING)
+			tsplice_unbind(u, mod->name, false);
+		else if (!ret)
+			ret = tsplice_module_coming(u, mod);
 	}
+	/*
+	 * A refused load (refuse_load=Y): the loader frees the module without calling us at
+	 * GOING, so what earlier updates bound in it on this load is forgotten here.
+	 */
+	if (ret)
+		list_for_each_entry(u, &tsplice_updates, list)
+			tsplice_unbind(u, mod->name, true);
 	mutex_unlock(&tsplice_mutex);
-	return NOTIFY_OK;
+	return ret ? notifier_from_errno(ret) : NOTIFY_OK;
 }
 
 static struct notifier_block tsplice_module_nb = {

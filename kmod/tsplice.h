@@ -319,7 +319,6 @@ extern const char *const tsplice_part_state_names[];
 int tsplice_part_command(int argc, char **argv, struct tsplice_report *msg);
 int tsplice_late_command(int argc, char **argv, struct tsplice_report *msg);
 int tsplice_bind_loaded(struct tsplice_update *u, struct tsplice_report *msg);
-void tsplice_unbind_all(struct tsplice_update *u);
 void tsplice_free_parts(struct tsplice_update *u);
 int tsplice_late_init(void);
 void tsplice_late_exit(void);
