@@ -175,8 +175,8 @@ int tsplice_part_command(int argc, char **argv, struct tsplice_report *msg)
 	unsigned int i;
 	int ret;
 
-	if (argc != 8) {
-		tsplice_refuse(msg, "usage", "part: usage: part ID NAME MODULE NEW_ADDR NEW_SIZE PRE_HEX MASK");
+	if (argc != 8 && !(argc == 9 && !strncmp(argv[8], "pin=", 4))) {
+		tsplice_refuse(msg, "usage", "part: usage: part ID NAME MODULE NEW_ADDR NEW_SIZE PRE_HEX MASK [pin=ADDR]");
 		return -EINVAL;
 	}
 	p = kzalloc(sizeof(*p), GFP_KERNEL);
@@ -185,6 +185,10 @@ int tsplice_part_command(int argc, char **argv, struct tsplice_report *msg)
 		return -ENOMEM;
 	}
 	ret = tsplice_part_parse(p, argv, msg);
+	if (!ret && argc == 9 && (kstrtoul(argv[8] + 4, 0, &p->pin_addr) || !p->pin_addr)) {
+		tsplice_refuse(msg, "bad-number", "part %s: pin= takes the running address", p->name);
+		ret = -EINVAL;
+	}
 	if (ret)
 		goto fail;
 	ret = tsplice_late_target("part", argv[1], true, &u, msg);
@@ -440,6 +444,17 @@ static int tsplice_part_func(struct tsplice_part *p, struct module *mod, struct 
 		tsplice_field(msg, "function", "%s", p->name);
 		return -ENOENT;
 	}
+	/*
+	 * A pinned part's new code was bound at insmod to the copy at pin_addr: only that copy, live
+	 * (not one coming), and it is kept loaded from here to drop.
+	 */
+	if (p->pin_addr && (addr != p->pin_addr || mod->state != MODULE_STATE_LIVE)) {
+		tsplice_refuse(msg, "module-moved", "%s: the new code was bound to the copy of %s at 0x%lx, which is gone",
+			       p->name, mod->name, p->pin_addr);
+		tsplice_field(msg, "function", "%s", p->name);
+		tsplice_field(msg, "module", "%s", mod->name);
+		return -ESTALE;
+	}
 	if (size != p->pre_size) {
 		tsplice_refuse(msg, "pre-code-differs", "%s: %lu bytes in %s, the pre code has %lu",
 			       p->name, size, mod->name, p->pre_size);
@@ -486,6 +501,14 @@ static int tsplice_part_func(struct tsplice_part *p, struct module *mod, struct 
 		return -EBUSY;
 	}
 	f->new_mod = p->new_mod;
+	if (p->pin_addr) {
+		if (!try_module_get(mod)) {
+			tsplice_put_func_modules(f);
+			tsplice_refuse(msg, "module-going", "%s: its module %s is going", p->name, mod->name);
+			return -EBUSY;
+		}
+		f->old_mod = mod;
+	}
 	return 0;
 }
 
@@ -602,6 +625,13 @@ int tsplice_bind_loaded(struct tsplice_update *u, struct tsplice_report *msg)
 		if (mod && (mod->state != MODULE_STATE_LIVE || !try_module_get(mod)))
 			mod = NULL;
 		preempt_enable();
+		if (!mod && p->pin_addr) {
+			tsplice_refuse(msg, "module-gone", "%s: its module %s, which the new code was bound to, is not loaded",
+				       p->name, p->module);
+			tsplice_field(msg, "function", "%s", p->name);
+			tsplice_field(msg, "module", "%s", p->module);
+			return -ESTALE;
+		}
 		if (!mod) {
 			p->state = TS_PART_WAITING;
 			continue;

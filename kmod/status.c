@@ -143,7 +143,7 @@ static void tsplice_show_report(struct seq_file *m, const struct tsplice_report 
  *   refusal pid=PID errno=N command=WORD id=ID|- reason=NAME FIELDS error=TEXT
  *   update ID state=S owner=PID functions=N attempts=N applied_at=SECONDS pause_ns=N call_ns=N wait_ns=N tasks=N scanned=N prescan_ns=N [reason=NAME FIELDS] error=TEXT|-
  *   function ID NAME old=0x.. old_size=N new=0x.. new_size=N new_name=NAME site=N fentry=0|1 owner=M|- new_owner=M|-
- *   part ID NAME module=M state=waiting|bound|refused old=0x..|0x0 loads=N pre_size=N new=0x.. [reason=NAME FIELDS] error=TEXT|-
+ *   part ID NAME module=M state=waiting|bound|refused old=0x..|0x0 loads=N pre_size=N new=0x.. pinned=0|1 [reason=NAME FIELDS] error=TEXT|-
  * owner and pid are live processes, 0 once they have exited.
  */
 static int tsplice_status_show(struct seq_file *m, void *v)
@@ -186,9 +186,9 @@ static int tsplice_status_show(struct seq_file *m, void *v)
 		for (i = 0; i < u->nparts; i++) {
 			const struct tsplice_part *p = &u->parts[i];
 
-			seq_printf(m, "part %s %s module=%s state=%s old=0x%lx loads=%u pre_size=%lu new=0x%lx",
+			seq_printf(m, "part %s %s module=%s state=%s old=0x%lx loads=%u pre_size=%lu new=0x%lx pinned=%d",
 				   u->id, p->name, p->module, tsplice_part_state_names[p->state],
-				   p->bound_addr, p->loads, p->pre_size, p->new_addr);
+				   p->bound_addr, p->loads, p->pre_size, p->new_addr, p->pin_addr != 0);
 			tsplice_show_report(m, &p->why);
 		}
 	}

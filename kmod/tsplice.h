@@ -154,6 +154,7 @@ struct tsplice_part {
 	unsigned long pre_size;
 	enum tsplice_part_state state;
 	unsigned long bound_addr;		/* the running function while bound, else 0 */
+	unsigned long pin_addr;			/* pinned: bind only the copy running here, kept loaded */
 	unsigned int loads;			/* times bound */
 	struct tsplice_report why;		/* why refused, reason NULL otherwise */
 };

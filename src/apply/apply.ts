@@ -304,7 +304,7 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   const matchMs = Number(process.hrtime.bigint() - started) / 1e6;
 
   started = process.hrtime.bigint();
-  const { bytes, late } = resolveUpdateModule(update, symbols, match.learned, combinedTargets(loaded, kallsymsTargets(symbols, loaded), files?.targets()));
+  const { bytes, late, pinned } = resolveUpdateModule(update, symbols, match.learned, loaded, combinedTargets(loaded, kallsymsTargets(symbols, loaded), files?.targets()));
   const dir = mkdtempSync(join(tmpdir(), 'tsplice-update-'));
   const koPath = join(dir, `${module.name}.ko`);
   writeFileSync(koPath, bytes);
@@ -339,7 +339,9 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
     // ...a module's are bound by the kernel to each copy of the module that is loaded.
     const parts = update.functions.flatMap((fn) => {
       if (!fn.pre || fn.module === undefined) return [];
-      return [{ name: fn.name, module: fn.module, newAddress: newAddressOf(fn), newSize: fn.post.size, pre: Buffer.from(fn.pre.bytes, 'base64'), mask: identityMask(fn, update.specialEntries) }];
+      // A pinned module's part binds to the copy matching found, which it keeps loaded.
+      const running = pinned.has(fn.module) ? match.functions.find((m) => m.name === fn.name && m.unit === fn.unit)?.runningAddress : undefined;
+      return [{ name: fn.name, module: fn.module, newAddress: newAddressOf(fn), newSize: fn.post.size, pre: Buffer.from(fn.pre.bytes, 'base64'), mask: identityMask(fn, update.specialEntries), ...(running !== undefined ? { pinAt: running } : {}) }];
     });
     const lates = late.map((l) => ({ module: l.module, target: l.target, symbol: l.symbol, field: sectionAddress(module.name, l.section) + BigInt(l.offset), type: l.type, addend: l.addend }));
     await core.stageAll(update.id, requests, parts, lates);

@@ -40,7 +40,7 @@ function describe(u: CoreUpdate): string {
   for (const f of u.functions) {
     const key = `${f.name} [${f.owner ?? 'vmlinux'}]`;
     const loads = u.parts.find((p) => `${p.name} [${p.module}]` === key)?.loads;
-    lines.push(`  ${key}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})${bound.has(key) && loads !== undefined ? `  bound ${loads} time(s)` : ''}`);
+    lines.push(`  ${key}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})${bound.has(key) && loads !== undefined ? `  bound ${loads} time(s)` : ''}${u.parts.some((p) => p.pinned && `${p.name} [${p.module}]` === key) ? ' (keeps the module loaded)' : ''}`);
   }
   // A module's functions while it is not loaded, or when the copy that loaded did not match.
   for (const p of u.parts.filter((p) => p.state !== 'bound')) {

@@ -6,7 +6,7 @@
  * copy again (kmod/late.c). Debian builds modules without -ffunction-sections: the function is
  * found by its symbol inside `.text` (or `.text.unlikely`, …) and its relocations by offset.
  */
-import { definingSection, parseElf, relocationInfo, relocationName, relocationType, SHF_MERGE, SHT_SYMTAB, STB_LOCAL, STT_FUNC, STT_OBJECT, STT_SECTION, type ElfFile, type ElfSymbol } from '../elf/index.js';
+import { definingSection, parseElf, relocationInfo, relocationName, relocationType, SHF_MERGE, SHT_SYMTAB, STT_FUNC, STT_SECTION, type ElfFile, type ElfSymbol } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import type { UpdateFunction, UpdateRelocation } from '../update/format.js';
 import { ModuleFiles } from './module-targets.js';
@@ -40,7 +40,10 @@ interface FieldRelocation {
   addend: bigint;
   /** The symbol's name; undefined where the target is a section, string or piece. */
   symbol?: string;
-  /** A static local GCC numbered per unit (`__key.12`): only its base name is compared. */
+  /**
+   * A static local GCC numbered per unit (`__key.12`, `__func__.3`): only its base name is
+   * compared. Never a function: `foo.constprop.0` and `foo.constprop.1` are different code.
+   */
   numbered?: boolean;
 }
 
@@ -103,7 +106,7 @@ function fileRelocations(elf: ElfFile, fn: ElfSymbol, size: number): FieldReloca
         continue;
       }
       const symbol = plainName(target.name);
-      out.push({ ...field, symbol, numbered: target.bind === STB_LOCAL && target.type === STT_OBJECT && NUMBERED.test(symbol) });
+      out.push({ ...field, symbol, numbered: target.type !== STT_FUNC && NUMBERED.test(symbol) });
     }
   }
   return out.sort((a, b) => a.offset - b.offset);

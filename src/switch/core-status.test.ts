@@ -180,6 +180,7 @@ describe('core module commands', () => {
     const part = { name: 'bm_status_read', module: 'binfmt_misc', newAddress: 0xffffffffc0345000n, newSize: 64, pre: Uint8Array.from([0xe8, 0, 0, 0, 0, 0x48, 0x8b, 0x05, 0, 0, 0, 0]), mask: [{ offset: 0, length: 5 }, { offset: 8, length: 4 }] };
     assert.equal(partCommand('u1', part), 'part u1 bm_status_read binfmt_misc 0xffffffffc0345000 64 e800000000488b0500000000 0+5,8+4');
     assert.equal(partCommand('u1', { ...part, mask: [] }).split(' ').pop(), '-');
+    assert.equal(partCommand('u1', { ...part, pinAt: 0xffffffffc0340060n }).split(' ').pop(), 'pin=0xffffffffc0340060');
     assert.throws(() => partCommand('u1', { ...part, module: 'bad module' }), UserError);
     assert.throws(() => partCommand('u1', { ...part, pre: new Uint8Array(48 * 1024 + 1) }), (e: unknown) => e instanceof UserError && e.kind === 'too-large' && e.diagnostic.function === 'bm_status_read');
     assert.equal(
@@ -192,14 +193,15 @@ describe('core module commands', () => {
     const status = parseStatus(`tsplice-core 1 applied=1 lockdown=no
 update u3 state=applied functions=1 attempts=1 applied_at=1764188679 pause_ns=1 call_ns=1 wait_ns=1 tasks=1 error=-
 function u3 bm_status_read old=0xffffffffc0340060 old_size=64 new=0xffffffffc0345000 new_size=70 new_name=bm_status_read site=5 fentry=1 owner=binfmt_misc new_owner=tsplice_u3
-part u3 bm_status_read module=binfmt_misc state=bound old=0xffffffffc0340060 loads=2 pre_size=64 new=0xffffffffc0345000 error=-
-part u3 nft_ct_get_eval module=nft_ct state=waiting old=0x0 loads=0 pre_size=300 new=0xffffffffc0345100 error=-
+part u3 bm_status_read module=binfmt_misc state=bound old=0xffffffffc0340060 loads=2 pre_size=64 new=0xffffffffc0345000 pinned=0 error=-
+part u3 nft_ct_get_eval module=nft_ct state=waiting old=0x0 loads=0 pre_size=300 new=0xffffffffc0345100 pinned=1 error=-
 part u3 xt_x module=xt_x state=refused old=0x0 loads=0 pre_size=40 new=0xffffffffc0345200 reason=pre-code-differs function=xt_x offset=0x1c error=xt_x: the running copy in xt_x differs from the pre code at +0x1c
 `);
     const [bound, waiting, refused] = status.updates[0]?.parts ?? [];
-    assert.deepEqual(bound, { name: 'bm_status_read', module: 'binfmt_misc', state: 'bound', oldAddress: 0xffffffffc0340060n, loads: 2, preSize: 64, newAddress: 0xffffffffc0345000n });
+    assert.deepEqual(bound, { name: 'bm_status_read', module: 'binfmt_misc', state: 'bound', oldAddress: 0xffffffffc0340060n, loads: 2, preSize: 64, newAddress: 0xffffffffc0345000n, pinned: false });
     assert.equal(waiting?.state, 'waiting');
     assert.equal(waiting?.oldAddress, undefined);
+    assert.equal(waiting?.pinned, true);
     assert.deepEqual(refused?.diagnostic, { reason: 'pre-code-differs', fields: { function: 'xt_x', offset: '0x1c' } });
     assert.match(refused?.error ?? '', /differs from the pre code at \+0x1c$/);
   });

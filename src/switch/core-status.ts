@@ -40,6 +40,8 @@ export interface CorePart {
   loads: number;
   preSize: number;
   newAddress: bigint;
+  /** Bound at insmod to the copy loaded at apply, which it keeps loaded (PartRequest.pinAt). */
+  pinned: boolean;
   diagnostic?: CoreDiagnostic;
   error?: string;
 }
@@ -161,6 +163,11 @@ export interface PartRequest {
   pre: Uint8Array;
   /** Byte ranges where the running copy may differ: relocation fields, load-time rewrite sites. */
   mask: readonly { offset: number; length: number }[];
+  /**
+   * Bind only to the copy whose function runs here, and keep that copy loaded until drop: the
+   * new code's references into the module were bound at insmod (update-module.ts pinnedModules).
+   */
+  pinAt?: bigint;
 }
 
 /** What `late` needs: a relocation of the new code into a module, written at each load. */
@@ -192,7 +199,7 @@ export function partCommand(id: string, p: PartRequest): string {
     });
   }
   const mask = p.mask.length === 0 ? '-' : p.mask.map((r) => `${r.offset}+${r.length}`).join(',');
-  return `part ${id} ${p.name} ${p.module} ${hex(p.newAddress)} ${p.newSize} ${Buffer.from(p.pre).toString('hex')} ${mask}`;
+  return `part ${id} ${p.name} ${p.module} ${hex(p.newAddress)} ${p.newSize} ${Buffer.from(p.pre).toString('hex')} ${mask}${p.pinAt !== undefined ? ` pin=${hex(p.pinAt)}` : ''}`;
 }
 
 /** The `late` command line for one relocation. */
@@ -449,6 +456,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         loads: integer(m, 'loads', line, source),
         preSize: integer(m, 'pre_size', line, source),
         newAddress: address(m, 'new', line, source),
+        pinned: m.get('pinned') === '1',
         ...(record.diagnostic ? { diagnostic: record.diagnostic } : {}),
         ...(record.error !== undefined && record.error !== '-' ? { error: record.error } : {}),
       });

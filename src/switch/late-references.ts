@@ -38,7 +38,7 @@ const LATE_TYPES = new Map<number, LateReference['type']>([
  * new code. Special sections (jump labels, static calls, alternatives, exception tables) are
  * read by the loader at insmod, before any late value could be there.
  */
-function writableLater(section: string): boolean {
+export function writableLater(section: string): boolean {
   return /^\.(text|rodata|data)(\.|$)/.test(section) && !section.startsWith('.text.unlikely.__');
 }
 

@@ -10,7 +10,6 @@ import { UserError } from '../host/errors.js';
 import { KernelSymbols, type KernelSymbol } from '../match/kallsyms.js';
 import { LoadedModules } from '../match/loaded-modules.js';
 import type { LearnedSymbol } from '../match/run-pre.js';
-import { kallsymsTargets } from '../match/module-targets.js';
 import type { UpdatePackage } from '../update/format.js';
 import { MODULE_NAME_OFFSET, resolveUpdateModule, THIS_MODULE_SECTION } from './update-module.js';
 
@@ -56,7 +55,7 @@ const LOADED = new LoadedModules([
 ]);
 
 function resolvedAddress(update: UpdatePackage, symbols: KernelSymbols, learned: Map<string, LearnedSymbol> = new Map()): bigint | undefined {
-  const { bytes } = resolveUpdateModule(update, symbols, learned, kallsymsTargets(symbols, LOADED));
+  const { bytes } = resolveUpdateModule(update, symbols, learned, LOADED);
   const name = update.module?.externals[0]?.symbol;
   const symbol = modelFromElf(parseElf(Buffer.from(bytes), 'out.ko')).symbols.find((s) => s.name === name);
   return symbol?.section === SHN_ABS ? symbol.value : undefined;
@@ -92,7 +91,7 @@ describe('resolving an update module', () => {
 
   /** What a module unit's reference becomes: its late reference, or the address it was bound to. */
   function moduleReference(update: UpdatePackage, symbols: KernelSymbols): { target?: string; address?: bigint; relocationType?: number } {
-    const { bytes, late } = resolveUpdateModule(update, symbols, new Map(), kallsymsTargets(symbols, LOADED));
+    const { bytes, late } = resolveUpdateModule(update, symbols, new Map(), LOADED);
     const model = modelFromElf(parseElf(Buffer.from(bytes), 'out.ko'));
     const symbol = model.symbols.find((s) => s.name === update.module?.externals[0]?.symbol);
     const relocationType = model.sections.flatMap((s) => s.relocations ?? [])[0]?.type;
@@ -138,11 +137,17 @@ describe('resolving an update module', () => {
     );
   });
 
-  it('refuses a reference into a module from a section the loader reads at insmod', () => {
+  it('binds a module that a section the loader reads at insmod refers into at insmod, pinned; refuses it when not loaded', () => {
     const update = updateReferring('ct_key', true, 'tsplice_test', 'nft_ct', '__jump_table');
+    const symbols = kallsyms(['ct_key', 'd', 0x7000n, 'nft_ct']);
+    const { late, pinned, resolved } = resolveUpdateModule(update, symbols, new Map(), LOADED);
+    assert.deepEqual(late, []);
+    assert.deepEqual([...pinned], ['nft_ct']);
+    assert.equal(resolved.get('ct_key.tsplice.u0'), 0x7000n);
+    const notLoaded = updateReferring('ct_key', true, 'tsplice_test', 'udf', '__jump_table');
     assert.throws(
-      () => moduleReference(update, kallsyms(['ct_key', 'd', 0x7000n, 'nft_ct'])),
-      (e: unknown) => e instanceof UserError && e.kind === 'late-reference' && e.diagnostic.section === '__jump_table' && e.diagnostic.function === 'ct_key',
+      () => resolveUpdateModule(notLoaded, kallsyms(['ct_key', 'd', 0x7000n, 'udf']), new Map(), LOADED),
+      (e: unknown) => e instanceof UserError && e.kind === 'late-reference' && e.diagnostic.section === '__jump_table' && e.diagnostic.function === 'ct_key' && /applies only while udf is loaded/.test(e.message),
     );
   });
 });

@@ -6,15 +6,15 @@
  * at every load of that module (late-references.ts). A reference that can be resolved
  * neither way refuses the apply, by name.
  */
-import { parseElf, modelFromElf, writeElf, SHN_ABS, SHN_UNDEF, type ModelSymbol } from '../elf/index.js';
+import { parseElf, modelFromElf, writeElf, SHN_ABS, SHN_UNDEF, type ModelSymbol, type ObjectModel } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import type { KernelSymbol, KernelSymbols } from '../match/kallsyms.js';
 import { LoadedModules } from '../match/loaded-modules.js';
-import { learnedKey, type LearnedSymbol } from '../match/run-pre.js';
+import { learnedKey, moduleLearnedKey, type LearnedSymbol } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 import { moduleNameFor } from '../update/module.js';
 import { kallsymsTargets, type ModuleTargets } from '../match/module-targets.js';
-import { takeLateReferences, type LateReference } from './late-references.js';
+import { takeLateReferences, writableLater, type LateReference } from './late-references.js';
 
 export interface ResolvedModule {
   bytes: Uint8Array;
@@ -22,6 +22,12 @@ export interface ResolvedModule {
   resolved: Map<string, bigint>;
   /** References into loadable modules, for the core module to write at each load. */
   late: LateReference[];
+  /**
+   * Modules whose references were bound at insmod instead, because a section the loader reads
+   * at insmod (a jump label entry of a pr_debug, say) names something of theirs: the fix keeps
+   * each loaded (the core module pins it) and is bound to the copy loaded now only.
+   */
+  pinned: Set<string>;
 }
 
 /** A kallsyms type letter in upper case is a global symbol (T text, D data, R read-only, B bss, W weak, …). */
@@ -81,6 +87,60 @@ function vmlinuxAddress(name: string, external: External | undefined, symbols: K
   throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`, { kind: 'unresolved-reference', function: name });
 }
 
+/** Whether `module` exports `name`: its export table entry `__ksymtab_name` is in kallsyms. */
+function exportedBy(symbols: KernelSymbols, module: string, name: string): boolean {
+  return symbols.lookup(`__ksymtab_${name}`).some((s) => s.module === module);
+}
+
+/**
+ * For a module pinned by its fix (pinnedModules): where a name its code refers to runs now, learned by matching;
+ * else, for a static of the unit, the one symbol of that name in the module; for a global, the
+ * one place among the module itself (another unit of it, its `__this_module`), the globals of
+ * vmlinux and the exports of the modules it depends on (directly or through others). Nothing
+ * else: a module it does not depend on may be unloaded while the new code still runs, and its
+ * address would then name freed memory. /proc/kallsyms prints every symbol of a module in lower
+ * case, so a static of the module cannot be told from a global: a name in the module and also
+ * in vmlinux or a dependency is refused as ambiguous rather than guessed.
+ */
+function moduleAddress(external: External & { module: string }, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>, loaded: LoadedModules): bigint {
+  const { module, name } = external;
+  const known = learned.get(external.local ? learnedKey(external.unit, name) : moduleLearnedKey(module, name))?.address;
+  if (known !== undefined) return known;
+  const named = symbols.lookup(name);
+  const own = named.filter((s) => s.module === module);
+  if (external.local) {
+    const address = theOne(name, own, ` (a static of ${external.unit} in the module ${module})`, external.unit);
+    if (address !== undefined) return address;
+    throw new UserError(`The new code refers to ${name}, a static of ${external.unit}, which the module ${module} does not have (not in /proc/kallsyms).`, {
+      kind: 'unresolved-reference',
+      object: module,
+      unit: external.unit,
+      function: name,
+    });
+  }
+  const candidates = [
+    ...own,
+    ...named.filter((s) => s.module === undefined && isGlobal(s)),
+    ...named.filter((s) => s.module !== undefined && s.module !== module && loaded.dependsOn(module, s.module) && exportedBy(symbols, s.module, name)),
+  ];
+  if (candidates.length > 1) {
+    const places = candidates.map((s) => s.module ?? 'vmlinux').join(', ');
+    throw new UserError(`The new code of the module ${module} refers to ${name}, which is in ${places}, and matching did not tell which one.`, {
+      kind: 'ambiguous',
+      object: module,
+      unit: external.unit,
+      function: name,
+    });
+  }
+  const [found] = candidates;
+  if (found) return found.runningAddress;
+  const elsewhere = [...new Set(named.flatMap((s) => (s.module !== undefined && s.module !== module ? [s.module] : [])))];
+  throw new UserError(
+    `The new code of the module ${module} refers to ${name}, which neither the module, vmlinux nor a module it depends on has${elsewhere.length > 0 ? ` (only ${elsewhere.join(', ')}, which ${module} does not depend on or which does not export it)` : ''}.`,
+    { kind: 'unresolved-reference', object: module, unit: external.unit, function: name },
+  );
+}
+
 /**
  * Where a name that code of the loadable module `module` refers to is defined: the module
  * itself (a static of the unit must be; a global may be in another unit of it, like its
@@ -112,13 +172,45 @@ function moduleTarget(external: External & { module: string }, targets: ModuleTa
 }
 
 /**
+ * The modules a section the loader reads at insmod refers into (a jump label entry naming a
+ * pr_debug descriptor of the module, a static call key): those entries cannot be written again
+ * at each load, so the fix binds them at insmod to the copy loaded now and keeps it loaded. A
+ * module that is not loaded then is refused by name (kind late-reference).
+ */
+function pinnedModules(model: ObjectModel, externals: ReadonlyMap<string, External>, targets: ModuleTargets, symbols: KernelSymbols, loaded: LoadedModules): Set<string> {
+  const pinned = new Set<string>();
+  for (const section of model.sections) {
+    if (writableLater(section.name)) continue;
+    for (const rela of section.relocations ?? []) {
+      const external = rela.symbol && rela.symbol.section === SHN_UNDEF ? externals.get(rela.symbol.name) : undefined;
+      if (external?.module === undefined || pinned.has(external.module)) continue;
+      if (moduleTarget({ ...external, module: external.module }, targets, symbols) === 'vmlinux') continue;
+      if (!loaded.has(external.module)) {
+        throw new UserError(
+          `The new code of the module ${external.module} refers to ${external.name} from ${section.name}, an entry the loader reads at insmod: such a fix applies only while ${external.module} is loaded (and keeps it loaded); load it first.`,
+          { kind: 'late-reference', object: external.module, section: section.name, offset: rela.offset, function: external.name },
+        );
+      }
+      pinned.add(external.module);
+    }
+  }
+  return pinned;
+}
+
+/**
  * Gives every undefined symbol of the update module that vmlinux defines its running address
  * (SHN_ABS), so the loader needs no export for it, and takes out the references into loadable
  * modules for the core module to write at each load (`late`). `targets` tells what the
  * modules define and export (the running kernel's, or the files on disk for a module not
  * loaded).
  */
-export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbols, learned: ReadonlyMap<string, LearnedSymbol>, targets: ModuleTargets = kallsymsTargets(symbols, new LoadedModules([]))): ResolvedModule {
+export function resolveUpdateModule(
+  update: UpdatePackage,
+  symbols: KernelSymbols,
+  learned: ReadonlyMap<string, LearnedSymbol>,
+  loaded: LoadedModules = new LoadedModules([]),
+  targets: ModuleTargets = kallsymsTargets(symbols, loaded),
+): ResolvedModule {
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`, { kind: 'no-module' });
   const elf = parseElf(Buffer.from(module.bytes, 'base64'), `${module.name}.ko`);
@@ -136,10 +228,18 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
   const model = modelFromElf(elf);
   const externals = new Map(module.externals.map((e) => [e.symbol, e]));
   const resolved = new Map<string, bigint>();
+  const pinned = pinnedModules(model, externals, targets, symbols, loaded);
   const lateSymbols = new Map<ModelSymbol, { module: string; target: string; name: string }>();
   for (const symbol of model.symbols) {
     if (symbol.section !== SHN_UNDEF || symbol.name === '') continue;
     const external = externals.get(symbol.name);
+    if (external?.module !== undefined && pinned.has(external.module)) {
+      const address = moduleAddress({ ...external, module: external.module }, symbols, learned, loaded);
+      symbol.section = SHN_ABS;
+      symbol.value = address;
+      resolved.set(symbol.name, address);
+      continue;
+    }
     const target = external?.module !== undefined ? moduleTarget({ ...external, module: external.module }, targets, symbols) : 'vmlinux';
     symbol.section = SHN_ABS;
     if (external?.module !== undefined && target !== 'vmlinux') {
@@ -152,5 +252,5 @@ export function resolveUpdateModule(update: UpdatePackage, symbols: KernelSymbol
     resolved.set(symbol.name, address);
   }
   const late = takeLateReferences(model, lateSymbols);
-  return { bytes: writeElf(model), resolved, late };
+  return { bytes: writeElf(model), resolved, late, pinned };
 }

@@ -162,17 +162,17 @@ export const SELECTION: SelectedFile[] = [
       ],
     },
   },
-  { file: 'fs/fuse/readdir.c', why: 'module fuse: one function', update: { functions: ['fuse_emit'] } },
+  { file: 'fs/fuse/readdir.c', why: 'module fuse: one function', late: true, update: { functions: ['fuse_emit'] } },
   { file: 'fs/isofs/rock.c', why: 'module isofs: a .cold part and a new message string carried in the update', late: true, update: { functions: ['rock_continue', 'rock_continue.cold'] } },
-  { file: 'fs/udf/misc.c', why: 'module udf (with crc-itu-t): a new message string', late: true, update: { functions: ['udf_read_tagged'] } },
-  { file: 'net/netfilter/nf_conntrack_proto_tcp.c', why: 'module nf_conntrack: a .cold part; the new code calls into nf_conntrack and vmlinux', update: { functions: ['nf_conntrack_tcp_packet', 'nf_conntrack_tcp_packet.cold'] } },
+  { file: 'fs/udf/misc.c', why: 'module udf (with crc-itu-t): a new message string; a pr_debug whose jump label entry names udf\'s descriptor binds at insmod and keeps udf loaded', update: { functions: ['udf_read_tagged'] } },
+  { file: 'net/netfilter/nf_conntrack_proto_tcp.c', why: 'module nf_conntrack: a .cold part; the new code calls into nf_conntrack and vmlinux; a pr_debug jump label entry pins nf_conntrack', update: { functions: ['nf_conntrack_tcp_packet', 'nf_conntrack_tcp_packet.cold'] } },
   { file: 'net/netfilter/nft_bitwise.c', why: 'nft_bitwise.o is part of the module nf_tables: the unit is not the module', update: { functions: ['nft_bitwise_init'] } },
   { file: 'net/netfilter/nft_ct.c', why: 'module nft_ct: its new code calls nf_ct_expect_put, an export of nf_conntrack it depends on', late: true, update: { functions: ['nft_ct_expect_obj_eval'] } },
   { file: 'net/netfilter/nft_dynset.c', why: 'module nf_tables with a header hunk of include/net/netfilter/nf_tables.h grouped into its patch', update: { functions: ['nft_dynset_new'] } },
   { file: 'net/netfilter/nft_set_hash.c', why: 'module nf_tables: four functions, statics of the module named by the new code', update: { functions: ['nft_hash_activate', 'nft_hash_walk', 'nft_rhash_activate', 'nft_rhash_walk'] } },
   { file: 'net/netfilter/xt_multiport.c', why: 'module xt_multiport: a new function the two changed ones call, carried in the update', late: true, update: { functions: ['multiport_mt6_check', 'multiport_mt_check'] } },
   { file: 'net/sched/act_csum.c', why: 'module act_csum: a traffic-control action', late: true, update: { functions: ['tcf_csum_act'] } },
-  { file: 'net/sched/sch_choke.c', why: 'module sch_choke: a queueing discipline, two functions', update: { functions: ['choke_dump_stats', 'choke_enqueue'] } },
+  { file: 'net/sched/sch_choke.c', why: 'module sch_choke: a queueing discipline, two functions', late: true, update: { functions: ['choke_dump_stats', 'choke_enqueue'] } },
 ];
 
 /** What an update holds, in the words of UpdateExpectation. */
