@@ -103,7 +103,7 @@ const control = (line) => {
 };
 const status = () => readFileSync('/proc/tsplice/status', 'utf8');
 const value = () => readFileSync('/proc/tsplice_target/value', 'utf8').trim();
-const address = (name) => '0x' + readFileSync('/proc/kallsyms', 'utf8').split('\\n').find((l) => l.split(' ')[2] === name).split(' ')[0];
+const address = (name) => '0x' + readFileSync('/proc/kallsyms', 'utf8').split('\\n').find((l) => l.split(/\\s+/)[2] === name).split(' ')[0];
 const part = (id, name, newName, flip) => {
   let bytes = pre[name].pre;
   if (flip !== undefined) bytes = bytes.slice(0, 2 * flip) + (parseInt(bytes.slice(2 * flip, 2 * flip + 2), 16) ^ 0xff).toString(16).padStart(2, '0') + bytes.slice(2 * flip + 2);
