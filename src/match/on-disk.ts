@@ -5,10 +5,14 @@
  * sides name a symbol). The file is what `modprobe` will load; the kernel proves the loaded
  * copy again (kmod/late.c). Debian builds modules without -ffunction-sections: the function is
  * found by its symbol inside `.text` (or `.text.unlikely`, …) and its relocations by offset.
+ * For the same reason the assembler resolved there, with no relocation, a jump or call from one
+ * function of a unit to another that the pre object (one section per function) relocates: the
+ * displacement in the file must reach that function.
  */
-import { definingSection, parseElf, relocationInfo, relocationName, relocationType, SHF_MERGE, SHT_SYMTAB, STT_FUNC, STT_SECTION, type ElfFile, type ElfSymbol } from '../elf/index.js';
+import { definingSection, parseElf, readRelocatedField, relocationInfo, relocationName, relocationType, SHF_MERGE, SHT_SYMTAB, STT_FUNC, STT_SECTION, type ElfFile, type ElfSymbol } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import type { UpdateFunction, UpdateRelocation } from '../update/format.js';
+import { decodeInstructions, instructionAt, type Instruction } from '../x86/decode.js';
 import { ModuleFiles } from './module-targets.js';
 
 export interface DiskMismatch {
@@ -45,6 +49,8 @@ interface FieldRelocation {
    * compared. Never a function: `foo.constprop.0` and `foo.constprop.1` are different code.
    */
   numbered?: boolean;
+  /** Pre side: the function (or other piece) of the unit it reaches, and the offset in it. */
+  place?: { kind: 'symbol' | 'piece'; name: string; offset: bigint };
 }
 
 /** Field width of a relocation type by name (4 when the type is unknown: the common width). */
@@ -59,7 +65,8 @@ function plainName(name: string): string {
   return at >= 0 ? name.slice(0, at) : name;
 }
 
-const NUMBERED = /\.\d+$/;
+/** A C identifier GCC numbered (`__key.12`); a clone (`foo.constprop.1`) has more dots. */
+const NUMBERED = /^[^.]+\.\d+$/;
 
 /**
  * Whether two symbol targets name the same place: the same name (or numbered statics with the
@@ -70,16 +77,17 @@ function sameTarget(p: FieldRelocation, d: FieldRelocation): boolean {
   if (p.symbol === undefined || d.symbol === undefined) return true; // linking moved sections
   if (p.addend !== d.addend) return false;
   if (p.symbol === d.symbol) return true;
-  return !!p.numbered && !!d.numbered && p.symbol.replace(NUMBERED, '') === d.symbol.replace(NUMBERED, '');
+  return !!p.numbered && !!d.numbered && p.symbol.replace(/\.\d+$/, '') === d.symbol.replace(/\.\d+$/, '');
 }
 
 /** The update's relocations of the pre code, as the comparison reads them. */
 function updateRelocations(relocations: readonly UpdateRelocation[]): FieldRelocation[] {
   return relocations.map((r) => {
     const field: FieldRelocation = { offset: r.offset, type: r.type, addend: BigInt(r.addend) };
+    if (r.target.kind === 'piece') return { ...field, place: { kind: 'piece', name: r.target.name, offset: BigInt(r.target.offset) } };
     if (r.target.kind !== 'symbol') return field;
     const symbol = plainName(r.target.name);
-    return { ...field, symbol, numbered: r.target.local && NUMBERED.test(symbol) };
+    return { ...field, symbol, numbered: r.target.local && NUMBERED.test(symbol), place: { kind: 'symbol', name: r.target.name, offset: 0n } };
   });
 }
 
@@ -112,9 +120,34 @@ function fileRelocations(elf: ElfFile, fn: ElfSymbol, size: number): FieldReloca
   return out.sort((a, b) => a.offset - b.offset);
 }
 
+/**
+ * Whether the file holds, instead of the pre code's PC-relative relocation `p`, a displacement
+ * the assembler resolved that reaches the same place: the function `p` names, defined in the
+ * candidate's own section (a piece target names the place meant, which lies past the field by
+ * the rest of the instruction, taken from the decoded pre code).
+ */
+function resolvedInPlace(p: FieldRelocation, elf: ElfFile, candidate: ElfSymbol, diskBytes: Uint8Array, instructions: () => Instruction[]): boolean {
+  const info = relocationInfo(relocationType(p.type) ?? -1);
+  const section = elf.sections[candidate.shndx];
+  if (!info?.pcRelative || info.size !== 4 || !p.place || !section || p.offset + 4 > diskBytes.length) return false;
+  const place = candidate.value + BigInt(p.offset);
+  const displacement = readRelocatedField(diskBytes, p.offset, 4, true);
+  let reached: bigint;
+  if (p.place.kind === 'symbol') {
+    reached = place + displacement - p.addend; // S + A - P = displacement
+  } else {
+    const instruction = instructionAt(instructions(), p.offset);
+    if (!instruction || instruction.invalid) return false;
+    reached = place + displacement + BigInt(instruction.offset + instruction.length - p.offset) - p.place.offset;
+  }
+  const name = p.place.name;
+  return elf.symbolsIn(section).some((s) => s.name === name && s.value === reached);
+}
+
 /** One side's relocation for a message: `R_X86_64_PLT32 foo-4`, or `none`. */
 function describe(r: FieldRelocation | undefined): string {
   if (!r) return 'none';
+  if (r.place?.kind === 'piece') return `${r.type} ${r.place.name}+${r.place.offset}`;
   if (r.symbol === undefined) return `${r.type} (section)`;
   return `${r.type} ${r.symbol}${r.addend < 0n ? '' : '+'}${r.addend}`;
 }
@@ -137,7 +170,10 @@ function compare(fn: UpdateFunction, pre: NonNullable<UpdateFunction['pre']>, el
   let byteAt: number | undefined;
   for (let i = 0; i < pre.size && byteAt === undefined; i++) if (!field.has(i) && preBytes[i] !== diskBytes[i]) byteAt = i;
 
-  // Relocations: the same offsets, types, and where both name a symbol, the same symbol.
+  // Relocations: the same offsets, types, and where both name a symbol, the same symbol; or
+  // a reference the file's assembler resolved to the same function.
+  let decoded: Instruction[] | undefined;
+  const instructions = () => (decoded ??= decodeInstructions(preBytes));
   const preAt = new Map(preRelocations.map((r) => [r.offset, r]));
   const diskAt = new Map(diskRelocations.map((r) => [r.offset, r]));
   const relocationAt = [...new Set([...preAt.keys(), ...diskAt.keys()])]
@@ -145,6 +181,7 @@ function compare(fn: UpdateFunction, pre: NonNullable<UpdateFunction['pre']>, el
     .find((offset) => {
       const p = preAt.get(offset);
       const d = diskAt.get(offset);
+      if (p && !d) return !resolvedInPlace(p, elf, candidate, diskBytes, instructions);
       return !p || !d || p.type !== d.type || !sameTarget(p, d);
     });
 
