@@ -47,8 +47,9 @@ const char *const tsplice_state_names[] = {
  * below, the last measurement (apply.c) and each open control file's result (control.c).
  * It is taken by each control write for the whole command (stop_machine runs and the sleeps
  * between retries included: it is a sleeping lock, taken killable), by a control read, and
- * by the status file's show. Nothing else walks the list. Lock order: tsplice_mutex, then
- * the CPU hotplug read lock, then text_mutex (tsplice_run).
+ * by the status file's show, and by the module notifier (late.c) for a module that comes or
+ * goes. Nothing else walks the list. Lock order: tsplice_mutex, then the CPU hotplug read
+ * lock, then text_mutex (tsplice_run); the notifier takes tsplice_mutex, then text_mutex.
  */
 DEFINE_MUTEX(tsplice_mutex);
 LIST_HEAD(tsplice_updates);
