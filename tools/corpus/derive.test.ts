@@ -2,15 +2,32 @@
  * The corpus's pure parts: reading `diff -rq`, which folders kbuild reaches, which headers a
  * compiler error points at, which of a header diff's hunks a file needs, and the words for
  * outcomes. No kernel tree or guest needed: the folder tests build a tiny fake tree, the hunk
- * tests use small diffs, GNU patch and a stand-in for the compiler.
+ * tests use small diffs, GNU patch and a stand-in for the compiler. The derivation itself runs
+ * on two tiny fake trees with kbuild's records (.cmd files) and the host's gcc.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { identifiersInErrors, includingUnit, isBuildProduct, namedIn, parseDiffRq, patchNameFor } from './derive.js';
+import {
+  classifyChanges,
+  deriveCorpus,
+  headerNamed,
+  identifiersInErrors,
+  includingUnit,
+  isBuildProduct,
+  namedIn,
+  objectDependencies,
+  parseDiffRq,
+  patchNameFor,
+  selectCandidates,
+  treeChanges,
+  whyCandidate,
+  type Candidate,
+  type DeriveOptions,
+} from './derive.js';
 import { applyToCopies } from './hunk-apply.js';
 import { missingNames, selectHunks, type HunkCompile } from './hunk-select.js';
 import { removedNames, sharedRemovals } from './stopped-names.js';
@@ -317,6 +334,186 @@ describe('includingUnit', () => {
   it('finds the .c file of the same folder that #includes it', () => {
     assert.equal(includingUnit(tree, 'kernel/sched/rt.c'), 'kernel/sched/build_policy.c');
     assert.equal(includingUnit(tree, 'kernel/sched/build_policy.c'), undefined);
+  });
+});
+
+/**
+ * Two tiny trees as the lab prepares them: Makefiles, auto.conf, and for each unit of the old
+ * one the command and dependencies kbuild recorded (.cmd) beside an up-to-date object, so the
+ * derivation reads kbuild's records and compiles with the host's gcc, never running make.
+ * net/core.c is built in; net/both.c is listed built in but compiled for nf_tables; nft_ct.c is
+ * part of nf_tables; common.c of drv_a and drv_b; sched/act_csum.c a module of its own; xt_cpu.c
+ * needs a helper that its folder's changed nf_internals.h adds, which it reaches through an
+ * unchanged sibling header ("nf_sibling.h" includes "nf_internals.h").
+ */
+function fixtureTrees(): { top: string; options: Omit<DeriveOptions, 'log'> } {
+  const top = mkdtempSync(join(tmpdir(), 'tsplice-derive-test-'));
+  const write = (side: 'old' | 'new', path: string, text: string): void => {
+    mkdirSync(dirname(join(top, side, path)), { recursive: true });
+    writeFileSync(join(top, side, path), text);
+  };
+  const both = (path: string, text: string): void => {
+    write('old', path, text);
+    write('new', path, text);
+  };
+  both('Kbuild', 'obj-y += net/\n');
+  both('Makefile', 'core-y :=\n');
+  both('arch/x86/Makefile', '');
+  both('include/config/auto.conf', 'CONFIG_NF=m\nCONFIG_64BIT=y\n');
+  both('net/Makefile', 'obj-y += core.o both.o\nobj-$(CONFIG_NF) += nf_tables.o xt_cpu.o drv_a.o drv_b.o sched/\nnf_tables-y := nft_ct.o\ndrv_a-y := common.o\ndrv_b-y := common.o\n');
+  both('net/sched/Makefile', 'obj-$(CONFIG_NF) += act_csum.o\n');
+  both('net/nf_sibling.h', '#include "nf_internals.h"\n');
+  write('old', 'net/nf_internals.h', 'int nf_old(void);\n');
+  write('new', 'net/nf_internals.h', 'int nf_old(void);\nstatic inline int nf_new_helper(void) { return 3; }\n');
+  const units: [string, string | undefined][] = [
+    ['net/core.c', undefined],
+    ['net/both.c', 'nf_tables'],
+    ['net/nft_ct.c', 'nf_tables'],
+    ['net/common.c', 'drv_a:drv_b'],
+    ['net/sched/act_csum.c', 'act_csum'],
+    ['net/xt_cpu.c', 'xt_cpu'],
+  ];
+  for (const [unit, module] of units) {
+    const name = unit.replace(/\W/g, '_');
+    const uses = unit === 'net/xt_cpu.c' ? ['#include "nf_sibling.h"\n', 'nf_new_helper()'] : ['', '2'];
+    write('old', unit, `${uses[0]}int ${name}(void) { return 1; }\n`);
+    write('new', unit, `${uses[0]}int ${name}(void) { return ${uses[1]}; }\n`);
+    const object = unit.replace(/\.c$/, '.o');
+    const flags = module ? `-DMODULE -DKBUILD_MODNAME='"${module}"'` : `-DKBUILD_MODNAME='"${name}"'`;
+    const command = `gcc -ffunction-sections -Werror=implicit-function-declaration ${flags} -c -o ${object} ${unit}`;
+    // gcc names a header reached by a quoted ../ include as it was named: kept so here.
+    const deps = [unit, ...(unit === 'net/xt_cpu.c' ? ['net/nf_sibling.h', 'net/sched/../nf_internals.h'] : [])];
+    const cmd = `cmd_${object} := ${command}\n\nsource_${object} := ${unit}\n\ndeps_${object} := \\\n${deps.map((d) => `  ${d} \\\n`).join('')}\n${object}: $(deps_${object})\n`;
+    write('old', join(dirname(unit), `.${object.split('/').pop() ?? ''}.cmd`), cmd);
+    write('old', object, '');
+    // Newer than its dependencies, as kbuild leaves it: the pre object is not built again.
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(top, 'old', object), later, later);
+  }
+  const tree = (side: string): DeriveOptions['oldTree'] => ({ release: 'test', sourceVersion: side, dir: join(top, side), makeVariables: [] });
+  return { top, options: { oldTree: tree('old'), newTree: tree('new') } };
+}
+
+describe('deriving module units', () => {
+  const made: string[] = [];
+  after(() => {
+    for (const top of made) rmSync(top, { recursive: true, force: true });
+  });
+  /** A derivation on fresh fixture trees; `onLog` sees each progress line as it is printed. */
+  const derive = async (choice: Partial<DeriveOptions>, onLog: (line: string, top: string) => void = () => {}): Promise<{ derived: Awaited<ReturnType<typeof deriveCorpus>>; lines: string[] }> => {
+    const { top, options } = fixtureTrees();
+    made.push(top);
+    const lines: string[] = [];
+    const derived = await deriveCorpus({ ...options, ...choice, log: (line) => (lines.push(line), onLog(line, top)) });
+    return { derived, lines };
+  };
+  const entry = (derived: Awaited<ReturnType<typeof deriveCorpus>>, file: string) => derived.manifest.files.find((f) => f.file === file);
+
+  it('records a module unit with its module, as create finds it from kbuild', async () => {
+    const { derived, lines } = await derive({ status: 'module' });
+    assert.deepEqual(derived.manifest.files.map((f) => f.file), ['net/common.c', 'net/nft_ct.c', 'net/sched/act_csum.c', 'net/xt_cpu.c']);
+    const ct = entry(derived, 'net/nft_ct.c');
+    assert.equal(ct?.status, 'module');
+    assert.equal(ct?.module, 'nf_tables');
+    assert.equal(ct?.moduleRefusal, undefined);
+    assert.equal(ct?.compile, 'alone');
+    assert.equal(entry(derived, 'net/sched/act_csum.c')?.module, 'act_csum');
+    assert.match(derived.patches.get('net-nft_ct.patch') ?? '', /^\+int net_nft_ct_c\(void\) \{ return 2; \}$/m);
+    // Progress, n of total, on the log.
+    assert.ok(lines.includes('[2/4] net/nft_ct.c (module unit)...'), lines.join('\n'));
+    assert.equal(derived.manifest.deriveErrors, undefined);
+  });
+
+  it('records a unit of several modules with create\'s refusal, not dropping it', async () => {
+    const { derived } = await derive({ status: 'module', only: ['net/common.c'] });
+    const common = entry(derived, 'net/common.c');
+    assert.equal(common?.status, 'module');
+    assert.equal(common?.module, undefined);
+    assert.deepEqual(common?.moduleRefusal, { kind: 'several-modules', reason: 'linked into several modules (drv_a, drv_b)' });
+    assert.ok(derived.patches.has('net-common.patch'));
+  });
+
+  it('chooses built-in units by default, module units or all with --status', async () => {
+    const { derived } = await derive({});
+    assert.deepEqual(derived.manifest.files.map((f) => [f.file, f.status]), [['net/both.c', 'built-in'], ['net/core.c', 'built-in']]);
+    assert.equal(entry(derived, 'net/core.c')?.module, undefined);
+    assert.deepEqual(entry(derived, 'net/both.c')?.moduleRefusal, { kind: 'built-in-and-module', reason: 'linked both into vmlinux and into the module nf_tables' });
+    assert.equal(entry(derived, 'net/both.c')?.module, 'nf_tables');
+    const all: Candidate[] = [
+      { file: 'kernel/a.c', unit: 'kernel/a.c', status: 'built-in' },
+      { file: 'net/netfilter/b.c', unit: 'net/netfilter/b.c', status: 'module' },
+      { file: 'drivers/c.c', unit: 'drivers/c.c', status: 'not built' },
+    ];
+    assert.deepEqual(selectCandidates(all, {}).map((c) => c.file), ['kernel/a.c']);
+    assert.deepEqual(selectCandidates(all, { status: 'module' }).map((c) => c.file), ['net/netfilter/b.c']);
+    assert.deepEqual(selectCandidates(all, { status: 'all' }).map((c) => c.file), ['kernel/a.c', 'net/netfilter/b.c']);
+  });
+
+  it('chooses the files under a folder with --under', async () => {
+    const { derived } = await derive({ status: 'all', under: 'net/sched/' });
+    assert.deepEqual(derived.manifest.files.map((f) => f.file), ['net/sched/act_csum.c']);
+    const all: Candidate[] = [
+      { file: 'net/netfilter/nft_ct.c', unit: 'net/netfilter/nft_ct.c', status: 'module' },
+      { file: 'net/netfilter2/x.c', unit: 'net/netfilter2/x.c', status: 'module' },
+      { file: 'net/netfilter/ipvs/ip_vs_core.c', unit: 'net/netfilter/ipvs/ip_vs_core.c', status: 'module' },
+    ];
+    assert.deepEqual(selectCandidates(all, { status: 'module', under: 'net/netfilter' }).map((c) => c.file), ['net/netfilter/nft_ct.c', 'net/netfilter/ipvs/ip_vs_core.c']);
+    assert.deepEqual(selectCandidates(all, { status: 'module', under: 'net/netfilter', only: ['net/netfilter/nft_ct.c'] }).length, 1);
+    assert.deepEqual(selectCandidates(all, { status: 'module', limit: 2 }).length, 2);
+  });
+
+  it('groups the hunk of a changed header of the unit\'s own folder, reached through a sibling', async () => {
+    const { derived } = await derive({ status: 'module', only: ['net/xt_cpu.c'] });
+    const cpu = entry(derived, 'net/xt_cpu.c');
+    assert.equal(cpu?.compile, 'with-headers', cpu?.compileError);
+    assert.deepEqual(cpu?.headers.map((h) => [h.path, h.hunks?.length, h.hunksTotal]), [['net/nf_internals.h', 1, 1]]);
+    assert.match(cpu?.headers[0]?.reason ?? '', /implicit declaration of function ‘nf_new_helper’/);
+    assert.match(derived.patches.get('net-xt_cpu.patch') ?? '', /^\+\+\+ b\/net\/nf_internals\.h$/m);
+  });
+
+  it('records a file whose patch does not apply with patch\'s words, and goes on', async () => {
+    // The old tree changes under the derivation (as a copy written into it once did): the header
+    // hunk is already there when the patch is checked.
+    const { derived, lines } = await derive({ status: 'module' }, (line, top) => {
+      if (line.startsWith('  hunks (')) writeFileSync(join(top, 'old', 'net/nf_internals.h'), readFileSync(join(top, 'new', 'net/nf_internals.h')));
+    });
+    assert.deepEqual(derived.manifest.files.map((f) => f.file), ['net/common.c', 'net/nft_ct.c', 'net/sched/act_csum.c']);
+    const failed = derived.manifest.deriveErrors ?? [];
+    assert.deepEqual(failed.map((f) => [f.file, f.status, f.module]), [['net/xt_cpu.c', 'module', 'xt_cpu']]);
+    assert.match(failed[0]?.deriveError ?? '', /^net\/xt_cpu\.c: its derived patch does not apply to the old files .*Reversed \(or previously applied\) patch detected/);
+    assert.doesNotMatch(failed[0]?.deriveError ?? '', /\n/);
+    assert.ok(!derived.patches.has('net-xt_cpu.patch'));
+    assert.ok(lines.some((l) => l.startsWith('  derive error: net/xt_cpu.c: ')));
+  });
+
+  it('says why a file is or is not a candidate', () => {
+    const { top, options } = fixtureTrees();
+    made.push(top);
+    const changes = treeChanges(options.oldTree.dir, options.newTree.dir);
+    const classified = classifyChanges(options.oldTree.dir, options.newTree.dir, changes);
+    assert.match(whyCandidate('net/nft_ct.c', changes, classified, {}), /^net\/nft_ct\.c is a candidate of status module \(unit net\/nft_ct\.c\), left out by --status built-in\.$/);
+    assert.match(whyCandidate('net/nft_ct.c', changes, classified, { status: 'all', under: 'net/sched' }), /not under net\/sched/);
+    assert.equal(whyCandidate('net/core.c', changes, classified, {}), 'net/core.c is a candidate of status built-in (unit net/core.c).');
+    assert.match(whyCandidate('net/nf_internals.h', changes, classified, {}), /is a changed header/);
+    assert.match(whyCandidate('net/nf_sibling.h', changes, classified, {}), /does not differ/);
+  });
+});
+
+describe('finding a changed header by its include', () => {
+  it('normalizes the ../ paths of kbuild\'s dependency lists', () => {
+    const tree = mkdtempSync(join(tmpdir(), 'tsplice-derive-deps-'));
+    after(() => rmSync(tree, { recursive: true, force: true }));
+    mkdirSync(join(tree, 'sound/soc/sof/intel'), { recursive: true });
+    writeFileSync(join(tree, 'sound/soc/sof/intel/.hda-ipc.o.cmd'), 'cmd_x := gcc\n\ndeps_sound/soc/sof/intel/hda-ipc.o := \\\n  sound/soc/sof/intel/hda-ipc.c \\\n  sound/soc/sof/intel/../ops.h \\\n  $(wildcard include/config/X) \\\n\n');
+    assert.deepEqual(objectDependencies(tree, 'sound/soc/sof/intel/hda-ipc.o'), ['sound/soc/sof/intel/hda-ipc.c', 'sound/soc/sof/ops.h']);
+  });
+
+  it('matches "x.h" and "../x.h" beside the including file, <linux/x.h> by its tail', () => {
+    assert.equal(headerNamed('net/netfilter/nf_internals.h', 'nf_internals.h', 'net/netfilter'), true);
+    assert.equal(headerNamed('net/ipv4/nf_internals.h', 'nf_internals.h', 'net/netfilter'), false);
+    assert.equal(headerNamed('sound/soc/sof/ops.h', '../ops.h', 'sound/soc/sof/intel'), true);
+    assert.equal(headerNamed('include/rdma/iter.h', 'rdma/iter.h', 'fs'), true);
+    assert.equal(headerNamed('include/linux/ops.h', '../ops.h', 'sound/soc/sof/intel'), false);
   });
 });
 

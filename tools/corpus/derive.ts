@@ -1,7 +1,10 @@
 /**
  * The corpus of real fixes: every `.c` file that differs between two prepared trees (the
  * running kernel's source and a later stable release, prepared with the same .config) and is
- * built into vmlinux, each with its own diff as a patch against the older tree.
+ * built into vmlinux or into a loadable module, each with its own diff as a patch against the
+ * older tree. A module unit's entry names its module as create finds it (kbuild's recorded
+ * command, src/kbuild/module-of.ts), or why create will refuse it (several modules, vmlinux and
+ * a module). A file whose derivation fails is recorded with why, and the run goes on.
  *
  * A file's diff alone may not compile against the older tree's headers (a new helper, a new
  * field, a new header). Then the header hunks it needs are grouped into its patch. First whole
@@ -16,15 +19,18 @@
  * either tree: the compile tests run the unit's recorded kbuild command on copies in a work
  * folder (see compileWithOverlay). docs/corpus.md has the figures.
  *
- * Run: node dist/tools/corpus/derive-cli.js [--limit N] [--only FILE,...] (see derive-cli.ts)
+ * Run: node dist/tools/corpus/derive-cli.js [--status built-in|module|all] [--under DIR]
+ * [--only FILE,...] [--limit N] [--why FILE] (see derive-cli.ts)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, normalize, relative } from 'node:path';
+import { UserError } from '../../src/host/errors.js';
 import { buildStatus, KbuildReader, readAutoConf, type BuildStatus } from '../../src/kbuild/build-status.js';
 import { buildPreObject, objectPathOf, recordedCommand, variantCommand } from '../../src/kbuild/compile.js';
+import { moduleOf, modulesOfCommand } from '../../src/kbuild/module-of.js';
 import type { PreparedTree } from '../../src/kbuild/tree.js';
 import { applyToCopies } from './hunk-apply.js';
 import { namedIn, selectHunks, type KeptHunk } from './hunk-select.js';
@@ -110,7 +116,11 @@ export function includingUnit(treeDir: string, file: string): string | undefined
   return undefined;
 }
 
-/** Files kbuild lists as the object's dependencies (its .cmd), relative to the tree. */
+/**
+ * Files kbuild lists as the object's dependencies (its .cmd), relative to the tree. gcc writes a
+ * header reached by a quoted `../` include as it was named (`drivers/iommu/intel/../iommu-sva-lib.h`):
+ * the paths are normalized, so that such a header is matched with the changed headers like any other.
+ */
 export function objectDependencies(treeDir: string, object: string): string[] {
   const cmd = join(treeDir, dirname(object), `.${basename(object)}.cmd`);
   if (!existsSync(cmd)) return [];
@@ -119,7 +129,8 @@ export function objectDependencies(treeDir: string, object: string): string[] {
   return deps
     .split('\n')
     .map((l) => l.trim().replace(/\s*\\$/, ''))
-    .filter((l) => l && !l.startsWith('$(') && !l.startsWith('/'));
+    .filter((l) => l && !l.startsWith('$(') && !l.startsWith('/'))
+    .map((l) => normalize(l));
 }
 
 export interface CompileResult {
@@ -143,8 +154,8 @@ function runShell(command: string, cwd: string): Promise<{ status: number; outpu
  * Compiles `unit` of the old tree with some files taken from the new tree instead (or given as
  * text: the old header with some hunks applied), using the unit's recorded kbuild command.
  * Headers are overlaid by putting a copy of their folder (the changed header, the others as
- * links) in front of the tree's -I folders; the unit's own folder comes first for quoted
- * includes anyway.
+ * links) in front of the tree's -I folders; the unit's own folder, searched first for quoted
+ * includes, is copied the same way.
  */
 export async function compileWithOverlay(
   tree: PreparedTree,
@@ -161,8 +172,6 @@ export async function compileWithOverlay(
     const out = join(work, 'out');
     mkdirSync(join(root, dirname(unit)), { recursive: true });
     copyFileSync(join(tree.dir, unit), join(root, unit));
-    const unitDir = dirname(unit);
-    const linked = new Set<string>();
     for (const file of files) {
       const to = join(root, file);
       mkdirSync(dirname(to), { recursive: true });
@@ -170,15 +179,22 @@ export async function compileWithOverlay(
       const text = texts?.get(file);
       if (text !== undefined) writeFileSync(to, text);
       else copyFileSync(join(newDir, file), to);
-      const dir = dirname(file);
-      if (file.endsWith('.h') && dir !== unitDir && !linked.has(dir)) {
-        linked.add(dir);
-        // The header's siblings, for its own quoted includes.
-        if (existsSync(join(tree.dir, dir))) {
-          for (const entry of readdirSync(join(tree.dir, dir))) {
-            if (!existsSync(join(root, dir, entry))) symlinkSync(join(tree.dir, dir, entry), join(root, dir, entry));
-          }
-        }
+    }
+    // With a header overlaid, the rest of its folder, of the unit's folder and of every folder
+    // the unit's pre object depends on, as links to the old tree: a header resolves a quoted
+    // include beside itself first, so one reached through a sibling or through a header of
+    // another folder must find the overlaid copy, not the old tree's (a sibling of nf_internals.h
+    // includes "nf_internals.h"; <trace/events/sof_intel.h> includes
+    // "../../../sound/soc/sof/sof-audio.h", which includes "sof-priv.h"). Linked after every
+    // copy is made: no copy is written through a linked folder into the old tree.
+    const headers = files.filter((f) => f.endsWith('.h'));
+    const reached = headers.length > 0 ? objectDependencies(tree.dir, objectPathOf(unit)).filter((d) => d.endsWith('.h')) : [];
+    const folders = new Set(headers.length > 0 ? [dirname(unit), ...headers.map((h) => dirname(h)), ...reached.map((d) => dirname(d))] : []);
+    for (const dir of folders) {
+      if (!existsSync(join(tree.dir, dir))) continue;
+      mkdirSync(join(root, dir), { recursive: true });
+      for (const entry of readdirSync(join(tree.dir, dir))) {
+        if (!existsSync(join(root, dir, entry))) symlinkSync(join(tree.dir, dir, entry), join(root, dir, entry));
       }
     }
     let command = variantCommand(recordedCommand(tree, objectPathOf(unit)), unit, root, out);
@@ -249,6 +265,17 @@ export function directIncludes(treeDir: string, file: string): string[] {
   return found;
 }
 
+/**
+ * Whether the changed header `path` is the file a failed #include names (`fatal error: NAME: No
+ * such file or directory`): "x.h" or "../x.h" beside the including file, as kbuild's quoted
+ * includes are found (net/netfilter/nf_internals.h for "nf_internals.h"), or <linux/x.h> by its
+ * tail under an include folder.
+ */
+export function headerNamed(path: string, name: string, includingDir: string): boolean {
+  if (path === normalize(join(includingDir, name))) return true;
+  return name.includes('/') && !name.startsWith('.') && (path === name || path.endsWith(`/${name}`));
+}
+
 export interface HeaderNeed {
   path: string;
   /** The compiler line that made it necessary (or why it was grouped). */
@@ -261,13 +288,41 @@ export interface HeaderNeed {
 
 export type CompileOutcome = 'alone' | 'with-headers' | 'fails';
 
-export interface CorpusEntry {
+/** Which units a run derives: those linked into vmlinux, those of loadable modules, or both. */
+export type StatusChoice = 'built-in' | 'module' | 'all';
+
+/** A changed .c file to derive: the unit it is compiled in and that unit's build status. */
+export interface Candidate {
   /** The changed source file. */
   file: string;
   /** The compilation unit it is built in (the file itself, or the unit including it). */
   unit: string;
   includedInto?: string;
   status: BuildStatus;
+}
+
+/**
+ * Why create will refuse a unit for the module it is linked into (src/kbuild/module-of.ts):
+ * kinds as create's diagnostics name them, the reason as create words it.
+ */
+export interface ModuleRefusal {
+  kind: 'several-modules' | 'built-in-and-module';
+  reason: string;
+}
+
+/** Where kbuild links a unit: `module` (KBUILD_MODNAME, the .ko name with '_') or none for vmlinux. */
+export interface ModulePlace {
+  module?: string;
+  moduleRefusal?: ModuleRefusal;
+}
+
+/** A file whose derivation failed (its patch did not apply, its pre object did not build). */
+export interface DeriveFailure extends Candidate, ModulePlace {
+  /** One sentence: the file and what failed (patch's own words for a patch that does not apply). */
+  deriveError: string;
+}
+
+export interface CorpusEntry extends Candidate, ModulePlace {
   /** Changed headers grouped into the patch, each with why. */
   headers: HeaderNeed[];
   compile: CompileOutcome;
@@ -309,6 +364,8 @@ export interface CorpusManifest {
   patchesDir: string;
   totalPatchBytes: number;
   files: CorpusEntry[];
+  /** Files whose derivation failed, each with why; absent when none did. No patch is stored for them. */
+  deriveErrors?: DeriveFailure[];
 }
 
 /** `kernel/time/timer.c` -> `kernel-time-timer.patch`. */
@@ -325,13 +382,24 @@ function firstErrors(output: string, count = 3): string {
     .join(' | ');
 }
 
-export interface DeriveOptions {
+/** Which candidates a run derives (derive-cli's --status, --under, --only, --limit). */
+export interface CandidateChoice {
+  /** Default 'built-in': what the corpus's main list is made of. */
+  status?: StatusChoice;
+  /** Only files under this folder of the tree (net/netfilter). */
+  under?: string;
+  /** Only these files (a slice). */
+  only?: readonly string[];
+  /** Only the first N of the rest. */
+  limit?: number;
+}
+
+export interface DeriveOptions extends CandidateChoice {
   oldTree: PreparedTree;
   newTree: PreparedTree;
   log: Log;
-  /** Only these files (for a slice); default: every changed built-in .c file. */
-  only?: string[];
-  limit?: number;
+  /** The command the manifest records (derive-cli's, with its options). */
+  command?: string;
 }
 
 export interface DerivedCorpus {
@@ -394,21 +462,31 @@ async function headerHunks(
   return { headers: out, parts };
 }
 
-export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpus> {
-  const { oldTree, newTree, log } = options;
-  const oldDir = oldTree.dir;
-  const newDir = newTree.dir;
-  log(`Comparing ${oldDir} with ${newDir} (diff -rq)...`);
-  const changes = treeChanges(oldDir, newDir);
-  const changedHeaders = new Set([...changes.changed, ...changes.onlyNew].filter((p) => p.endsWith('.h')));
+/** The changed files as kbuild sees them: the manifest's counts, and each .c file's unit and status. */
+export interface ChangeClassification {
+  counts: CorpusManifest['counts'];
+  unknown: string[];
+  buildStatusDisagrees: CorpusManifest['buildStatusDisagrees'];
+  builtInAssembly: string[];
+  /** Every changed or added .c file in diff order, whatever its status. */
+  files: Candidate[];
+}
+
+/**
+ * Reads both trees' Makefiles once to tell, for each changed or added .c file, the unit it is
+ * compiled in (itself, or the .c file of its folder that #includes it) and that unit's status:
+ * the candidates come from here, and so does `--why`'s answer.
+ */
+export function classifyChanges(oldDir: string, newDir: string, changes: TreeChanges): ChangeClassification {
+  const changedHeaders = [...changes.changed, ...changes.onlyNew].filter((p) => p.endsWith('.h'));
   const config = readAutoConf(oldDir);
   const newConfig = readAutoConf(newDir);
   const oldMakefiles = new KbuildReader(oldDir, config);
   const newMakefiles = new KbuildReader(newDir, newConfig);
-  const counts = { changedFiles: changes.changed.length + changes.onlyNew.length + changes.onlyOld.length, changedC: 0, addedC: 0, builtIn: 0, module: 0, notBuilt: 0, unknown: 0, includedIntoBuiltIn: 0, changedHeaders: changedHeaders.size };
+  const counts = { changedFiles: changes.changed.length + changes.onlyNew.length + changes.onlyOld.length, changedC: 0, addedC: 0, builtIn: 0, module: 0, notBuilt: 0, unknown: 0, includedIntoBuiltIn: 0, changedHeaders: changedHeaders.length };
   const unknown: string[] = [];
   const disagreements: CorpusManifest['buildStatusDisagrees'] = [];
-  const candidates: { file: string; unit: string; status: BuildStatus; includedInto?: string }[] = [];
+  const files: Candidate[] = [];
   const sources = [...changes.changed.filter((p) => p.endsWith('.c')), ...changes.onlyNew.filter((p) => p.endsWith('.c'))];
   for (const file of sources) {
     const added = !existsSync(join(oldDir, file));
@@ -438,19 +516,106 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
       counts.unknown++;
       unknown.push(file);
     }
-    if (status === 'built-in') candidates.push({ file, unit, status, ...(includedInto ? { includedInto } : {}) });
+    files.push({ file, unit, status, ...(includedInto ? { includedInto } : {}) });
   }
   const builtInAssembly = changes.changed.filter((p) => p.endsWith('.S') && oldMakefiles.unit(p) === 'built-in');
+  return { counts, unknown, buildStatusDisagrees: disagreements, builtInAssembly, files };
+}
+
+/** Whether a unit of `status` is of the chosen kind: kbuild links it into vmlinux or a module. */
+function statusChosen(status: BuildStatus, choice: StatusChoice): boolean {
+  return choice === 'all' ? status === 'built-in' || status === 'module' : status === choice;
+}
+
+/** `net/netfilter/` and `net/netfilter` name one folder; '' or '.' the whole tree. */
+function isUnder(file: string, folder: string | undefined): boolean {
+  const top = normalize(folder ?? '.').replace(/\/+$/, '');
+  return top === '.' || file.startsWith(`${top}/`);
+}
+
+/**
+ * The candidates a run derives, in diff order: of the chosen status (default built-in, the
+ * corpus's main list), under the folder, among the files named, the first `limit`.
+ */
+export function selectCandidates(files: readonly Candidate[], choice: CandidateChoice): Candidate[] {
+  const chosen = files
+    .filter((c) => statusChosen(c.status, choice.status ?? 'built-in'))
+    .filter((c) => isUnder(c.file, choice.under))
+    .filter((c) => !choice.only || choice.only.length === 0 || choice.only.includes(c.file));
+  return choice.limit === undefined ? chosen : chosen.slice(0, choice.limit);
+}
+
+/**
+ * Why `file` is or is not a candidate of a run with `choice`, in one sentence (`--why`, and
+ * for each `--only` file a run leaves out): unchanged, not a .c file, not built, of the other
+ * status, outside the folder, or a candidate, with its unit and status.
+ */
+export function whyCandidate(file: string, changes: TreeChanges, classified: ChangeClassification, choice: CandidateChoice): string {
+  const c = classified.files.find((f) => f.file === file);
+  if (!c) {
+    if (changes.onlyOld.includes(file)) return `${file} is removed by the later tree: there is no fix to derive.`;
+    if (!changes.changed.includes(file) && !changes.onlyNew.includes(file)) return `${file} does not differ between the two trees (or is in neither): nothing to derive.`;
+    if (file.endsWith('.h')) return `${file} is a changed header: its hunks go into the patches of the units that need them.`;
+    return `${file} is not a .c file: the corpus derives .c units${classified.builtInAssembly.includes(file) ? ' (it is a built-in assembly file, listed in builtInAssembly)' : ''}.`;
+  }
+  const unit = c.includedInto ? `unit ${c.unit}, which #includes it` : `unit ${c.unit}`;
+  if (c.status === 'not built') return `${file} is not built for this configuration (${unit}, by the Makefiles): not a candidate.`;
+  if (c.status === 'unknown') return `${file}'s build status cannot be told from the Makefiles (${unit}): not a candidate.`;
+  const status = choice.status ?? 'built-in';
+  if (!statusChosen(c.status, status)) return `${file} is a candidate of status ${c.status} (${unit}), left out by --status ${status}.`;
+  if (!isUnder(file, choice.under)) return `${file} is a candidate of status ${c.status} (${unit}), not under ${choice.under}.`;
+  return `${file} is a candidate of status ${c.status} (${unit}).`;
+}
+
+/**
+ * The module kbuild links `unit` into, found as create finds it (moduleOf, from the command
+ * kbuild recorded at the pre compile). Create's refusal of a unit of several modules, or of
+ * vmlinux and a module, is kept as `moduleRefusal`: the file is recorded with why, not dropped.
+ */
+export function modulePlace(tree: PreparedTree, unit: string, status: BuildStatus): ModulePlace {
+  try {
+    const module = moduleOf(tree, unit, status);
+    return module === undefined ? {} : { module };
+  } catch (error) {
+    if (!(error instanceof UserError) || (error.kind !== 'several-modules' && error.kind !== 'built-in-and-module')) throw error;
+    // The one module of a unit also in vmlinux; the names of several are in the reason.
+    const modules = modulesOfCommand(recordedCommand(tree, objectPathOf(unit)));
+    return { ...(modules.length === 1 ? { module: modules[0] } : {}), moduleRefusal: { kind: error.kind, reason: error.diagnostic.reason } };
+  }
+}
+
+/** A failed derivation in one sentence: the file, then the error's first line. */
+function deriveErrorOf(file: string, error: unknown): string {
+  const message = ((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').trim();
+  return message.startsWith(file) ? message : `${file}: ${message}`;
+}
+
+/**
+ * Derives the chosen candidates one by one (the file's own diff, the header hunks it needs,
+ * its module), each patch checked to apply as create will apply it. A file whose derivation
+ * fails is recorded in `deriveErrors` with why, and the run goes on.
+ */
+export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpus> {
+  const { oldTree, newTree, log } = options;
+  const oldDir = oldTree.dir;
+  const newDir = newTree.dir;
+  log(`Comparing ${oldDir} with ${newDir} (diff -rq)...`);
+  const changes = treeChanges(oldDir, newDir);
+  const changedHeaders = new Set([...changes.changed, ...changes.onlyNew].filter((p) => p.endsWith('.h')));
+  const classified = classifyChanges(oldDir, newDir, changes);
+  const { counts } = classified;
   log(
     `${counts.changedC} changed and ${counts.addedC} added .c files: ${counts.builtIn} built-in (${counts.includedIntoBuiltIn} through an including unit), ` +
       `${counts.module} modules, ${counts.notBuilt} not built, ${counts.unknown} unknown; ${changedHeaders.size} changed headers.`,
   );
 
-  let selected = candidates;
-  if (options.only && options.only.length > 0) selected = candidates.filter((c) => options.only?.includes(c.file));
-  if (options.limit !== undefined) selected = selected.slice(0, options.limit);
+  const selected = selectCandidates(classified.files, options);
+  for (const file of options.only ?? []) {
+    if (!selected.some((c) => c.file === file)) log(`${file}: left out. ${whyCandidate(file, changes, classified, options)}`);
+  }
 
   const entries: CorpusEntry[] = [];
+  const failures: DeriveFailure[] = [];
   const patches = new Map<string, string>();
   const headerDiffs = new Map<string, string>();
   const headerDiff = (h: string): string => {
@@ -458,7 +623,11 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
     if (text === undefined) headerDiffs.set(h, (text = fileDiff(oldDir, newDir, h)));
     return text;
   };
-  for (const [i, c] of selected.entries()) {
+  /**
+   * One candidate's entry and patch text; throws when it cannot be derived. `place` is filled
+   * as soon as kbuild has said where the unit goes, so that a failure after it names the module.
+   */
+  const deriveOne = async (c: Candidate, place: ModulePlace): Promise<{ entry: CorpusEntry; text: string }> => {
     const own = fileDiff(oldDir, newDir, c.file);
     const headers: HeaderNeed[] = [];
     /** Each grouped header's part of the patch: the hunks it needs. */
@@ -470,6 +639,8 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
       compileError = `${c.unit} is new in ${newTree.sourceVersion}: there is no pre object to compare with`;
     } else {
       await buildPreObject(oldTree, c.unit);
+      // kbuild recorded the unit's command with the pre compile: it says which module, if any.
+      Object.assign(place, modulePlace(oldTree, c.unit, c.status));
       let result = await compileWithOverlay(oldTree, c.unit, [c.file], newDir);
       if (!result.ok) {
         compileError = firstErrors(result.output);
@@ -487,15 +658,22 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
           const names = identifiersInErrors(output);
           const more: HeaderNeed[] = [];
           for (const n of names) {
+            const line = output.split('\n').find((l) => l.includes(n) && /\berror\b|fatal/.test(l)) ?? n;
+            // A header an #include names ("nf_internals.h", "../ops.h", <linux/x.h>) is found by
+            // its path, beside the file that includes it (the error line's) or the unit's file.
+            const isFile = /[./]/.test(n);
+            const including = /^(?:\S*\/tsplice-corpus-\w+\/src\/|\.\/)?(\S+?\.[ch]):\d+/.exec(line)?.[1];
+            const dirs = [...new Set([...(including ? [dirname(including)] : []), dirname(c.file)])];
             const chosen = (tier: string[], text: (diff: string) => string): string[] =>
-              tier.filter((h) => !headers.some((x) => x.path === h) && !more.some((x) => x.path === h)).filter((h) => (n.includes('/') ? h.endsWith(`/${n}`) || h === n : namedIn(n, text(headerDiff(h)))));
+              tier
+                .filter((h) => !headers.some((x) => x.path === h) && !more.some((x) => x.path === h))
+                .filter((h) => (isFile ? dirs.some((d) => headerNamed(h, n, d)) : namedIn(n, text(headerDiff(h)))));
             // Beyond the included headers only one that adds the name (a new helper, a new header).
             const hits = chosen(included, hunkText);
             // Not for plain words ('device' of 'struct device'), nor when several headers add it.
-            const specific = n.includes('/') || (n.includes('_') && n.length >= 6);
+            const specific = isFile || (n.includes('_') && n.length >= 6);
             const wide = hits.length > 0 || !specific ? [] : chosen(others, addedText);
             const found = hits.length > 0 ? hits : wide.length <= 2 ? wide : [];
-            const line = output.split('\n').find((l) => l.includes(n) && /\berror\b|fatal/.test(l)) ?? n;
             for (const h of found) more.push({ path: h, reason: firstErrors(line, 1) || `needs ${n}` });
           }
           if (more.length === 0) break;
@@ -526,37 +704,74 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
     const text = first + [own, ...headerParts].join('');
     // What create will do with it: every hunk must apply at its stated line, without fuzz.
     const check = applyToCopies(oldDir, text, true);
-    if (!check.clean) throw new Error(`The derived patch of ${c.file} does not apply cleanly to ${oldDir}: ${check.problems.join('; ')}`);
-    const name = patchNameFor(c.file);
-    patches.set(name, text);
-    entries.push({
+    if (!check.clean) throw new Error(`${c.file}: its derived patch does not apply to the ${oldTree.sourceVersion} files (GNU patch, fuzz 0, no offset): ${check.problems.map((p) => p.trim()).join('; ')}`);
+    const entry: CorpusEntry = {
       file: c.file,
       unit: c.unit,
       ...(c.includedInto ? { includedInto: c.includedInto } : {}),
       status: c.status,
+      ...place,
       headers,
       compile,
       ...(compileError ? { compileError } : {}),
-      patch: name,
+      patch: patchNameFor(c.file),
       diffBytes: Buffer.byteLength(text),
       sha256: createHash('sha256').update(text).digest('hex'),
-    });
-    log(`[${i + 1}/${selected.length}] ${c.file}: ${compile}${headers.length ? ` (+${headers.length} headers: ${headerNote})` : ''}${compile === 'fails' ? `: ${compileError}` : ''}`);
+    };
+    log(`  ${c.file}: ${compile}${headers.length ? ` (+${headers.length} headers: ${headerNote})` : ''}${compile === 'fails' ? `: ${compileError}` : ''}`);
+    return { entry, text };
+  };
+  for (const [i, c] of selected.entries()) {
+    const place: ModulePlace = {};
+    log(`[${i + 1}/${selected.length}] ${c.file}${c.status === 'module' ? ' (module unit)' : ''}...`);
+    try {
+      const { entry, text } = await deriveOne(c, place);
+      patches.set(entry.patch, text);
+      entries.push(entry);
+      if (entry.moduleRefusal) log(`  ${c.file}: create will refuse it: ${entry.moduleRefusal.reason}`);
+    } catch (error) {
+      const failure: DeriveFailure = { ...c, ...place, deriveError: deriveErrorOf(c.file, error) };
+      failures.push(failure);
+      log(`  derive error: ${failure.deriveError}`);
+    }
   }
   return {
     manifest: {
       from: { release: oldTree.release, version: oldTree.sourceVersion },
       to: { version: newTree.sourceVersion },
       derivedAt: new Date().toISOString(),
-      command: 'npm run build && node dist/tools/corpus/derive-cli.js',
+      command: options.command ?? 'npm run build && node dist/tools/corpus/derive-cli.js',
       counts,
-      unknown,
-      buildStatusDisagrees: disagreements,
-      builtInAssembly,
+      unknown: classified.unknown,
+      buildStatusDisagrees: classified.buildStatusDisagrees,
+      builtInAssembly: classified.builtInAssembly,
       files: entries,
+      ...(failures.length > 0 ? { deriveErrors: failures } : {}),
     },
     patches,
   };
+}
+
+/**
+ * `--why FILE`: whether the file is a candidate of a run with `choice` and, for a candidate
+ * whose unit the older tree has, where kbuild links it (its pre object is built for that, as
+ * the run would).
+ */
+export async function whyFile(oldTree: PreparedTree, newTree: PreparedTree, file: string, choice: CandidateChoice): Promise<string[]> {
+  const changes = treeChanges(oldTree.dir, newTree.dir);
+  const classified = classifyChanges(oldTree.dir, newTree.dir, changes);
+  const lines = [whyCandidate(file, changes, classified, choice)];
+  const c = classified.files.find((f) => f.file === file);
+  if (c && (c.status === 'built-in' || c.status === 'module') && existsSync(join(oldTree.dir, c.unit))) {
+    await buildPreObject(oldTree, c.unit);
+    const place = modulePlace(oldTree, c.unit, c.status);
+    lines.push(
+      place.moduleRefusal
+        ? `kbuild compiles ${c.unit} for ${place.module ?? 'several modules'}; create refuses it (${place.moduleRefusal.kind}): ${place.moduleRefusal.reason}.`
+        : `kbuild links ${c.unit} into ${place.module ? `the module ${place.module}` : 'vmlinux'}.`,
+    );
+  }
+  return lines;
 }
 
 /** Patches in the repository while they stay small; above this, in the cache. */
@@ -570,8 +785,9 @@ export function writeCorpus(derived: DerivedCorpus, manifestPath: string, patche
   const total = [...derived.patches.values()].reduce((n, t) => n + Buffer.byteLength(t), 0);
   const stored = total < MAX_STORED_PATCH_BYTES ? 'repository' : 'cache';
   const dir = stored === 'repository' ? patchesDir : cacheDir;
-  rmSync(dir, { recursive: true, force: true });
+  // An earlier run's patches go; nothing else in the folder does (--manifest /tmp/x.json puts them in /tmp/patches).
   mkdirSync(dir, { recursive: true });
+  for (const name of readdirSync(dir)) if (name.endsWith('.patch')) rmSync(join(dir, name), { force: true });
   for (const [name, text] of derived.patches) writeFileSync(join(dir, name), text);
   const manifest: CorpusManifest = {
     ...derived.manifest,
