@@ -6,15 +6,14 @@
  * report; the checks below assert on it.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { run } from '../host/exec.js';
 import { labKernel } from '../debian/fetch.js';
 import { chooseRelease } from '../debian/kernel-choice.js';
-import { buildModule } from '../kbuild/external-module.js';
-import { projectRoot } from '../host/project.js';
+import { buildTestModules } from './test-modules.js';
 import { runGuestScript } from '../../tools/lab/guest-script.js';
 import type { GuestRunResult } from '../../tools/lab/qemu.js';
 import type { CoreDiagnostic, CoreMeasurement, CoreUpdate } from './core-status.js';
@@ -285,17 +284,8 @@ describe('the core module in a guest', () => {
   before(async () => {
     const kernel = await labKernel(await chooseRelease(undefined, quiet), quiet);
     share = mkdtempSync(join(tmpdir(), 'tsplice-core-test-'));
-    const kmod = join(projectRoot(), 'kmod');
-    const build = join(share, 'build');
-    cpSync(kmod, build, { recursive: true, filter: (src) => !/\.(o|ko|mod|cmd|mod\.c)$|Module\.symvers|modules\.order/.test(src) });
-    const kos = [
-      await buildModule(kernel, build, 'tsplice_core'),
-      await buildModule(kernel, join(build, 'tests', 'tsplice_target'), 'tsplice_target'),
-      await buildModule(kernel, join(build, 'tests', 'tsplice_replacement'), 'tsplice_replacement'),
-    ];
-    mkdirSync(join(share, 'modules'));
-    for (const ko of kos) cpSync(ko, join(share, 'modules', ko.split('/').pop() ?? ko));
-    writeFileSync(join(share, 'sizes.json'), JSON.stringify(await functionSizes(kos.slice(1))));
+    const { target, replacement } = await buildTestModules(kernel, share);
+    writeFileSync(join(share, 'sizes.json'), JSON.stringify(await functionSizes([target, replacement])));
     const guest = await runGuestScript<GuestReport>({ kernel, share, script: GUEST_SCRIPT, timeoutSeconds: 900 });
     run0 = guest.run;
     assert.ok(guest.report, run0.lines.slice(-30).join('\n'));

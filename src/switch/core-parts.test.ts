@@ -8,15 +8,14 @@
  * file on the host, as apply reads them from an update.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parseElf, relocationInfo, STT_FUNC } from '../elf/index.js';
 import { labKernel } from '../debian/fetch.js';
 import { chooseRelease } from '../debian/kernel-choice.js';
-import { buildModule } from '../kbuild/external-module.js';
-import { projectRoot } from '../host/project.js';
+import { buildTestModules } from './test-modules.js';
 import { runGuestScript } from '../../tools/lab/guest-script.js';
 import type { GuestRunResult } from '../../tools/lab/qemu.js';
 
@@ -170,16 +169,7 @@ describe('the core module binds a module\'s functions as the module comes and go
   before(async () => {
     const kernel = await labKernel(await chooseRelease(undefined, quiet), quiet);
     const share = mkdtempSync(join(tmpdir(), 'tsplice-parts-test-'));
-    const build = join(share, 'build');
-    cpSync(join(projectRoot(), 'kmod'), build, { recursive: true, filter: (src) => !/\.(o|ko|mod|cmd|mod\.c)$|Module\.symvers|modules\.order/.test(src) });
-    const kos = [
-      await buildModule(kernel, build, 'tsplice_core'),
-      await buildModule(kernel, join(build, 'tests', 'tsplice_target'), 'tsplice_target'),
-      await buildModule(kernel, join(build, 'tests', 'tsplice_replacement'), 'tsplice_replacement'),
-    ];
-    mkdirSync(join(share, 'modules'));
-    for (const ko of kos) cpSync(ko, join(share, 'modules', ko.split('/').pop() ?? ko));
-    const [, target, replacement] = kos as [string, string, string];
+    const { target, replacement } = await buildTestModules(kernel, share);
     const wait = preCode(target, 'target_wait');
     // The byte to flip: the first one outside the mask, past the __fentry__ site.
     const masked = new Set(wait.mask.split(',').flatMap((r) => {
