@@ -23,14 +23,13 @@ import { readLoadedModules, type LoadedModules } from '../match/loaded-modules.j
 import { checkTarget, MatchError, matchUpdate, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import { combinedTargets, kallsymsTargets, ModuleFiles } from '../match/module-targets.js';
 import { matchOnDisk } from '../match/on-disk.js';
-import { relocationInfo, relocationType } from '../elf/index.js';
 import type { UpdateFunction, UpdatePackage } from '../update/format.js';
 import { CoreModule, runProgram } from '../switch/core-module.js';
 import type { CoreStatus, CoreUpdate, RetryOptions } from '../switch/core-status.js';
 import { refuseConflicts } from '../switch/conflicts.js';
 import { markedLoading, markLoading, unmarkLoading } from './loading.js';
 import { withLock } from './lock.js';
-import { rewriteSites } from '../match/sites.js';
+import { identityMask, rewriteSites } from '../match/sites.js';
 import { resolveUpdateModule } from '../switch/update-module.js';
 import { moduleNameFor } from '../update/module.js';
 
@@ -194,24 +193,6 @@ function sectionAddress(module: string, section: string): bigint {
   } catch (error) {
     throw classified(error, { kind: 'cannot-read', object: path, section });
   }
-}
-
-/**
- * The bytes of a module function's pre code where its running copy may differ: relocation
- * fields, and the sites the loader rewrites (ftrace, alternatives, jump labels, static calls).
- */
-export function identityMask(fn: UpdateFunction, entries: UpdatePackage['specialEntries']): { offset: number; length: number }[] {
-  const ranges = [
-    ...(fn.pre?.relocations ?? []).map((r) => ({ offset: r.offset, length: relocationInfo(relocationType(r.type) ?? -1)?.size ?? 4 })),
-    ...rewriteSites(fn, entries).map((s) => ({ offset: s.offset, length: s.length })),
-  ].sort((a, b) => a.offset - b.offset);
-  const merged: { offset: number; length: number }[] = [];
-  for (const r of ranges) {
-    const last = merged[merged.length - 1];
-    if (last && r.offset <= last.offset + last.length) last.length = Math.max(last.length, r.offset + r.length - last.offset);
-    else merged.push({ ...r });
-  }
-  return merged;
 }
 
 /** Checks that the update is for the running kernel (release and banner): kind wrong-kernel. */

@@ -136,6 +136,15 @@ export function relocationType(name: string): number | undefined {
 }
 
 /**
+ * The width of the field a relocation named `name` writes, for masking it out of a comparison:
+ * 4 (the common width) when the name is unknown.
+ */
+export function relocationFieldSize(name: string): number {
+  const type = relocationType(name);
+  return (type === undefined ? undefined : relocationInfo(type)?.size) ?? 4;
+}
+
+/**
  * The value held in a relocated field of `size` bytes (1, 2, 4 or 8) at `at`,
  * sign- or zero-extended as RelocationInfo.signed says for its type.
  */

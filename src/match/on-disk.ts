@@ -9,7 +9,7 @@
  * function of a unit to another that the pre object (one section per function) relocates: the
  * displacement in the file must reach that function.
  */
-import { definingSection, parseElf, readRelocatedField, relocationInfo, relocationName, relocationType, SHF_MERGE, SHT_SYMTAB, STT_FUNC, STT_SECTION, type ElfFile, type ElfSymbol } from '../elf/index.js';
+import { definingSection, parseElf, readRelocatedField, relocationFieldSize, relocationInfo, relocationName, relocationType, SHF_MERGE, SHT_SYMTAB, STT_FUNC, STT_SECTION, type ElfFile, type ElfSymbol } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import type { UpdateFunction, UpdateRelocation } from '../update/format.js';
 import { decodeInstructions, instructionAt, type Instruction } from '../x86/decode.js';
@@ -51,12 +51,6 @@ interface FieldRelocation {
   numbered?: boolean;
   /** Pre side: the function (or other piece) of the unit it reaches, and the offset in it. */
   place?: { kind: 'symbol' | 'piece'; name: string; offset: bigint };
-}
-
-/** Field width of a relocation type by name (4 when the type is unknown: the common width). */
-function fieldSize(type: string): number {
-  const number = relocationType(type);
-  return (number === undefined ? undefined : relocationInfo(number)?.size) ?? 4;
 }
 
 /** A name as both sides write it: without the rename create gives carried externals. */
@@ -166,7 +160,7 @@ function compare(fn: UpdateFunction, pre: NonNullable<UpdateFunction['pre']>, el
   const preRelocations = updateRelocations(pre.relocations);
   const diskRelocations = fileRelocations(elf, candidate, pre.size);
   const field = new Set<number>();
-  for (const r of [...preRelocations, ...diskRelocations]) for (let i = 0; i < fieldSize(r.type); i++) field.add(r.offset + i);
+  for (const r of [...preRelocations, ...diskRelocations]) for (let i = 0; i < relocationFieldSize(r.type); i++) field.add(r.offset + i);
   let byteAt: number | undefined;
   for (let i = 0; i < pre.size && byteAt === undefined; i++) if (!field.has(i) && preBytes[i] !== diskBytes[i]) byteAt = i;
 

@@ -4,6 +4,7 @@
  * kind has its own set of running forms (measured on the lab kernel; see
  * shared notes "How the running kernel's text differs from the on-disk vmlinux").
  */
+import { relocationFieldSize } from '../elf/index.js';
 import type { UpdateFunction, UpdateSpecialEntry } from '../update/format.js';
 
 export type SiteKind =
@@ -114,4 +115,23 @@ export function acceptsRunningForm(site: RewriteSite, pre: Uint8Array, running: 
         ? startsWith(running, [0x66, 0x90]) || running[0] === 0xeb
         : startsWith(running, NOP5) || running[0] === 0xe9;
   }
+}
+
+/**
+ * The bytes of a module function's pre code where its running copy may differ: relocation
+ * fields, and the sites the loader rewrites (ftrace, alternatives, jump labels, static calls).
+ * The core module compares a module's copy with the pre code outside these (kmod/late.c).
+ */
+export function identityMask(fn: UpdateFunction, entries: readonly UpdateSpecialEntry[]): { offset: number; length: number }[] {
+  const ranges = [
+    ...(fn.pre?.relocations ?? []).map((r) => ({ offset: r.offset, length: relocationFieldSize(r.type) })),
+    ...rewriteSites(fn, entries).map((s) => ({ offset: s.offset, length: s.length })),
+  ].sort((a, b) => a.offset - b.offset);
+  const merged: { offset: number; length: number }[] = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r.offset <= last.offset + last.length) last.length = Math.max(last.length, r.offset + r.length - last.offset);
+    else merged.push({ ...r });
+  }
+  return merged;
 }
