@@ -84,18 +84,54 @@ function compileFailure(error: unknown, tree: PreparedTree, unit: string, side: 
   return new UserError(`${unit} does not compile ${how}: ${first}.`, { kind: 'does-not-compile', unit, reason: first }, details);
 }
 
+/**
+ * One `make` at a time per prepared tree within this process: two runs at once could both
+ * remake what every target depends on. Callers that create or derive in parallel (the corpus
+ * with --jobs) go through here; the compiles of variants work on copies and need no lock.
+ */
+const treeMake = new Map<string, Promise<unknown>>();
+function inTreeMake<T>(tree: PreparedTree, work: () => Promise<T>): Promise<T> {
+  const before = treeMake.get(tree.dir) ?? Promise.resolve();
+  const mine = before.then(work, work);
+  treeMake.set(tree.dir, mine.catch(() => undefined));
+  return mine;
+}
+
+/**
+ * Builds the pre objects of many units in one kbuild run (`make -jN -k`), for a caller that
+ * then works on them in parallel: two `make` runs in one tree at once could both remake what
+ * every target depends on. A unit kbuild cannot build is left to buildPreObject, which names
+ * the failure; returns how many pre objects were missing before.
+ */
+export async function buildPreObjects(tree: PreparedTree, units: readonly string[], jobs: number): Promise<number> {
+  return inTreeMake(tree, async () => {
+    const missing = [...new Set(units.filter((u) => existsSync(join(tree.dir, u))).map(objectPathOf))].filter((o) => !preObjectUpToDate(tree, o));
+    if (missing.length === 0) return 0;
+    try {
+      await run(['make', `-j${jobs}`, '-k', ...tree.makeVariables, ...missing], { cwd: tree.dir, purpose: `compiling ${missing.length} pre objects in ${tree.dir}` });
+    } catch (error) {
+      // -k went on past each failure; buildPreObject reports them one unit at a time.
+      if (!(error instanceof CommandError)) throw error;
+    }
+    return missing.length;
+  });
+}
+
 /** Builds the pre object through kbuild in the prepared tree (once); returns its path. */
 export async function buildPreObject(tree: PreparedTree, unit: string): Promise<string> {
   const object = objectPathOf(unit);
   if (preObjectUpToDate(tree, object)) return join(tree.dir, object);
-  try {
-    await run(['make', ...tree.makeVariables, object], { cwd: tree.dir, purpose: `compiling ${unit} (pre) in ${tree.dir}` });
-  } catch (error) {
-    throw compileFailure(error, tree, unit, 'pre');
-  }
-  const path = join(tree.dir, object);
-  if (!existsSync(path)) throw new UserError(`kbuild did not produce ${path}.`, { kind: 'not-a-unit', unit, object: path });
-  return path;
+  return inTreeMake(tree, async () => {
+    if (preObjectUpToDate(tree, object)) return join(tree.dir, object);
+    try {
+      await run(['make', ...tree.makeVariables, object], { cwd: tree.dir, purpose: `compiling ${unit} (pre) in ${tree.dir}` });
+    } catch (error) {
+      throw compileFailure(error, tree, unit, 'pre');
+    }
+    const path = join(tree.dir, object);
+    if (!existsSync(path)) throw new UserError(`kbuild did not produce ${path}.`, { kind: 'not-a-unit', unit, object: path });
+    return path;
+  });
 }
 
 function escapeRegExp(text: string): string {

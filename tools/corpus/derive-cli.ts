@@ -10,12 +10,15 @@
  *   --only A,B        only these changed files (a slice; writes the manifest all the same)
  *   --limit N         only the first N of the files chosen
  *   --why FILE        say why FILE is or is not a candidate, and its status and module; derive nothing
+ *   --jobs N          files derived at once (default: the number of CPUs); the pre objects are
+ *                     built first in one `make -jN`
  *   --manifest PATH   where to write the manifest (default test/corpus/manifest.json); the
  *                     patches go to the folder `patches` beside it
  *
  * Progress goes to stderr, one `[n/total] FILE...` line per file; the summary counts the files
  * whose derivation failed (the manifest's `deriveErrors`).
  */
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { labKernel } from '../../src/debian/fetch.js';
@@ -43,6 +46,7 @@ const { values } = parseArgs({
     limit: { type: 'string' },
     why: { type: 'string' },
     manifest: { type: 'string' },
+    jobs: { type: 'string' },
   },
 });
 const log = (line: string): void => {
@@ -73,6 +77,7 @@ const derived = await deriveCorpus({
   newTree,
   log,
   ...choice,
+  jobs: values.jobs ? Number(values.jobs) : availableParallelism(),
   // The manifest records how it was made; with no options, the command of the main list.
   command: ['npm run build && node dist/tools/corpus/derive-cli.js', ...args].join(' '),
 });

@@ -486,6 +486,18 @@ describe('deriving module units', () => {
     assert.ok(lines.some((l) => l.startsWith('  derive error: net/xt_cpu.c: ')));
   });
 
+  it('derives several files at once into the same manifest and patches, in the same order', async () => {
+    const one = (await derive({ status: 'all' })).derived;
+    const three = (await derive({ status: 'all', jobs: 3 })).derived;
+    assert.deepEqual(three.manifest.files.map((f) => f.file), one.manifest.files.map((f) => f.file));
+    assert.deepEqual(
+      three.manifest.files.map((f) => [f.file, f.sha256, f.compile, f.module, f.headers.map((h) => h.path)]),
+      one.manifest.files.map((f) => [f.file, f.sha256, f.compile, f.module, f.headers.map((h) => h.path)]),
+    );
+    assert.equal(three.manifest.files.length, 6);
+    assert.deepEqual([...three.patches.keys()].sort(), [...one.patches.keys()].sort());
+  });
+
   it('says why a file is or is not a candidate', () => {
     const { top, options } = fixtureTrees();
     made.push(top);

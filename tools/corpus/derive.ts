@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, normalize, relative } from 'node:path';
 import { UserError } from '../../src/host/errors.js';
 import { buildStatus, KbuildReader, readAutoConf, type BuildStatus } from '../../src/kbuild/build-status.js';
-import { buildPreObject, objectPathOf, recordedCommand, variantCommand } from '../../src/kbuild/compile.js';
+import { buildPreObject, buildPreObjects, objectPathOf, recordedCommand, variantCommand } from '../../src/kbuild/compile.js';
 import { moduleOf, modulesOfCommand } from '../../src/kbuild/module-of.js';
 import type { PreparedTree } from '../../src/kbuild/tree.js';
 import { applyToCopies } from './hunk-apply.js';
@@ -400,6 +400,8 @@ export interface DeriveOptions extends CandidateChoice {
   log: Log;
   /** The command the manifest records (derive-cli's, with its options). */
   command?: string;
+  /** How many files to derive at once (default 1). */
+  jobs?: number;
 }
 
 export interface DerivedCorpus {
@@ -721,19 +723,39 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
     log(`  ${c.file}: ${compile}${headers.length ? ` (+${headers.length} headers: ${headerNote})` : ''}${compile === 'fails' ? `: ${compileError}` : ''}`);
     return { entry, text };
   };
-  for (const [i, c] of selected.entries()) {
-    const place: ModulePlace = {};
-    log(`[${i + 1}/${selected.length}] ${c.file}${c.status === 'module' ? ' (module unit)' : ''}...`);
-    try {
-      const { entry, text } = await deriveOne(c, place);
-      patches.set(entry.patch, text);
-      entries.push(entry);
-      if (entry.moduleRefusal) log(`  ${c.file}: create will refuse it: ${entry.moduleRefusal.reason}`);
-    } catch (error) {
-      const failure: DeriveFailure = { ...c, ...place, deriveError: deriveErrorOf(c.file, error) };
-      failures.push(failure);
-      log(`  derive error: ${failure.deriveError}`);
+  // Several files at once: each compile test works on its own copies, and the pre objects are
+  // built first in one kbuild run, so that no two `make` runs share the tree.
+  const jobs = Math.max(1, options.jobs ?? 1);
+  if (jobs > 1) {
+    const built = await buildPreObjects(oldTree, selected.map((c) => c.unit), jobs);
+    if (built > 0) log(`Built ${built} pre objects (make -j${jobs}).`);
+  }
+  const results: ({ entry: CorpusEntry; text: string } | DeriveFailure)[] = new Array(selected.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < selected.length; i = next++) {
+      const c = selected[i]!;
+      const place: ModulePlace = {};
+      log(`[${i + 1}/${selected.length}] ${c.file}${c.status === 'module' ? ' (module unit)' : ''}...`);
+      try {
+        results[i] = await deriveOne(c, place);
+      } catch (error) {
+        const failure: DeriveFailure = { ...c, ...place, deriveError: deriveErrorOf(c.file, error) };
+        results[i] = failure;
+        log(`  derive error: ${failure.deriveError}`);
+      }
     }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, selected.length) }, worker));
+  // In the order of the candidates, whatever order the workers finished in.
+  for (const r of results) {
+    if ('deriveError' in r) {
+      failures.push(r);
+      continue;
+    }
+    patches.set(r.entry.patch, r.text);
+    entries.push(r.entry);
+    if (r.entry.moduleRefusal) log(`  ${r.entry.file}: create will refuse it: ${r.entry.moduleRefusal.reason}`);
   }
   return {
     manifest: {
