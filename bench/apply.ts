@@ -38,6 +38,7 @@ import { projectRoot } from '../src/host/project.js';
 import { chooseRelease } from '../src/debian/kernel-choice.js';
 import { runInGuest } from '../tools/lab/qemu.js';
 import type { CoreMeasurement, CoreUpdate } from '../src/switch/core-status.js';
+import { median, spreadOf } from '../src/host/stats.js';
 
 const quiet = (): void => {};
 const cli = join(projectRoot(), 'bin', 'tsplice.js');
@@ -195,23 +196,12 @@ function create(out: string): { id: string; functions: string[] } {
   return { id: json.id, functions: json.functions.filter((f) => f.status === 'changed' || f.status === 'new').map((f) => f.name) };
 }
 
-function sorted(values: number[]): number[] {
-  return [...values].sort((a, b) => a - b);
-}
-
-function median(values: number[]): number {
-  const s = sorted(values);
-  if (s.length === 0) return NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
 /** "median (min–max)" in the unit given, from values in ns or ms. */
 function spread(values: number[], scale: number, digits: number): string {
-  const s = sorted(values);
-  if (s.length === 0) return '-';
-  const f = (v: number | undefined): string => ((v ?? NaN) / scale).toFixed(digits);
-  return `${f(median(values))} (${f(s[0])}–${f(s.at(-1))})`;
+  const s = spreadOf(values);
+  if (!s) return '-';
+  const f = (v: number): string => (v / scale).toFixed(digits);
+  return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 }
 
 const us = (values: number[]): string => spread(values, 1000, 0);

@@ -13,11 +13,15 @@
  *   --limit N       the first N corpus files      --only A,B   these files
  *   --skip-guest    create only                   --json PATH  write the rows and totals
  *   --markdown PATH write the table and totals as Markdown
- *   --max-boots N   give up after N boots (default 8)
+ *   --max-boots N   give up after N boots of one guest (default 8)
+ *   --jobs N        updates created at once on the host (default: the number of CPUs)
+ *   --guests N      guests booted side by side, the updates dealt round robin (default: one
+ *                   per two CPUs); each boots again on its own when an update breaks it
  *   --late N        run the late path (apply with the module unloaded, modprobe, rmmod,
  *                   modprobe, undo) on N module updates spread over the list (default 25)
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createUpdate } from '../src/create/create.js';
@@ -44,6 +48,8 @@ const { values } = parseArgs({
     'max-boots': { type: 'string', default: '8' },
     manifest: { type: 'string' },
     late: { type: 'string', default: '25' },
+    jobs: { type: 'string' },
+    guests: { type: 'string' },
   },
 });
 
@@ -53,6 +59,9 @@ const log = (line: string): void => {
 const quiet = (): void => {};
 const benchStarted = Date.now();
 const elapsed = (): string => `${((Date.now() - benchStarted) / 60000).toFixed(1)} min`;
+
+/** Updates created at once on the host (default: the number of CPUs). */
+const jobs = Math.max(1, values.jobs ? Number(values.jobs) : availableParallelism());
 
 const manifestPath = values.manifest ?? join(projectRoot(), 'test', 'corpus', 'manifest.json');
 if (!existsSync(manifestPath)) throw new UserError(`${manifestPath} is missing: derive the corpus first (npm run build && node dist/tools/corpus/derive-cli.js).`, { kind: 'missing-file', object: manifestPath });
@@ -102,10 +111,34 @@ const rows = new Map<string, CorpusRow>();
 const created: { entry: CorpusEntry; id: string; path: string; group: string[]; module: boolean }[] = [];
 /** Files whose diff is carried by another file's update: file -> the file whose update it is. */
 const carriedBy = new Map<string, string>();
-log(`Creating ${entries.length} updates against ${tree.dir}...`);
+log(`Creating ${entries.length} updates against ${tree.dir} (${jobs} at once)...`);
+type Made = { ok: true; update: UpdatePackage; group: string[]; reasons: string[]; seconds: number } | { ok: false; error: unknown; seconds: number };
+/** Each entry's create, by index: made by `jobs` workers, then taken in order below. */
+const made: Promise<Made>[] = [];
+{
+  let next = 0;
+  const settled: ((m: Made) => void)[] = [];
+  for (let i = 0; i < entries.length; i++) made.push(new Promise<Made>((resolve) => settled.push(resolve)));
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < entries.length; i = next++) {
+      const entry = entries[i] as CorpusEntry;
+      const started = Date.now();
+      try {
+        const { update, group, reasons } = await createGrouped(entry);
+        settled[i]?.({ ok: true, update, group, reasons, seconds: (Date.now() - started) / 1000 });
+      } catch (error) {
+        settled[i]?.({ ok: false, error, seconds: (Date.now() - started) / 1000 });
+      }
+    }
+  };
+  for (let w = 0; w < Math.min(jobs, entries.length); w++) void worker();
+}
+// In the order of the manifest, whatever order the workers finish in, so that which update
+// carries a grouped file is the same as with one job (a later file's own update is dropped).
 for (const [i, entry] of entries.entries()) {
   const row: CorpusRow = { file: entry.file, unit: entry.unit, outcome: '', reason: '', changesCode: true, functions: 0, headers: entry.headers.length, part: entry.status === 'module' ? 'module' : 'built-in' };
   rows.set(entry.file, row);
+  const result = await (made[i] as Promise<Made>);
   const earlier = created.find((c) => c.group.includes(entry.file));
   if (earlier) {
     carriedBy.set(entry.file, earlier.entry.file);
@@ -113,22 +146,21 @@ for (const [i, entry] of entries.entries()) {
     log(`[${i + 1}/${entries.length}] ${entry.file}: in the update of ${earlier.entry.file}  [${elapsed()}]`);
     continue;
   }
-  const started = Date.now();
-  try {
-    const { update, group, reasons } = await createGrouped(entry);
+  row.createSeconds = result.seconds;
+  if (result.ok) {
+    const { update, group, reasons } = result;
     if (group.length > 1) {
       row.groupedWith = group.filter((f) => f !== entry.file);
       row.groupReasons = reasons;
     }
-    row.createSeconds = (Date.now() - started) / 1000;
     row.functions = update.functions.length;
     const path = join(work, `${update.id}.tsplice`);
     writeUpdate(path, update);
     created.push({ entry, id: update.id, path, group, module: update.functions.some((f) => f.module !== undefined) });
     row.outcome = 'created';
     row.reason = 'created';
-  } catch (error) {
-    row.createSeconds = (Date.now() - started) / 1000;
+  } else {
+    const { error } = result;
     const message = error instanceof Error ? error.message : String(error);
     // A refusal has its kinds (a DWARF or ELF error is a UserError too); anything else crashed.
     const classes = error instanceof UserError ? createClasses(error.diagnostics) : ['tsplice crashed'];
@@ -153,23 +185,27 @@ for (const row of rows.values()) {
 }
 
 // 2. Apply in the guest.
-let boots = 0;
-if (!values['skip-guest'] && created.length > 0) {
-  const resultsPath = join(work, 'results.jsonl');
-  const planPath = join(work, 'plan.json');
-  const done = new Map<string, GuestResult & { boot: number }>();
-  const maxBoots = Number(values['max-boots']);
+type Created = (typeof created)[number];
+type Done = GuestResult & { boot: number };
+
+/**
+ * One guest lane: boots the lab guest on `items` (booting again after an update left it
+ * unusable, up to `maxBoots`), with its own plan and results files in the share. Lanes run
+ * side by side: a guest runs on one host thread (TCG), so two lanes use two cores.
+ */
+async function guestLane(lane: number, items: Created[], lateIds: ReadonlySet<string>, maxBoots: number): Promise<{ done: Map<string, Done>; boots: number }> {
+  const resultsPath = join(work, `results-${lane}.jsonl`);
+  const planPath = join(work, `plan-${lane}.json`);
+  const done = new Map<string, Done>();
+  const name = lanes > 1 ? `lane ${lane + 1}, ` : '';
   let seen = 0;
-  // The late path on module updates spread evenly over the list (sorted by path: over subsystems).
-  const moduleUpdates = created.filter((c) => c.module);
-  const wanted = Math.min(Number(values.late), moduleUpdates.length);
-  const lateIds = new Set(wanted > 0 ? moduleUpdates.filter((_, i) => Math.floor((i * wanted) / moduleUpdates.length) !== Math.floor(((i - 1) * wanted) / moduleUpdates.length)).map((c) => c.id) : []);
-  while (done.size < created.length && boots < maxBoots) {
-    const remaining = created.filter((c) => !done.has(c.id));
+  let laneBoots = 0;
+  while (done.size < items.length && laneBoots < maxBoots) {
+    const remaining = items.filter((c) => !done.has(c.id));
     const plan: GuestPlan = { results: resultsPath, items: remaining.map((c) => ({ id: c.id, file: c.entry.file, update: c.path, ...(lateIds.has(c.id) ? { late: true } : {}) })) };
     writeFileSync(planPath, `${JSON.stringify(plan, null, 2)}\n`);
-    const boot = boots++;
-    log(`Boot ${boots}: ${remaining.length} updates to apply  [${elapsed()}]`);
+    const boot = laneBoots++;
+    log(`Boot ${laneBoots} (${name}${remaining.length} updates to apply)  [${elapsed()}]`);
     let lastLines: string[] = [];
     let failure: string | undefined;
     try {
@@ -196,17 +232,38 @@ if (!values['skip-guest'] && created.length > 0) {
     const records = parseGuestRecords(lines.slice(seen));
     for (const result of records.results) done.set(result.id, { ...result, boot });
     const started = records.unfinished;
+    const progressed = lines.length > seen;
     seen = lines.length;
     if (started && !done.has(started)) {
-      const item = created.find((c) => c.id === started);
+      const item = items.find((c) => c.id === started);
       const why = failure ?? 'the guest stopped during this update';
       const console = lastLines.filter((l) => /Kernel panic|BUG|Oops|RIP|WARNING|lockup|stall|blocked/.test(l)).slice(0, 4).join(' | ');
       done.set(started, { id: started, file: item?.entry.file ?? started, outcome: 'guest broke', error: `${why}${console ? `: ${console}` : ''}`, functions: [], dmesg: [], boot });
       log(`  ${item?.entry.file}: guest broke: ${why}`);
-    } else if (failure && done.size < created.length) {
-      log(`  boot ${boots} ended without an update in progress: ${failure}`);
-      if (lines.length === seen && boots >= 2) break;
+    } else if (failure && done.size < items.length) {
+      log(`  boot ${laneBoots} (${name}) ended without an update in progress: ${failure}`);
+      // A guest that dies before its first update will not do better booted again.
+      if (!progressed && laneBoots >= 2) break;
     }
+  }
+  return { done, boots: laneBoots };
+}
+
+let boots = 0;
+/** Guests run side by side (default: one per two CPUs, at least one; --guests N). */
+const lanes = Math.max(1, Math.min(values.guests ? Number(values.guests) : Math.floor(availableParallelism() / 2) || 1, created.length || 1));
+if (!values['skip-guest'] && created.length > 0) {
+  const done = new Map<string, Done>();
+  // The late path on module updates spread evenly over the list (sorted by path: over subsystems).
+  const moduleUpdates = created.filter((c) => c.module);
+  const wanted = Math.min(Number(values.late), moduleUpdates.length);
+  const lateIds = new Set(wanted > 0 ? moduleUpdates.filter((_, i) => Math.floor((i * wanted) / moduleUpdates.length) !== Math.floor(((i - 1) * wanted) / moduleUpdates.length)).map((c) => c.id) : []);
+  // Round robin, so that each lane has a share of every subsystem and of the late path.
+  const laneItems = Array.from({ length: lanes }, (_, lane) => created.filter((_, i) => i % lanes === lane));
+  const results = await Promise.all(laneItems.map((items, lane) => guestLane(lane, items, lateIds, Number(values['max-boots']))));
+  for (const r of results) {
+    boots += r.boots;
+    for (const [id, result] of r.done) done.set(id, result);
   }
   for (const c of created) {
     const row = rows.get(c.entry.file) as CorpusRow;
@@ -220,6 +277,7 @@ if (!values['skip-guest'] && created.length > 0) {
     row.outcome = result.outcome === 'applied' ? 'applied' : `${result.outcome}`;
     if (result.applyWallMs !== undefined) row.applyMs = result.applyWallMs;
     if (result.pauseNs !== undefined) row.pauseUs = result.pauseNs / 1000;
+    if (result.undoWallMs !== undefined) row.undoMs = result.undoWallMs;
     if (result.functions.length > 0) row.functions = result.functions.length;
     if (result.error) row.error = result.error;
     if (result.late) row.late = result.late.ok ? 'patched at load' : `failed: ${result.late.error ?? '?'}`;
@@ -246,7 +304,7 @@ for (const [file, owner] of carriedBy) {
 
 // 3. Report.
 const all = [...rows.values()];
-const summary = totals(all, boots);
+const summary = totals(all, boots, values['skip-guest'] ? 1 : lanes);
 process.stdout.write(`${formatTable(all)}\n\n${formatTotals(summary)}\n`);
 process.stdout.write(`\nfailures (first line of each message):\n`);
 for (const r of all.filter((x) => x.reason !== 'applied' && x.error)) {
@@ -255,5 +313,5 @@ for (const r of all.filter((x) => x.reason !== 'applied' && x.error)) {
 process.stdout.write(`\nwall time ${elapsed()}; updates and guest records in ${work}\n`);
 if (values.markdown) writeFileSync(values.markdown, `${formatMarkdown(all, summary)}\n`);
 if (values.json) {
-  writeFileSync(values.json, `${JSON.stringify({ at: new Date().toISOString(), release, sourceVersion: kernel.version, to: manifest.to.version, boots, totals: summary, rows: all, minutes: (Date.now() - benchStarted) / 60000 }, null, 2)}\n`);
+  writeFileSync(values.json, `${JSON.stringify({ at: new Date().toISOString(), release, sourceVersion: kernel.version, to: manifest.to.version, boots, guests: lanes, totals: summary, rows: all, minutes: (Date.now() - benchStarted) / 60000 }, null, 2)}\n`);
 }

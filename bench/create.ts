@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../src/host/project.js';
 import { chooseRelease } from '../src/debian/kernel-choice.js';
 import { prepareTree } from '../src/kbuild/tree.js';
+import { median, spreadOf } from '../src/host/stats.js';
 
 const RUNS = 5;
 const quiet = (): void => {};
@@ -24,13 +25,9 @@ function seconds(argv: string[], cwd?: string): number {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-}
-
 function describe(values: number[]): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  return `median ${median(values).toFixed(2)} s (min ${sorted[0]?.toFixed(2)}, max ${sorted.at(-1)?.toFixed(2)}, n=${values.length})`;
+  const s = spreadOf(values);
+  return `median ${median(values).toFixed(2)} s (min ${s?.min.toFixed(2)}, max ${s?.max.toFixed(2)}, n=${values.length})`;
 }
 
 const tree = await prepareTree(await chooseRelease(undefined, quiet), quiet);

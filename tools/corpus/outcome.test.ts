@@ -48,3 +48,28 @@ describe('corpus totals by part', () => {
     assert.deepEqual(totals([row('kernel/a.c', 'applied', undefined)], 1).parts.map((p) => p.part), ['built-in']);
   });
 });
+
+describe('corpus timings', () => {
+  it('prints the median and spread of each step over the updates that reached it', () => {
+    const timed = (file: string, createSeconds: number, applyMs?: number, pauseUs?: number, undoMs?: number): CorpusRow => ({
+      ...row(file, applyMs === undefined ? 'refused at create: layout change' : 'applied', 'module'),
+      createSeconds,
+      ...(applyMs !== undefined ? { applyMs } : {}),
+      ...(pauseUs !== undefined ? { pauseUs } : {}),
+      ...(undoMs !== undefined ? { undoMs } : {}),
+    });
+    const t = totals([timed('a.c', 8, 5000, 60, 100), timed('b.c', 2), timed('c.c', 10, 3000, 100, 300), timed('d.c', 6, 4000, 80, 200)], 1);
+    assert.deepEqual(t.timings.apply, { n: 3, median: 4000, min: 3000, max: 5000 });
+    assert.deepEqual(t.timings.create, { n: 4, median: 7, min: 2, max: 10 });
+    const line = 'median (min–max, n) per update: create 7.0 (2.0–10.0, n=4) s; apply 4.0 (3.0–5.0, n=3) s; undo 0.20 (0.10–0.30, n=3) s; pause 80 (60–100, n=3) µs';
+    assert.ok(formatTotals(t).split('\n').includes(line), formatTotals(t));
+    assert.ok(formatMarkdown([], t).split('\n').includes(`- ${line}`));
+    assert.deepEqual(totals([row('a.c', 'applied', undefined)], 1).timings, {});
+  });
+});
+
+it('counts the first boot of each guest run side by side as no reboot', () => {
+  assert.equal(totals([], 3, 2).reboots, 1);
+  assert.equal(totals([], 2, 2).reboots, 0);
+  assert.equal(totals([], 1).reboots, 0);
+});

@@ -4,6 +4,7 @@
  * totals. Pure functions, shared by the guest driver and bench/corpus.ts. Classes come from
  * the kind and fields of tsplice's diagnostics (src/host/errors.ts), never from its sentences.
  */
+import { formatSpread, spreadOf, type Spread } from '../../src/host/stats.js';
 import type { Diagnostic, DiagnosticKind } from '../../src/host/errors.js';
 
 /** One update the guest applies (paths as the guest sees them: the share has the host's paths). */
@@ -201,6 +202,8 @@ export interface CorpusRow {
   createSeconds?: number;
   applyMs?: number;
   pauseUs?: number;
+  /** Wall time of the undo, in the guest. */
+  undoMs?: number;
   error?: string;
   headers: number;
   /** Other corpus files whose diffs are in this file's update (one fix across files). */
@@ -244,6 +247,8 @@ export interface CorpusTotals {
   parts: PartShare[];
   /** Module updates the late path was tried on, and those patched at load and at reload. */
   late: { tried: number; patched: number };
+  /** Each step's time over the rows that have it: create (s), apply and undo (ms), pause (µs). */
+  timings: { create?: Spread; apply?: Spread; pause?: Spread; undo?: Spread };
 }
 
 function partShare(part: CorpusPart, rows: readonly CorpusRow[]): PartShare {
@@ -252,7 +257,8 @@ function partShare(part: CorpusPart, rows: readonly CorpusRow[]): PartShare {
   return { part, files: rows.length, changesCode, applied, share: changesCode > 0 ? applied / changesCode : 0 };
 }
 
-export function totals(rows: CorpusRow[], boots: number): CorpusTotals {
+/** `guests`: how many guests ran side by side; each one's first boot is not a reboot. */
+export function totals(rows: CorpusRow[], boots: number, guests = 1): CorpusTotals {
   const changesCode = rows.filter((r) => r.changesCode).length;
   const applied = rows.filter((r) => r.reason === 'applied').length;
   const counts = new Map<string, number>();
@@ -264,10 +270,31 @@ export function totals(rows: CorpusRow[], boots: number): CorpusTotals {
     share: changesCode > 0 ? applied / changesCode : 0,
     reasons: [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
     boots,
-    reboots: Math.max(0, boots - 1),
+    reboots: Math.max(0, boots - guests),
     parts: (['built-in', 'module'] as const).map((part) => partShare(part, rows.filter((r) => (r.part ?? 'built-in') === part))).filter((p) => p.files > 0),
     late: { tried: rows.filter((r) => r.late !== undefined).length, patched: rows.filter((r) => r.late === 'patched at load').length },
+    timings: dropUndefined({
+      create: spreadOf(rows.map((r) => r.createSeconds)),
+      apply: spreadOf(rows.map((r) => r.applyMs)),
+      pause: spreadOf(rows.map((r) => r.pauseUs)),
+      undo: spreadOf(rows.map((r) => r.undoMs)),
+    }),
   };
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** "create 8.3 s (2.0–14.0, n=20); apply 5.5 s (…); …": median (min–max) of each step. */
+function timingLine(t: CorpusTotals): string[] {
+  const parts = [
+    t.timings.create && `create ${formatSpread(t.timings.create, 1, 1)} s`,
+    t.timings.apply && `apply ${formatSpread(t.timings.apply, 1000, 1)} s`,
+    t.timings.undo && `undo ${formatSpread(t.timings.undo, 1000, 2)} s`,
+    t.timings.pause && `pause ${formatSpread(t.timings.pause, 1, 0)} µs`,
+  ].filter((p): p is string => typeof p === 'string');
+  return parts.length > 0 ? [`median (min–max, n) per update: ${parts.join('; ')}`] : [];
 }
 
 /** The late path's line, when the run tried it. */
@@ -300,6 +327,7 @@ export function formatTotals(t: CorpusTotals): string {
     `files: ${t.files}; whose diff changes code: ${t.changesCode}; applied without new code (create, apply, checks, smoke, undo all passed): ${t.applied} = ${(100 * t.share).toFixed(1)}%`,
     ...partLines(t),
     ...lateLines(t),
+    ...timingLine(t),
     `guest boots: ${t.boots} (reboots after an update left the guest unusable: ${t.reboots})`,
     'outcomes:',
     ...t.reasons.map(([reason, n]) => `  ${String(n).padStart(4)}  ${reason}`),
@@ -312,7 +340,7 @@ export function formatMarkdown(rows: CorpusRow[], t: CorpusTotals): string {
   const lines = [
     `Files: ${t.files}; whose diff changes code: ${t.changesCode}; **applied without new code: ${t.applied} = ${(100 * t.share).toFixed(1)}%**. Guest boots: ${t.boots} (reboots: ${t.reboots}).`,
     '',
-    ...[...partLines(t), ...lateLines(t)].map((l) => `- ${l}`),
+    ...[...partLines(t), ...lateLines(t), ...timingLine(t)].map((l) => `- ${l}`),
     '',
     '| outcome | files | examples |',
     '| --- | ---: | --- |',
