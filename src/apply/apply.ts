@@ -13,16 +13,17 @@
  * A reverted update whose module is still loaded (undo keeps it) is applied again directly:
  * the kernel still holds it staged and re-checks every site.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError, classified } from '../host/errors.js';
-import { readKallsyms, type KernelSymbols } from '../match/kallsyms.js';
+import { readKallsyms, readModuleKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
 import { readLoadedModules, type LoadedModules } from '../match/loaded-modules.js';
 import { checkTarget, MatchError, matchUpdate, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import { combinedTargets, kallsymsTargets, ModuleFiles } from '../match/module-targets.js';
-import { matchOnDisk } from '../match/on-disk.js';
+import { matchOnDiskElf } from '../match/on-disk.js';
+import { parseElf, type ElfFile } from '../elf/index.js';
 import type { UpdateFunction, UpdatePackage } from '../update/format.js';
 import { CoreModule, runProgram } from '../switch/core-module.js';
 import type { CoreStatus, CoreUpdate, RetryOptions } from '../switch/core-status.js';
@@ -139,6 +140,8 @@ function newFunctionAddress(symbols: KernelSymbols, module: string, name: string
  * module-not-loaded), a file that differs too (kind match-failed, naming function and offset).
  */
 export function proveOnDisk(update: UpdatePackage, loaded: LoadedModules, files: ModuleFiles | undefined): void {
+  /** Each module file once, however many of its functions the update replaces. */
+  const read = new Map<string, ElfFile>();
   for (const fn of update.functions) {
     if (!fn.pre || fn.module === undefined || loaded.has(fn.module)) continue;
     const path = files?.path(fn.module);
@@ -148,13 +151,18 @@ export function proveOnDisk(update: UpdatePackage, loaded: LoadedModules, files:
         { kind: 'module-not-loaded', object: fn.module, unit: fn.unit, function: fn.name, reason: `the module ${fn.module} is not loaded and has no file` },
       );
     }
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch (error) {
-      throw classified(error, { kind: 'cannot-read', object: path });
+    let elf = read.get(path);
+    if (!elf) {
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(path);
+      } catch (error) {
+        throw classified(error, { kind: 'cannot-read', object: path });
+      }
+      elf = parseElf(bytes, path);
+      read.set(path, elf);
     }
-    const mismatch = matchOnDisk(fn, bytes, path);
+    const mismatch = matchOnDiskElf(fn, elf, path);
     if (mismatch) {
       throw new UserError(`${fn.name} of the module ${fn.module}: its file ${path} differs from the update's pre code at +0x${mismatch.offset.toString(16)} (${mismatch.reason}); the update is not for this module.`, {
         kind: 'match-failed',
@@ -175,12 +183,25 @@ export function loadedPart(update: UpdatePackage, loaded: LoadedModules): Update
 
 /** The module files of the running kernel, when it has any. */
 export function runningModuleFiles(): ModuleFiles | undefined {
+  // Read once per process while modules.dep stays the same (depmod rewrites it when module
+  // files change): a process that applies several updates (the corpus's guest driver) would
+  // otherwise read and split it twice for each, seconds under emulation.
+  const name = release();
+  let stamp: number;
   try {
-    return new ModuleFiles(release());
+    stamp = statSync(join('/lib/modules', name, 'modules.dep')).mtimeMs;
+  } catch {
+    return undefined;
+  }
+  if (knownModuleFiles?.release === name && knownModuleFiles.stamp === stamp) return knownModuleFiles.files;
+  try {
+    knownModuleFiles = { release: name, stamp, files: new ModuleFiles(name) };
+    return knownModuleFiles.files;
   } catch {
     return undefined;
   }
 }
+let knownModuleFiles: { release: string; stamp: number; files: ModuleFiles } | undefined;
 
 /**
  * Where the update module's section `section` was loaded: /sys/module/NAME/sections, which
@@ -304,7 +325,8 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   }
   let staged = false;
   try {
-    const withUpdate = readKallsyms();
+    // Only the update module's lines: the rest was parsed before insmod and has not changed.
+    const withUpdate = readModuleKallsyms(module.name);
     const newAddressOf = (fn: UpdateFunction): bigint =>
       newFunctionAddress(withUpdate, module.name, module.renamedFunctions?.find((r) => r.unit === fn.unit && r.name === fn.name)?.symbol ?? fn.name);
     const functions: ApplyResult['functions'] = [];

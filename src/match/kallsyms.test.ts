@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { UserError } from '../host/errors.js';
-import { parseKallsyms } from './kallsyms.js';
+import { linesNamed, moduleLines, parseKallsyms } from './kallsyms.js';
 
 const TEXT = [
   'ffffffffa1000000 T _stext',
@@ -46,4 +46,28 @@ it('refuses zeroed addresses (not root) and malformed lines', () => {
     () => parseKallsyms('0000000000000001 T a\ngarbage line\n', 'k.txt'),
     (e: unknown) => e instanceof UserError && e.kind === 'bad-kernel-record' && e.diagnostic.object === 'k.txt' && e.diagnostic.offset === 21,
   );
+});
+
+it('reads the lines of one module only, whole names', () => {
+  const text = `${TEXT}\nffffffffc0000100 t mod_fn\t[somemod]\nffffffffc1000000 t other_fn\t[somemod_x]\nffffffffc1000100 T init_module\t[somemod]`;
+  assert.equal(moduleLines(text, 'somemod'), 'ffffffffc0000000 t helper\t[somemod]\nffffffffc0000100 t mod_fn\t[somemod]\nffffffffc1000100 T init_module\t[somemod]');
+  const symbols = parseKallsyms(moduleLines(text, 'somemod'));
+  assert.deepEqual(symbols.lookup('helper').map((s) => s.runningAddress), [0xffffffffc0000000n]);
+  assert.equal(symbols.lookup('other_fn').length, 0);
+  assert.equal(moduleLines(text, 'nosuch'), '');
+  assert.equal(parseKallsyms(moduleLines(text, 'nosuch')).symbols.length, 0);
+});
+
+it('reads the lines of some names only, whole names, in the table\'s order', () => {
+  const text = `${TEXT}\nffffffffc0000100 t helper_2\t[somemod]\nffffffffc0000200 t my_helper\nffffffffc1000100 T do_thing\t[othermod]`;
+  const lines = linesNamed(text, ['do_thing', 'helper']);
+  assert.deepEqual(lines.split('\n'), [
+    'ffffffffa1000100 t helper',
+    'ffffffffa1000180 T do_thing',
+    'ffffffffa1000200 t helper',
+    'ffffffffc0000000 t helper\t[somemod]',
+    'ffffffffc1000100 T do_thing\t[othermod]',
+  ]);
+  assert.equal(parseKallsyms(lines).lookup('helper').length, 3);
+  assert.equal(linesNamed(text, ['nosuch', '']), '');
 });

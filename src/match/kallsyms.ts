@@ -17,7 +17,8 @@ export interface KernelSymbol {
 }
 
 export class KernelSymbols {
-  private readonly byName = new Map<string, KernelSymbol[]>();
+  /** One symbol, or the list of several with one name: no array for each of the 100,000 names. */
+  private readonly byName = new Map<string, KernelSymbol | KernelSymbol[]>();
   /** Text symbols sorted by address, for "what follows this function"; sorted on first use. */
   private sortedText: KernelSymbol[] | undefined;
   /** The modules that have symbols; built on first use. */
@@ -25,9 +26,10 @@ export class KernelSymbols {
 
   constructor(readonly symbols: KernelSymbol[]) {
     for (const s of symbols) {
-      const list = this.byName.get(s.name);
-      if (list) list.push(s);
-      else this.byName.set(s.name, [s]);
+      const known = this.byName.get(s.name);
+      if (known === undefined) this.byName.set(s.name, s);
+      else if (Array.isArray(known)) known.push(s);
+      else this.byName.set(s.name, [known, s]);
     }
   }
 
@@ -39,7 +41,8 @@ export class KernelSymbols {
 
   /** Every symbol with this name (several for duplicate statics). */
   lookup(name: string): KernelSymbol[] {
-    return this.byName.get(name) ?? [];
+    const known = this.byName.get(name);
+    return known === undefined ? [] : Array.isArray(known) ? known : [known];
   }
 
   /**
@@ -115,13 +118,14 @@ export function parseKallsyms(text: string, source = '/proc/kallsyms'): KernelSy
       const tail = text.slice(secondSpace + 1, end);
       const tabInTail = tail.indexOf('\t');
       const nameEnd = tabInTail >= 0 ? secondSpace + 1 + tabInTail : end;
-      const symbol: KernelSymbol = { name: text.slice(secondSpace + 1, nameEnd), runningAddress, type: text.charAt(firstSpace + 1) };
+      let module: string | undefined;
       if (nameEnd !== end) {
-        const module = /^\t\[(\S+)\]$/.exec(text.slice(nameEnd, end))?.[1];
+        module = /^\t\[(\S+)\]$/.exec(text.slice(nameEnd, end))?.[1];
         if (!module) throw notALine();
-        symbol.module = module;
       }
-      symbols.push(symbol);
+      // One object shape for every symbol (module set or not): a property added later gives
+      // V8 a second shape and slows every lookup.
+      symbols.push({ name: text.slice(secondSpace + 1, nameEnd), runningAddress, type: text.charAt(firstSpace + 1), module });
     }
     at = end + 1;
   }
@@ -133,4 +137,51 @@ export function parseKallsyms(text: string, source = '/proc/kallsyms'): KernelSy
 
 export function readKallsyms(path = '/proc/kallsyms'): KernelSymbols {
   return parseKallsyms(readFileSync(path, 'utf8'), path);
+}
+
+/**
+ * The lines of one loaded module in kallsyms text (`… name\t[module]`), for a caller that
+ * knows the rest already: after loading an update's module, apply needs only its new
+ * functions' addresses, and parsing the whole table again costs seconds in the emulated guest.
+ */
+export function moduleLines(text: string, module: string): string {
+  const tail = `\t[${module}]`;
+  const lines: string[] = [];
+  for (let at = text.indexOf(tail); at >= 0; at = text.indexOf(tail, at + tail.length)) {
+    const end = at + tail.length;
+    // Only a whole tail: "\t[nf_tables]" must not match inside "\t[nf_tables_x]".
+    if (end < text.length && text.charAt(end) !== '\n') continue;
+    lines.push(text.slice(text.lastIndexOf('\n', at) + 1, end));
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The lines of kallsyms text whose symbol has one of `names`, in the table's order: for a
+ * caller that looks a few names up (the corpus's guest driver, before each apply), without
+ * parsing 100,000 lines.
+ */
+export function linesNamed(text: string, names: Iterable<string>): string {
+  const starts = new Set<number>();
+  for (const name of new Set(names)) {
+    if (name === '') continue;
+    for (let at = text.indexOf(` ${name}`); at >= 0; at = text.indexOf(` ${name}`, at + 1)) {
+      const after = at + 1 + name.length;
+      // The name field: after "ADDRESS T ", ending at the line's end or at "\t[module]".
+      if (text.charAt(at - 2) !== ' ' || (after < text.length && text.charAt(after) !== '\n' && text.charAt(after) !== '\t')) continue;
+      starts.add(text.lastIndexOf('\n', at) + 1);
+    }
+  }
+  return [...starts]
+    .sort((a, b) => a - b)
+    .map((start) => {
+      const end = text.indexOf('\n', start);
+      return text.slice(start, end < 0 ? text.length : end);
+    })
+    .join('\n');
+}
+
+/** The symbols of one loaded module only (moduleLines); none when it has no symbols. */
+export function readModuleKallsyms(module: string, path = '/proc/kallsyms'): KernelSymbols {
+  return parseKallsyms(moduleLines(readFileSync(path, 'utf8'), module), path);
 }

@@ -194,12 +194,16 @@ function compare(fn: UpdateFunction, pre: NonNullable<UpdateFunction['pre']>, el
  * else the first difference (of the first candidate). A malformed file throws FormatError.
  */
 export function matchOnDisk(fn: UpdateFunction, ko: Uint8Array, file: string): DiskMismatch | undefined {
+  return matchOnDiskElf(fn, parseElf(ko, file), file);
+}
+
+/** matchOnDisk on a module file parsed once for all the functions an update replaces in it. */
+export function matchOnDiskElf(fn: UpdateFunction, elf: ElfFile, file: string): DiskMismatch | undefined {
   const pre = fn.pre;
   if (!pre) throw new UserError(`Internal error: ${fn.name} has no pre code to prove against ${file}.`, { kind: 'internal', object: file, function: fn.name });
   if (Buffer.from(pre.bytes, 'base64').length !== pre.size) {
     throw new UserError(`The update's pre code of ${fn.name} holds ${Buffer.from(pre.bytes, 'base64').length} bytes, not its size ${pre.size}.`, { kind: 'bad-update', function: fn.name });
   }
-  const elf = parseElf(ko, file);
   const candidates = elf.symbols.filter((s) => s.type === STT_FUNC && s.name === fn.name && definingSection(elf, s) !== undefined);
   if (candidates.length === 0) return { function: fn.name, offset: 0, reason: `not in ${file}` };
   let first: DiskMismatch | undefined;

@@ -18,7 +18,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs
 import { createServer, connect } from 'node:net';
 import { runProgram, tspliceProgram } from '../../src/cli/main.js';
 import { CoreModule } from '../../src/switch/core-module.js';
-import { readKallsyms } from '../../src/match/kallsyms.js';
+import { linesNamed, parseKallsyms } from '../../src/match/kallsyms.js';
 import { Kcore } from '../../src/match/kcore.js';
 import { readUpdate } from '../../src/update/format.js';
 import { classifyApplyError, dmesgProblems, type ApplyFailure, type GuestPlan, type GuestResult, type FunctionCheck, type LateResult } from './outcome.js';
@@ -261,7 +261,8 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   }
   // The original bytes of every function the update may replace (all candidates by name, in
   // vmlinux or in the function's module).
-  const symbols = readKallsyms();
+  // Only the lines of these names: parsing the whole table costs seconds under emulation.
+  const symbols = parseKallsyms(linesNamed(readFileSync('/proc/kallsyms', 'utf8'), update.functions.map((f) => f.name)));
   const kcore = Kcore.open();
   const before = new Map<string, string>();
   try {
