@@ -87,11 +87,6 @@ function vmlinuxAddress(name: string, external: External | undefined, symbols: K
   throw new UserError(`The new code refers to ${name}, which the running kernel does not have (not in /proc/kallsyms).`, { kind: 'unresolved-reference', function: name });
 }
 
-/** Whether `module` exports `name`: its export table entry `__ksymtab_name` is in kallsyms. */
-function exportedBy(symbols: KernelSymbols, module: string, name: string): boolean {
-  return symbols.lookup(`__ksymtab_${name}`).some((s) => s.module === module);
-}
-
 /**
  * For a module pinned by its fix (pinnedModules): where a name its code refers to runs now, learned by matching;
  * else, for a static of the unit, the one symbol of that name in the module; for a global, the
@@ -118,10 +113,12 @@ function moduleAddress(external: External & { module: string }, symbols: KernelS
       function: name,
     });
   }
+  // The dependency exporting it, by the rule late binding uses too (module-targets.ts).
+  const exporter = kallsymsTargets(symbols, loaded).exporter(module, name);
   const candidates = [
     ...own,
     ...named.filter((s) => s.module === undefined && isGlobal(s)),
-    ...named.filter((s) => s.module !== undefined && s.module !== module && loaded.dependsOn(module, s.module) && exportedBy(symbols, s.module, name)),
+    ...(exporter !== undefined ? named.filter((s) => s.module === exporter) : []),
   ];
   if (candidates.length > 1) {
     const places = candidates.map((s) => s.module ?? 'vmlinux').join(', ');
