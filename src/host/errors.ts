@@ -25,6 +25,7 @@ export type DiagnosticKind =
   | 'several-modules'
   | 'built-in-and-module'
   | 'not-a-unit'
+  | 'built-by-another-folder'
   | 'does-not-compile'
   | 'unit-must-change'
   | 'too-many-units'

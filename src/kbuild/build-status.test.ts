@@ -127,6 +127,14 @@ describe('build status from the Makefiles', () => {
     assert.equal(reader.unit('virt/kvm/kvm_main.c'), 'module');
   });
 
+  it('names the folder that alone builds a unit it names by a ../ path, and no other', () => {
+    assert.deepEqual(reader.namedOnlyFrom('virt/kvm/kvm_main.c'), { folder: 'arch/x86/kvm', word: '../../../virt/kvm/kvm_main.o' });
+    // Named by its own folder's Makefile, or by one above: kbuild builds it alone.
+    assert.equal(reader.namedOnlyFrom('arch/x86/kvm/mmu/mmu.c'), undefined);
+    assert.equal(reader.namedOnlyFrom('kernel/fork.c'), undefined);
+    assert.equal(reader.namedOnlyFrom('kernel/off.c'), undefined);
+  });
+
   it('says unknown for a unit no Makefile names in a folder kbuild enters, and not built outside the kernel', () => {
     file('kernel/sched/rt.c', '');
     assert.equal(reader.unit('kernel/sched/rt.c'), 'unknown');

@@ -419,7 +419,7 @@ export class KbuildReader {
   private readonly folders = new Map<string, BuildStatus>([['', 'built-in']]);
   private readonly builtins: Map<string, string>;
   /** Objects named by the Makefile of a folder they are not under (see namedElsewhere), by tree path. */
-  private elsewhere: Map<string, BuildStatus> | undefined;
+  private elsewhere: Map<string, { status: BuildStatus; folder: string; word: string }> | undefined;
 
   constructor(
     readonly treeDir: string,
@@ -567,8 +567,40 @@ export class KbuildReader {
    * kbuild descends into, once per reader, the first time a unit needs it (about a second).
    */
   private namedElsewhere(object: string): BuildStatus | undefined {
+    return this.readElsewhere().get(object)?.status;
+  }
+
+  /**
+   * The folder whose Makefile names `object` with a `../` path, and the word it uses
+   * (`drivers/gpu/drm/amd/amdgpu`, `../display/dc/core/dc.o`), when one does: kbuild builds
+   * such an object only as part of that folder, never alone.
+   */
+  namingFolder(object: string): { folder: string; word: string } | undefined {
+    const found = this.readElsewhere().get(object);
+    return found ? { folder: found.folder, word: found.word } : undefined;
+  }
+
+  /**
+   * For a unit that no Makefile of its own folder or the folders above names, but another
+   * folder's names with `../` (amdgpu's display and power files, kvm's virt/kvm files): that
+   * folder and the word. kbuild builds such an object only as part of its folder: `make
+   * dir/x.o` alone compiles it with the flags of the folder it lies in (its own
+   * KBUILD_MODNAME, no -DMODULE, without the owner's include paths), not the module's.
+   */
+  namedOnlyFrom(unit: string): { folder: string; word: string } | undefined {
+    const object = unit.replace(/\.[cS]$/, '.o');
+    for (let at = parentOf(unit); ; at = parentOf(at)) {
+      const lists = this.folderLists(at);
+      const word = at === '' ? object : object.slice(at.length + 1);
+      if (lists && (lists.builtIn.has(word) || lists.modules.has(word) || lists.namedOff.has(word))) return undefined;
+      if (at === '') break;
+    }
+    return this.namingFolder(object);
+  }
+
+  private readElsewhere(): Map<string, { status: BuildStatus; folder: string; word: string }> {
     if (!this.elsewhere) {
-      const found = new Map<string, BuildStatus>();
+      const found = new Map<string, { status: BuildStatus; folder: string; word: string }>();
       const seen = new Set<string>(['']);
       const queue = [''];
       for (let dir = queue.shift(); dir !== undefined; dir = queue.shift()) {
@@ -586,14 +618,14 @@ export class KbuildReader {
             if (!word.startsWith('../')) continue;
             const path = posix.normalize(`${dir}/${word}`);
             const status = combine(this.folder(dir), own);
-            const before = found.get(path);
-            if (!before || status === 'built-in' || (status === 'module' && before !== 'built-in')) found.set(path, status);
+            const before = found.get(path)?.status;
+            if (!before || status === 'built-in' || (status === 'module' && before !== 'built-in')) found.set(path, { status, folder: dir, word });
           }
         }
       }
       this.elsewhere = found;
     }
-    return this.elsewhere.get(object);
+    return this.elsewhere;
   }
 }
 

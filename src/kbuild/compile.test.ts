@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { UserError } from '../host/errors.js';
-import { buildVariantObject, variantCommand } from './compile.js';
+import { buildPreObject, buildVariantObject, variantCommand } from './compile.js';
 import { filesInPatch } from '../patch/patch.js';
 
 it('points the recorded command at the work folder, word by word', () => {
@@ -58,4 +58,32 @@ it('refuses a unit that does not compile with gcc\'s first error, and objtool do
     return true;
   });
   assert.equal(existsSync(join(dir, 'objtool-ran')), false, 'objtool ran after gcc failed');
+});
+
+it('refuses a unit another folder\'s Makefile builds by a ../ path, before kbuild compiles it with the wrong flags', async () => {
+  // amdgpu's Makefile builds ../display/dc/core/dc.o; `make drivers/…/display/dc/core/dc.o`
+  // would compile it alone, with the display folder's own flags (or fail, missing its includes).
+  const treeDir = mkdtempSync(join(tmpdir(), 'tsplice-compile-'));
+  const file = (path: string, text: string): void => {
+    mkdirSync(join(treeDir, path, '..'), { recursive: true });
+    writeFileSync(join(treeDir, path), text);
+  };
+  file('Kbuild', 'obj-y += drivers/\n');
+  file('Makefile', 'core-y :=\n');
+  file('arch/x86/Makefile', '');
+  file('drivers/Makefile', 'obj-$(CONFIG_DRM_AMDGPU) += amd/amdgpu/\n');
+  file('drivers/amd/amdgpu/Makefile', 'amdgpu-y := amdgpu_drv.o ../display/dc/core/dc.o\nobj-$(CONFIG_DRM_AMDGPU) += amdgpu.o\n');
+  file('drivers/amd/display/dc/core/dc.c', 'int dc;\n');
+  file('include/config/auto.conf', 'CONFIG_DRM_AMDGPU=m\nCONFIG_64BIT=y\n');
+  const tree = { release: 'test', sourceVersion: 'test', dir: treeDir, makeVariables: [] };
+  await assert.rejects(buildPreObject(tree, 'drivers/amd/display/dc/core/dc.c'), (error: unknown) => {
+    assert.ok(error instanceof UserError);
+    assert.equal(
+      error.message,
+      'drivers/amd/display/dc/core/dc.c is compiled by drivers/amd/amdgpu/Makefile (as ../display/dc/core/dc.o), and kbuild builds such an object only with that whole folder, never alone with the flags it needs; tsplice does not update it.',
+    );
+    assert.equal(error.kind, 'built-by-another-folder');
+    return true;
+  });
+  assert.equal(existsSync(join(treeDir, 'drivers/amd/display/dc/core/dc.o')), false);
 });

@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../host/errors.js';
 import { CommandError, firstErrorLine, run } from '../host/exec.js';
+import { KbuildReader } from './build-status.js';
 import type { PreparedTree } from './tree.js';
 
 /** `fs/proc/version.c` -> `fs/proc/version.o`. */
@@ -120,6 +121,13 @@ export async function buildPreObjects(tree: PreparedTree, units: readonly string
 /** Builds the pre object through kbuild in the prepared tree (once); returns its path. */
 export async function buildPreObject(tree: PreparedTree, unit: string): Promise<string> {
   const object = objectPathOf(unit);
+  const owner = new KbuildReader(tree.dir).namedOnlyFrom(unit);
+  if (owner) {
+    throw new UserError(
+      `${unit} is compiled by ${owner.folder}/Makefile (as ${owner.word}), and kbuild builds such an object only with that whole folder, never alone with the flags it needs; tsplice does not update it.`,
+      { kind: 'built-by-another-folder', unit, object: `${owner.folder}/Makefile`, reason: `compiled by ${owner.folder}/Makefile as ${owner.word}` },
+    );
+  }
   if (preObjectUpToDate(tree, object)) return join(tree.dir, object);
   return inTreeMake(tree, async () => {
     if (preObjectUpToDate(tree, object)) return join(tree.dir, object);

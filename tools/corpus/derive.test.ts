@@ -566,6 +566,7 @@ describe('outcomes', () => {
       ['no DWARF', { kind: 'no-dwarf', reason: '' }],
       ['no code change', { kind: 'no-code-change', reason: '' }],
       ['#included file (not a unit)', { kind: 'not-a-unit', reason: '' }],
+      ['compiled only with its whole folder', { kind: 'built-by-another-folder', reason: '' }],
       ['module or not built', { kind: 'not-built-in', reason: '' }],
       ['unit of several modules', { kind: 'several-modules', reason: '' }],
       ['unit of vmlinux and a module', { kind: 'built-in-and-module', reason: '' }],

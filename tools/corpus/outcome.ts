@@ -169,6 +169,7 @@ export const CREATE_CLASSES: [string, (d: Diagnostic) => boolean][] = [
   ['no DWARF', kind('no-dwarf')],
   ['no code change', kind('no-code-change')],
   ['#included file (not a unit)', kind('not-a-unit')],
+  ['compiled only with its whole folder', kind('built-by-another-folder')],
   ['module or not built', kind('not-built-in')],
   ['unit of several modules', kind('several-modules')],
   ['unit of vmlinux and a module', kind('built-in-and-module')],
