@@ -25,7 +25,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createUpdate } from '../src/create/create.js';
-import { UserError } from '../src/host/errors.js';
+import { UserError, type DiagnosticKind } from '../src/host/errors.js';
 import { cachePath } from '../src/host/cache.js';
 import { labKernel } from '../src/debian/fetch.js';
 import { GUEST_PROJECT_DIR } from '../tools/lab/guest-image.js';
@@ -72,6 +72,21 @@ if (values.only) {
   entries = entries.filter((e) => only.includes(e.file));
 }
 if (values.limit) entries = entries.slice(0, Number(values.limit));
+
+/**
+ * Files the derivation could not make a patch of (the manifest's deriveErrors), as rows: each
+ * is a fix of the release that tsplice does not apply, counted against its part's share with
+ * the class of its refusal (create refuses such a unit the same way: the step that failed is
+ * create's own, buildPreObject).
+ */
+const underived: CorpusRow[] = (manifest.deriveErrors ?? [])
+  .filter((f) => !values.only || values.only.split(',').includes(f.file))
+  .filter(() => !values.limit)
+  .map((f) => {
+    const cls = f.kind ? createClasses([{ kind: f.kind as DiagnosticKind, reason: f.deriveError }])[0] : 'derivation failed';
+    const reason = `not derived: ${cls}`;
+    return { file: f.file, unit: f.unit, outcome: reason, reason, changesCode: true, functions: 0, headers: 0, error: f.deriveError, part: f.status === 'module' ? 'module' : 'built-in' };
+  });
 
 const release = await chooseRelease(undefined, log);
 const kernel = await labKernel(release, log);
@@ -303,7 +318,7 @@ for (const [file, owner] of carriedBy) {
 }
 
 // 3. Report.
-const all = [...rows.values()];
+const all = [...rows.values(), ...underived].sort((a, b) => a.file.localeCompare(b.file));
 const summary = totals(all, boots, values['skip-guest'] ? 1 : lanes);
 process.stdout.write(`${formatTable(all)}\n\n${formatTotals(summary)}\n`);
 process.stdout.write(`\nfailures (first line of each message):\n`);

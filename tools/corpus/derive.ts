@@ -320,6 +320,8 @@ export interface ModulePlace {
 export interface DeriveFailure extends Candidate, ModulePlace {
   /** One sentence: the file and what failed (patch's own words for a patch that does not apply). */
   deriveError: string;
+  /** The refusal's kind when tsplice refused it (create would refuse it the same way). */
+  kind?: string;
 }
 
 export interface CorpusEntry extends Candidate, ModulePlace {
@@ -740,7 +742,7 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
       try {
         results[i] = await deriveOne(c, place);
       } catch (error) {
-        const failure: DeriveFailure = { ...c, ...place, deriveError: deriveErrorOf(c.file, error) };
+        const failure: DeriveFailure = { ...c, ...place, deriveError: deriveErrorOf(c.file, error), ...(error instanceof UserError ? { kind: error.kind } : {}) };
         results[i] = failure;
         log(`  derive error: ${failure.deriveError}`);
       }
