@@ -236,7 +236,11 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
     // gcc looks a quoted include up beside the including file first: the folders where one
     // could reach a patched header or .c file are mirrored into the work folder.
     const overlaid = [...headers, ...includedC];
-    if (overlaid.length > 0) for (const folder of foldersToMirror(graph, overlaid)) mirrorFolder(tree.dir, sourceRoot, folder);
+    const mirrored = overlaid.length > 0 ? foldersToMirror(graph, overlaid) : [];
+    for (const folder of mirrored) mirrorFolder(tree.dir, sourceRoot, folder);
+    // An -I folder holding a mirrored folder is searched in the copy first, as one holding a
+    // patched header is: a header found there includes its quoted neighbours from the copy.
+    const inFront = [...overlaid, ...mirrored.map((folder) => `${folder}/`)];
 
     const units: UnitResult[] = [];
     const unitRecords: UpdatePackage['units'] = [];
@@ -251,7 +255,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       if (module !== undefined) log(`${unit} is part of the module ${module}`);
       let postPath: string;
       try {
-        postPath = await buildVariantObject(tree, unit, sourceRoot, outputRoot, overlaid);
+        postPath = await buildVariantObject(tree, unit, sourceRoot, outputRoot, inFront);
       } catch (error) {
         if (!reachedBy || !(error instanceof UserError) || error.kind !== 'does-not-compile') throw error;
         throw unitBrokenByPatch(unit, reachedBy, error);

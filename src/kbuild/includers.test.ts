@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { projectRoot } from '../host/project.js';
 import { preparedTree } from './tree.js';
 import { buildStatus } from './build-status.js';
-import { FORCED_INCLUDES, includedFrom, includeGraph, unitsIncluding, unitsReached, type IncludeGraph } from './includers.js';
+import { FORCED_INCLUDES, foldersToMirror, includedFrom, includeGraph, unitsIncluding, unitsReached, type IncludeGraph } from './includers.js';
 import { buildPreObject } from './compile.js';
 import { applyPatchesToCopies } from '../patch/patch.js';
 
@@ -129,5 +129,35 @@ describe('the units a header change reaches', { skip: tree ? false : 'the 6.1.0-
     assert.ok(found.units.includes('kernel/time/hrtimer.c'));
     // timer.c instantiates the events of trace/events/timer.h.
     assert.ok(found.reasons?.['kernel/time/timer.c']?.includes('its trace events (the unit defines CREATE_TRACE_POINTS)'));
+  });
+});
+
+describe('the folders a post compile mirrors', () => {
+  /** An include graph of `edges` (includer -> included), as includeGraph builds it. */
+  const graphOf = (edges: [string, string][]): IncludeGraph => {
+    const files = [...new Set(edges.flat())].sort();
+    const index = new Map(files.map((f, i) => [f, i]));
+    const includes: number[][] = files.map(() => []);
+    const includedBy: number[][] = files.map(() => []);
+    for (const [from, to] of edges) {
+      includes[index.get(from)!]!.push(index.get(to)!);
+      includedBy[index.get(to)!]!.push(index.get(from)!);
+    }
+    return { files, index, includes, includedBy };
+  };
+
+  it('mirrors the folder of an include-root header that reaches a changed header by a quoted path', () => {
+    // <trace/events/sof_intel.h> includes "../../../sound/soc/sof/sof-audio.h", which includes
+    // "sof-priv.h": found in the tree's include/, the chain would bring the old sof-priv.h.
+    const graph = graphOf([
+      ['sound/soc/sof/intel/hda-ipc.c', 'include/trace/events/sof_intel.h'],
+      ['include/trace/events/sof_intel.h', 'sound/soc/sof/sof-audio.h'],
+      ['sound/soc/sof/sof-audio.h', 'sound/soc/sof/sof-priv.h'],
+      ['sound/soc/sof/intel/hda.h', 'sound/soc/sof/sof-priv.h'],
+      ['kernel/fork.c', 'include/linux/sched.h'],
+    ]);
+    assert.deepEqual(foldersToMirror(graph, ['sound/soc/sof/sof-priv.h']), ['include/trace/events', 'sound/soc/sof', 'sound/soc/sof/intel']);
+    // A header under an include root is found through -I: its own folder is enough.
+    assert.deepEqual(foldersToMirror(graph, ['include/linux/sched.h']), ['include/linux']);
   });
 });

@@ -540,7 +540,11 @@ function underIncludeRoot(file: string): boolean {
  * The folders whose files a post compile must find beside the patched headers' copies: gcc
  * looks a quoted include up in the includer's own folder first, which no flag can put in
  * front of the tree. That is each changed header's folder, and for a header outside the
- * include roots (fs/proc/internal.h) the folders of the headers that include it.
+ * include roots (fs/proc/internal.h) the folders of the headers that include it, those under
+ * an include root too: <trace/events/sof_intel.h> includes
+ * "../../../sound/soc/sof/sof-audio.h", which includes the changed "sof-priv.h"; found in the
+ * tree's include/, it would bring the old one. The compile puts a mirrored include root in
+ * front of the tree's (overlayPatchedHeaders), so the copy's quoted includes stay in the copy.
  */
 export function foldersToMirror(graph: IncludeGraph, headers: readonly string[]): string[] {
   const folders = new Set<string>();
@@ -548,7 +552,7 @@ export function foldersToMirror(graph: IncludeGraph, headers: readonly string[])
     folders.add(posix.dirname(header));
     if (underIncludeRoot(header)) continue;
     for (const file of includersOf(graph, header)) {
-      if (file.endsWith('.h') && !underIncludeRoot(file)) folders.add(posix.dirname(file));
+      if (file.endsWith('.h')) folders.add(posix.dirname(file));
     }
   }
   return [...folders].sort();
