@@ -114,14 +114,14 @@ export function dmesgProblems(lines: string[]): string[] {
   return lines.filter((l) => BAD_KERNEL_LINE.test(l));
 }
 
-/** What the guest driver knows of a failed `tsplice apply --json`. */
+/**
+ * What the guest driver knows of a failed `tsplice apply --json`, which it runs in its own
+ * process (guest.ts): a command that hangs or kills the process ends the boot, and the host
+ * records that update as 'guest broke'.
+ */
 export interface ApplyFailure {
-  /** The `{"error": {kind, ...}}` the CLI printed on stdout; absent when it printed none (it crashed). */
+  /** The `{"error": {kind, ...}}` the CLI printed on stdout; absent when it printed none (it threw). */
   error?: { kind: string };
-  /** The signal that killed the CLI. */
-  signal?: string;
-  /** The CLI did not finish in the time given. */
-  timedOut?: boolean;
 }
 
 /** Apply failure classes by the kind of tsplice's error; any other kind is 'apply error'. */
@@ -137,9 +137,8 @@ export const APPLY_CLASSES: ReadonlyMap<DiagnosticKind, GuestOutcome> = new Map<
 ]);
 
 export function classifyApplyError(failure: ApplyFailure): GuestOutcome {
-  if (failure.timedOut) return 'guest broke';
-  // Killed, or ended by an exception rather than a refusal (which --json always reports).
-  if (failure.signal !== undefined || !failure.error) return 'apply crashed';
+  // Ended by an exception rather than a refusal (which --json always reports).
+  if (!failure.error) return 'apply crashed';
   return APPLY_CLASSES.get(failure.error.kind as DiagnosticKind) ?? 'apply error';
 }
 
