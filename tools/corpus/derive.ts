@@ -334,6 +334,10 @@ export interface CorpusEntry extends Candidate, ModulePlace {
   patch: string;
   diffBytes: number;
   sha256: string;
+  /** For a module unit: whether `modprobe` loads its module in the lab guest (module-loads.ts). */
+  loadsInLab?: boolean;
+  /** Why it does not load: modprobe's last words. */
+  loadError?: string;
 }
 
 export interface CorpusManifest {
@@ -368,6 +372,8 @@ export interface CorpusManifest {
   files: CorpusEntry[];
   /** Files whose derivation failed, each with why; absent when none did. No patch is stored for them. */
   deriveErrors?: DeriveFailure[];
+  /** When and on which kernel the module entries' loadsInLab was found (module-loads.ts). */
+  loadsChecked?: { at: string; release: string; command: string };
 }
 
 /** `kernel/time/timer.c` -> `kernel-time-timer.patch`. */
