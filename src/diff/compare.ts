@@ -73,7 +73,8 @@ function sameTarget(a: RelocationTarget, b: RelocationTarget, correlation: Corre
     if (literal) return literal;
     if (prePiece) {
       const postPiece = correlation.preToPost.get(prePiece);
-      return postPiece?.symbol.name === b.symbol.name && postPiece.symbol.index === b.symbol.index ? 'same' : 'different';
+      // The same piece, named by its own symbol or by an alias of it (cleanup_module).
+      return postPiece !== undefined && postCandidate === postPiece ? 'same' : 'different';
     }
     // Undefined and other symbols outside the object are the same when their names are.
     return a.symbol.name === b.symbol.name && (a.symbol.shndx === SHN_UNDEF) === (b.symbol.shndx === SHN_UNDEF) ? 'same' : 'different';

@@ -97,6 +97,7 @@ export class DiffObject {
       list.push(piece);
       this.piecesBySection.set(section.index, list);
     }
+    this.foldModuleEntryAliases();
     for (const [sectionIndex, pieces] of this.piecesBySection) {
       pieces.sort((a, b) => a.start - b.start);
       const section = elf.sections[sectionIndex] as Section;
@@ -104,6 +105,25 @@ export class DiffObject {
       for (const rela of relas) {
         for (const piece of pieces) if (rela.offset >= piece.start && rela.offset < piece.end) piece.relocations.push(rela);
       }
+    }
+  }
+
+  /**
+   * `module_init(fn)` and `module_exit(fn)` make `init_module` and `cleanup_module` global
+   * aliases of the unit's own function: one function under two names. It is compared, carried
+   * and matched under its own name (the loader and kallsyms know both); the alias names the
+   * same piece. Carried as well, the alias would clash with the update module's own
+   * `cleanup_module` (a fix to a module's exit function: iptable_filter_fini).
+   */
+  private foldModuleEntryAliases(): void {
+    for (const alias of [...this.functions]) {
+      if (alias.symbol.name !== 'init_module' && alias.symbol.name !== 'cleanup_module') continue;
+      const own = this.functions.find((p) => p !== alias && p.section === alias.section && p.start === alias.start && p.end === alias.end);
+      if (!own) continue;
+      this.functions.splice(this.functions.indexOf(alias), 1);
+      const inSection = this.piecesBySection.get(alias.section.index) ?? [];
+      inSection.splice(inSection.indexOf(alias), 1);
+      this.pieceBySymbol.set(alias.symbol.index, own);
     }
   }
 

@@ -30,6 +30,20 @@ describe('pre-post differencing', () => {
     assert.equal(r.ok, false);
   });
 
+  it('compares a module\'s exit function under its own name, not its cleanup_module alias', () => {
+    // What module_exit(fini) expands to: a global alias and a pointer kept addressable.
+    const unit = (order: string): string => `
+extern void unregister_a(void);
+extern void unregister_b(void);
+static void __attribute__((section(".exit.text"), used, noinline)) fini(void) { ${order} }
+void cleanup_module(void) __attribute__((alias("fini")));
+static void *__attribute__((section(".exit.data"), used)) addressable_cleanup_module = (void *)&cleanup_module;
+`;
+    const r = diff(unit('unregister_a(); unregister_b();'), unit('unregister_b(); unregister_a();'));
+    assert.deepEqual(functionsOf(r), ['fini:changed']);
+    assert.deepEqual(r.refused, []);
+  });
+
   it('finds a changed function and only it', () => {
     const r = diff(BASE, BASE.replace('return x + 1;', 'return x + 2;'));
     assert.deepEqual(functionsOf(r), ['get_value:changed']);

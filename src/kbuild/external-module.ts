@@ -53,10 +53,19 @@ export interface ModuleBuildOptions {
   tmpPrefix?: string;
 }
 
-/** gcc's (or make's) first error line, with the temporary folder taken out of its paths. */
-function firstError(output: string, dir: string): string {
+/**
+ * gcc's, ld's or modpost's first error line, with the temporary folder taken out of its
+ * paths; else make's. ld says "multiple definition of" or "undefined reference to" without
+ * the word error.
+ */
+export function firstError(output: string, dir: string): string {
   const lines = output.split('\n').map((l) => l.split(`${dir}/`).join('').trim());
-  const line = lines.find((l) => /\b(error|Error)\b|fatal/.test(l) && !/^make(\[\d+\])?: \*\*\*/.test(l)) ?? lines.filter(Boolean).pop() ?? 'no output';
+  const isMake = (l: string): boolean => /^make(\[\d+\])?: /.test(l);
+  const line =
+    lines.find((l) => /\b(error|Error|ERROR)\b|fatal|multiple definition of|undefined reference to/.test(l) && !isMake(l)) ??
+    lines.find((l) => /\*\*\*/.test(l)) ??
+    lines.filter(Boolean).pop() ??
+    'no output';
   return line.replace(/[.\s]+$/, '');
 }
 
