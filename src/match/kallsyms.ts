@@ -147,11 +147,9 @@ export function readKallsyms(path = '/proc/kallsyms'): KernelSymbols {
 export function moduleLines(text: string, module: string): string {
   const tail = `\t[${module}]`;
   const lines: string[] = [];
+  // The tail ends in "]", so "\t[nf_tables]" is never found inside "\t[nf_tables_x]".
   for (let at = text.indexOf(tail); at >= 0; at = text.indexOf(tail, at + tail.length)) {
-    const end = at + tail.length;
-    // Only a whole tail: "\t[nf_tables]" must not match inside "\t[nf_tables_x]".
-    if (end < text.length && text.charAt(end) !== '\n') continue;
-    lines.push(text.slice(text.lastIndexOf('\n', at) + 1, end));
+    lines.push(text.slice(text.lastIndexOf('\n', at) + 1, at + tail.length));
   }
   return lines.join('\n');
 }
