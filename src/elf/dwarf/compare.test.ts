@@ -192,3 +192,42 @@ describe('keys and definitions', () => {
     assert.deepEqual(changes.map((c) => [c.change, c.shiftsExisting]), [['enumerator added', true]]);
   });
 });
+
+describe('spellings that name the same bytes', () => {
+  const typedefs = 'typedef unsigned char __u8;\ntypedef __u8 u8;\n';
+
+  test('a member re-spelled through a typedef of the same type is no change (6pack.c: unsigned char -> u8)', () => {
+    const use = 'int f(struct sixpack *s) { return s->raw_buf[0] + s->status + (s->p != 0); }\n';
+    const changes = diff(
+      `${typedefs}struct sixpack { unsigned char raw_buf[4]; unsigned char status; const unsigned char *p; };\n${use}`,
+      `${typedefs}struct sixpack { u8 raw_buf[4]; u8 status; u8 *p; };\n${use}`,
+    );
+    assert.deepEqual(messages(changes), []);
+  });
+
+  test('a re-spelling to a type of another size is still a change', () => {
+    const use = 'int f(struct s *s) { return s->a; }\n';
+    const changes = diff(`${typedefs}typedef unsigned short u16;\nstruct s { u8 a; u8 b; };\n${use}`, `${typedefs}typedef unsigned short u16;\nstruct s { u16 a; u8 b; };\n${use}`);
+    assert.ok(changes.some((c) => c.change === 'member type changed' && c.shiftsExisting));
+  });
+
+  test('a member renamed in place (same offset, same type) is reported as a rename that moves nothing', () => {
+    const changes = diff(
+      'struct sched_entry { long start; long close_time; int index; };\nlong f(struct sched_entry *e) { return e->start; }\n',
+      'struct sched_entry { long start; long end_time; int index; };\nlong f(struct sched_entry *e) { return e->start; }\n',
+    );
+    assert.deepEqual(
+      changes.map((c) => [c.change, c.member, c.shiftsExisting, c.message]),
+      [['member renamed', 'close_time', false, "struct sched_entry: member 'close_time' renamed 'end_time' in place (offset 0x8, long int)"]],
+    );
+  });
+
+  test('a member replaced by one of another type at the same offset is not a rename', () => {
+    const changes = diff(
+      'struct f_ncm_opts { long a; _Bool bound; };\nlong f(struct f_ncm_opts *o) { return o->a; }\n',
+      'struct f_ncm_opts { long a; int bind_count; };\nlong f(struct f_ncm_opts *o) { return o->a; }\n',
+    );
+    assert.deepEqual(messages(changes), ["struct f_ncm_opts: member 'bind_count' added at offset 0x8", "struct f_ncm_opts: member 'bound' removed (was at offset 0x8)"]);
+    assert.ok(changes.every((c) => c.shiftsExisting));
+  });
+});

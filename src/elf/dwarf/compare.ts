@@ -15,12 +15,13 @@ import {
 export function compareLayouts(pre: TypeLayouts, post: TypeLayouts, typeKeys?: Iterable<string>): LayoutChange[] {
   const keys = typeKeys === undefined ? [...pre.types.keys()] : [...new Set(typeKeys)];
   keys.sort();
+  const sameBytes = (before: string, after: string): boolean => before === after || layoutSpelling(before, pre) === layoutSpelling(after, post);
   const changes: LayoutChange[] = [];
   for (const key of keys) {
     const a = pre.types.get(key);
     const b = post.types.get(key);
     if (a !== undefined && b !== undefined) {
-      changes.push(...compareTypeLayout(a, b));
+      changes.push(...compareTypeLayout(a, b, sameBytes));
     } else if (a !== undefined) {
       if (post.declarations.has(key)) {
         changes.push(change(key, 'definition lost', true, `${key}: defined before, only declared after; its layout cannot be checked`));
@@ -54,8 +55,43 @@ export function sameLayout(a: TypeLayout, b: TypeLayout): boolean {
   return true;
 }
 
+/**
+ * Whether a type spelled `before` in the old object and `after` in the new one lays out the
+ * same bytes. By default only the same spelling does; compareLayouts also looks through the
+ * typedefs of each side (`u8` and `unsigned char`).
+ */
+export type SameBytes = (before: string, after: string) => boolean;
+
+/**
+ * A type's spelling with every typedef of `layouts` replaced by what it names and the
+ * qualifiers that do not change a layout dropped: `const u8 *` and `unsigned char *` both
+ * become `unsigned char *`. Why: upstream fixes re-spell members (6pack.c turned `unsigned
+ * char` into `u8`), which moves no byte, and refusing them as layout changes refuses a fix
+ * for nothing. Struct, union and enum names stay, since their own layouts are compared under
+ * their own keys.
+ */
+export function layoutSpelling(type: string, layouts: TypeLayouts): string {
+  let spelling = type;
+  for (let depth = 0; depth < 16; depth++) {
+    let expanded = false;
+    spelling = spelling.replace(/\b(struct |union |enum )?([A-Za-z_]\w*)/g, (whole: string, tagWord: string | undefined, name: string) => {
+      if (tagWord !== undefined) return whole;
+      const typedef = layouts.types.get(name);
+      if (typedef?.kind !== 'typedef' || typedef.target === undefined) return whole;
+      expanded = true;
+      return typedef.target;
+    });
+    if (!expanded) break;
+  }
+  return spelling
+    .replace(/\b(const|volatile|restrict)\b/g, '')
+    .replace(/\s+/g, ' ')
+    .replace(/ ?([*[\](),]) ?/g, '$1')
+    .trim();
+}
+
 /** The differences between two definitions of one type, as changes from a to b. */
-export function compareTypeLayout(a: TypeLayout, b: TypeLayout): LayoutChange[] {
+export function compareTypeLayout(a: TypeLayout, b: TypeLayout, sameBytes: SameBytes = (x, y) => x === y): LayoutChange[] {
   const key = a.key;
   if (a.kind !== b.kind) {
     return [change(key, 'kind changed', true, `${key}: kind ${a.kind} -> ${b.kind}`, { before: a.kind, after: b.kind })];
@@ -66,13 +102,13 @@ export function compareTypeLayout(a: TypeLayout, b: TypeLayout): LayoutChange[] 
     const after = String(b.size ?? 'unknown');
     out.push(change(key, 'size changed', true, `${key}: size ${before} -> ${after}`, { before, after }));
   }
-  if (a.target !== b.target) {
+  if (a.target !== b.target && (a.target === undefined || b.target === undefined || !sameBytes(a.target, b.target))) {
     const before = a.target ?? 'none';
     const after = b.target ?? 'none';
     const what = a.kind === 'enum' ? 'underlying type' : 'type';
     out.push(change(key, 'target changed', true, `${key}: ${what} ${before} -> ${after}`, { before, after }));
   }
-  compareMembers(key, a.members, b.members, out);
+  compareMembers(key, a.members, b.members, sameBytes, out);
   compareEnumerators(key, a, b, out);
   return out;
 }
@@ -94,13 +130,14 @@ function position(m: MemberLayout): string {
   return m.bitSize === undefined ? offset : `${offset} bit ${m.bitOffset ?? 0} width ${m.bitSize}`;
 }
 
-function compareMembers(key: string, a: readonly MemberLayout[], b: readonly MemberLayout[], out: LayoutChange[]): void {
+function compareMembers(key: string, a: readonly MemberLayout[], b: readonly MemberLayout[], sameBytes: SameBytes, out: LayoutChange[]): void {
   const before = memberIds(a);
   const after = memberIds(b);
+  const removed: [string, MemberLayout][] = [];
   for (const [id, ma] of before) {
     const mb = after.get(id);
     if (mb === undefined) {
-      out.push(change(key, 'member removed', true, `${key}: member '${id}' removed (was at offset ${position(ma)})`, { member: id, before: position(ma) }));
+      removed.push([id, ma]);
       continue;
     }
     const pa = position(ma);
@@ -108,7 +145,7 @@ function compareMembers(key: string, a: readonly MemberLayout[], b: readonly Mem
     if (pa !== pb) {
       out.push(change(key, 'member moved', true, `${key}: member '${id}' offset ${pa} -> ${pb}`, { member: id, before: pa, after: pb }));
     }
-    if (ma.type !== mb.type) {
+    if (ma.type !== mb.type && !sameBytes(ma.type, mb.type)) {
       out.push(
         change(key, 'member type changed', true, `${key}: member '${id}' type ${ma.type} -> ${mb.type}`, {
           member: id,
@@ -118,8 +155,25 @@ function compareMembers(key: string, a: readonly MemberLayout[], b: readonly Mem
       );
     }
   }
-  for (const [id, mb] of after) {
-    if (before.has(id)) continue;
+  const added = [...after].filter(([id]) => !before.has(id));
+  // A member removed and another added at the same place with the same bytes is a rename
+  // (sch_taprio's close_time -> end_time): the new code reads what the old code wrote.
+  for (const [id, ma] of removed) {
+    const at = added.findIndex(([, mb]) => position(mb) === position(ma) && sameBytes(ma.type, mb.type));
+    if (at < 0) {
+      out.push(change(key, 'member removed', true, `${key}: member '${id}' removed (was at offset ${position(ma)})`, { member: id, before: position(ma) }));
+      continue;
+    }
+    const [newId] = added.splice(at, 1)[0]!;
+    out.push(
+      change(key, 'member renamed', false, `${key}: member '${id}' renamed '${newId}' in place (offset ${position(ma)}, ${ma.type})`, {
+        member: id,
+        before: id,
+        after: newId,
+      }),
+    );
+  }
+  for (const [id, mb] of added) {
     out.push(change(key, 'member added', true, `${key}: member '${id}' added at offset ${position(mb)}`, { member: id, after: position(mb) }));
   }
 }

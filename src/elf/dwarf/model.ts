@@ -107,6 +107,7 @@ export type ChangeKind =
   | 'member removed'
   | 'member added'
   | 'member moved'
+  | 'member renamed'
   | 'member type changed'
   | 'enumerator removed'
   | 'enumerator added'
@@ -124,7 +125,7 @@ export interface LayoutChange {
    * Whether code built from the new source would misread data or constants laid out by the
    * old code. False only for changes that leave every existing layout and value alone:
    * an enumerator appended with a value no old enumerator had, a type gone from the new
-   * unit, a type that was only declared before.
+   * unit, a type that was only declared before, a member renamed in place.
    */
   readonly shiftsExisting: boolean;
   /** e.g. `struct device: member 'links' offset 568 -> 576`. */
