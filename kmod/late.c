@@ -305,36 +305,74 @@ int tsplice_late_command(int argc, char **argv, struct tsplice_report *msg)
 /* ---------------------------------------------------------------------------------------- */
 
 /*
- * The one defined symbol @name of @mod outside its init text (@func: a function), by the
- * module's own symbol table, which kallsyms reads too. Returns how many there are; the
- * address and size of the last. At COMING the table is the whole ELF symtab, afterwards the
- * core symbols: both hold statics.
+ * Whether @addr is where a core symbol of @mod lives: its core memory or its per-CPU area. The
+ * symbols kallsyms keeps after init are exactly these (defined, in a section the loader keeps,
+ * not init), in the order of the file's symbol table; at COMING the whole table is there, and
+ * the others (init, and sections the loader does not keep, whose values point into the file's
+ * temporary copy) fall outside both ranges.
+ */
+static bool tsplice_core_address(struct module *mod, unsigned long addr)
+{
+	if (within_module_core(addr, mod))
+		return true;
+#ifdef CONFIG_SMP
+	return mod->percpu_size && addr >= (unsigned long)mod->percpu &&
+	       addr - (unsigned long)mod->percpu < mod->percpu_size;
+#else
+	return false;
+#endif
+}
+
+/*
+ * The defined symbol @name of @mod outside its init text (@func: a function), by the module's
+ * own symbol table, which kallsyms reads too. Returns how many there are; the address and size
+ * of the last. At COMING the table is the whole ELF symtab, afterwards the core symbols: both
+ * hold statics.
+ *
+ * NAME#N names the N-th (from 1) core symbol called NAME, counted in table order: a module
+ * whose units each have a static of one name (lockdep's `__key.0`, a ratelimit `_rs.3`, two
+ * `put_ldev`) has them in the order of its file, which the loader and kallsyms keep, so apply
+ * names the copy it proved by its place. Returns 1 when that one exists (and, for @func, is a
+ * function), else 0.
  */
 static unsigned int tsplice_module_symbol(struct module *mod, const char *name, bool func,
 					  unsigned long *addr, unsigned long *size)
 {
+	const char *hash = strchr(name, '#');
+	size_t len = hash ? hash - name : strlen(name);
 	struct mod_kallsyms *ks;
-	unsigned int i, found = 0;
+	unsigned int i, nth = 0, seen = 0, found = 0;
 
 	if (!strcmp(name, "__this_module")) {
 		*addr = (unsigned long)mod;
 		*size = sizeof(*mod);
 		return 1;
 	}
+	if (hash && (kstrtouint(hash + 1, 10, &nth) || !nth))
+		return 0;
 	preempt_disable();
 	ks = rcu_dereference_sched(mod->kallsyms);
 	for (i = 0; ks && i < ks->num_symtab; i++) {
 		const Elf_Sym *sym = &ks->symtab[i];
+		const char *sym_name = ks->strtab + sym->st_name;
 
 		if (sym->st_shndx == SHN_UNDEF || sym->st_shndx >= SHN_LORESERVE)
 			continue;
-		if (func && ELF_ST_TYPE(sym->st_info) != STT_FUNC)
+		if (strncmp(sym_name, name, len) || sym_name[len] || within_module_init(sym->st_value, mod))
 			continue;
-		if (strcmp(ks->strtab + sym->st_name, name) || within_module_init(sym->st_value, mod))
+		if (nth) {
+			if (!tsplice_core_address(mod, sym->st_value) || ++seen != nth)
+				continue;
+			if (func && ELF_ST_TYPE(sym->st_info) != STT_FUNC)
+				break;
+		} else if (func && ELF_ST_TYPE(sym->st_info) != STT_FUNC) {
 			continue;
+		}
 		found++;
 		*addr = sym->st_value;
 		*size = sym->st_size;
+		if (nth)
+			break;
 	}
 	preempt_enable();
 	return found;

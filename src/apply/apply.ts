@@ -20,9 +20,9 @@ import { UserError, classified } from '../host/errors.js';
 import { readKallsyms, readModuleKallsyms, type KernelSymbols } from '../match/kallsyms.js';
 import { Kcore } from '../match/kcore.js';
 import { readLoadedModules, type LoadedModules } from '../match/loaded-modules.js';
-import { checkTarget, MatchError, matchUpdate, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
+import { checkTarget, learnedKey, MatchError, matchUpdate, type KernelMemory, type MatchResult, type ReplacedFunctions } from '../match/run-pre.js';
 import { combinedTargets, kallsymsTargets, ModuleFiles } from '../match/module-targets.js';
-import { matchOnDiskElf } from '../match/on-disk.js';
+import { proveCopyOnDisk } from '../match/on-disk.js';
 import { parseElf, type ElfFile } from '../elf/index.js';
 import type { UpdateFunction, UpdatePackage } from '../update/format.js';
 import { CoreModule, runProgram } from '../switch/core-module.js';
@@ -133,15 +133,25 @@ function newFunctionAddress(symbols: KernelSymbols, module: string, name: string
 }
 
 /**
+ * The names the kernel binds what was proven in module files by: each function, and each static
+ * of its unit its pre code refers to (by learnedKey), `NAME#N` for one of several copies.
+ */
+export interface ProvenOnDisk {
+  functions: Map<UpdateFunction, string>;
+  statics: Map<string, string>;
+}
+
+/**
  * Proves every function of a module that is not loaded against the module's file, before
  * anything is locked or loaded: the pre code must equal the function in the file outside
  * relocation fields, with the same relocations (on-disk.ts). The kernel proves the copy that
  * loads again, against the pre code (kmod/late.c). A module with no file is refused (kind
  * module-not-loaded), a file that differs too (kind match-failed, naming function and offset).
  */
-export function proveOnDisk(update: UpdatePackage, loaded: LoadedModules, files: ModuleFiles | undefined): void {
+export function proveOnDisk(update: UpdatePackage, loaded: LoadedModules, files: ModuleFiles | undefined): ProvenOnDisk {
   /** Each module file once, however many of its functions the update replaces. */
   const read = new Map<string, ElfFile>();
+  const proven: ProvenOnDisk = { functions: new Map(), statics: new Map() };
   for (const fn of update.functions) {
     if (!fn.pre || fn.module === undefined || loaded.has(fn.module)) continue;
     const path = files?.path(fn.module);
@@ -162,8 +172,12 @@ export function proveOnDisk(update: UpdatePackage, loaded: LoadedModules, files:
       elf = parseElf(bytes, path);
       read.set(path, elf);
     }
-    const mismatch = matchOnDiskElf(fn, elf, path);
-    if (mismatch) {
+    const proof = proveCopyOnDisk(fn, elf, path);
+    if ('copy' in proof) {
+      proven.functions.set(fn, proof.copy);
+      for (const [name, copy] of proof.statics) proven.statics.set(learnedKey(fn.unit, name), copy);
+    } else {
+      const { mismatch } = proof;
       throw new UserError(`${fn.name} of the module ${fn.module}: its file ${path} differs from the update's pre code at +0x${mismatch.offset.toString(16)} (${mismatch.reason}); the update is not for this module.`, {
         kind: 'match-failed',
         object: path,
@@ -174,6 +188,7 @@ export function proveOnDisk(update: UpdatePackage, loaded: LoadedModules, files:
       });
     }
   }
+  return proven;
 }
 
 /** The update with only the functions run-pre matching can look for in the running kernel. */
@@ -301,12 +316,12 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   const loaded = readLoadedModules();
   const files = runningModuleFiles();
   // A module unloaded since the check before the lock: its file is proven now.
-  proveOnDisk(update, loaded, files);
+  const onDisk = proveOnDisk(update, loaded, files);
   const match = matchRunning(loadedPart(update, loaded), symbols, await replacedFunctions(core));
   const matchMs = Number(process.hrtime.bigint() - started) / 1e6;
 
   started = process.hrtime.bigint();
-  const { bytes, late, pinned } = resolveUpdateModule(update, symbols, match.learned, loaded, combinedTargets(loaded, kallsymsTargets(symbols, loaded), files?.targets()));
+  const { bytes, late, pinned } = resolveUpdateModule(update, symbols, match.learned, loaded, combinedTargets(loaded, kallsymsTargets(symbols, loaded), files?.targets()), onDisk.statics);
   const dir = mkdtempSync(join(tmpdir(), 'tsplice-update-'));
   const koPath = join(dir, `${module.name}.ko`);
   writeFileSync(koPath, bytes);
@@ -343,8 +358,11 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
     const parts = update.functions.flatMap((fn) => {
       if (!fn.pre || fn.module === undefined) return [];
       // A pinned module's part binds to the copy matching found, which it keeps loaded.
-      const running = pinned.has(fn.module) ? match.functions.find((m) => m.name === fn.name && m.unit === fn.unit)?.runningAddress : undefined;
-      return [{ name: fn.name, module: fn.module, newAddress: newAddressOf(fn), newSize: fn.post.size, pre: Buffer.from(fn.pre.bytes, 'base64'), mask: identityMask(fn, update.specialEntries), ...(running !== undefined ? { pinAt: running } : {}) }];
+      const matched = match.functions.find((m) => m.name === fn.name && m.unit === fn.unit)?.runningAddress;
+      const running = pinned.has(fn.module) ? matched : undefined;
+      // The kernel binds a part by name at each load: `NAME#N` when the module has several.
+      const copy = matched !== undefined ? symbols.moduleCopyName(fn.module, fn.name, matched) : onDisk.functions.get(fn);
+      return [{ name: copy ?? fn.name, module: fn.module, newAddress: newAddressOf(fn), newSize: fn.post.size, pre: Buffer.from(fn.pre.bytes, 'base64'), mask: identityMask(fn, update.specialEntries), ...(running !== undefined ? { pinAt: running } : {}) }];
     });
     const lates = late.map((l) => ({ module: l.module, target: l.target, symbol: l.symbol, field: sectionAddress(module.name, l.section) + BigInt(l.offset), type: l.type, addend: l.addend }));
     await core.stageAll(update.id, requests, parts, lates);

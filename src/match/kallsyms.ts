@@ -46,6 +46,21 @@ export class KernelSymbols {
   }
 
   /**
+   * How the core module names the copy of `name` at `address` in the loaded module `module`
+   * (kmod/late.c, tsplice_module_symbol): the bare name when the module has it once, else
+   * `NAME#N`, its place (from 1) among the module's symbols of that name. kallsyms lists a
+   * module's symbols in the order of its file's symbol table, which is the order the core
+   * module counts in when the module loads again. Undefined when no symbol of the module by that
+   * name is at `address`.
+   */
+  moduleCopyName(module: string, name: string, address: bigint): string | undefined {
+    const copies = this.lookup(name).filter((s) => s.module === module);
+    const place = copies.findIndex((s) => s.runningAddress === address);
+    if (place < 0) return undefined;
+    return copies.length === 1 ? name : `${name}#${place + 1}`;
+  }
+
+  /**
    * The one text symbol with this name: in `module` when given (`vmlinux` for the kernel
    * image), else in vmlinux, else in the one loaded module that has it. A UserError when there
    * is none or several.

@@ -33,7 +33,7 @@ import { run, Workdir } from '../elf/test-support/toolchain.js';
 import { UserError } from '../host/errors.js';
 import type { UpdateFunction, UpdateRelocation } from '../update/format.js';
 import { codeOf } from '../update/from-diff.js';
-import { matchOnDisk, moduleFilePath } from './on-disk.js';
+import { fileCopyName, matchOnDisk, moduleFilePath, proveCopyOnDisk } from './on-disk.js';
 
 /** call helper; mov enabled(%rip),%eax; ret — with its fields zero, as in an object file. */
 const CODE = [0xe8, 0, 0, 0, 0, 0x8b, 0x05, 0, 0, 0, 0, 0xc3];
@@ -294,6 +294,41 @@ int entry${n}(int x) { return helper(x) * 2; }
     const againstFirst = matchOnDisk(preFunction(helper(7), 'helper'), linkedModule(helper(5)).bytes, ko.path);
     assert.match(neither?.reason ?? '', /^bytes differ/);
     assert.deepEqual(neither, againstFirst);
+  });
+
+  it('names the copy that matches by its place among the kept symbols of its name, as the kernel binds it', () => {
+    const helper = (n: number) => `
+extern void sink(int);
+static int calls;
+static __attribute__((noinline, noclone)) void tick(int x) { sink(x + ${n}); }
+static __attribute__((noinline, noclone)) int helper(int x) { sink(x); tick(x); calls++; return x + ${n}; }
+static int __attribute__((section(".init.text"), used)) setup${n}(void) { return 0; }
+int entry${n}(int x) { return helper(x) * 2; }
+`;
+    // An init-text function of the same name comes first in the table: the loader does not keep it.
+    const initFirst = `static int __attribute__((section(".init.text"), used, noinline)) helper(int x) { return x; }\nint (*keep)(int) = helper;\n`;
+    const ko = linkedModule(initFirst, helper(5), helper(1000));
+    const elf = parseElf(ko.bytes);
+    assert.equal(symbolsNamed(ko.bytes, 'helper').length, 3);
+    // Each unit's statics too: `calls` by the file's relocation of the proven copy, `tick` by
+    // where the call the assembler resolved in place lands.
+    assert.deepEqual(proveCopyOnDisk(preFunction(helper(1000), 'helper'), elf, ko.path), { copy: 'helper#2', statics: new Map([['tick', 'tick#2'], ['calls', 'calls#2']]) });
+    assert.deepEqual(proveCopyOnDisk(preFunction(helper(5), 'helper'), elf, ko.path), { copy: 'helper#1', statics: new Map([['tick', 'tick#1'], ['calls', 'calls#1']]) });
+    assert.deepEqual(proveCopyOnDisk(preFunction(UNIT), parseElf(linkedModule(UNIT).bytes), ko.path), { copy: 'pick', statics: new Map() });
+    const [initHelper] = symbolsNamed(ko.bytes, 'helper');
+    assert.equal(fileCopyName(elf, initHelper ?? assert.fail()), 'helper');
+  });
+
+  it('refuses two copies that both match: it cannot tell which the fix is for', () => {
+    const helper = `
+extern void sink(int);
+static __attribute__((noinline, noclone)) int helper(int x) { sink(x); return x + 5; }
+`;
+    const ko = linkedModule(`${helper}int a(int x) { return helper(x); }\n`, `${helper}int b(int x) { return helper(x); }\n`);
+    assert.throws(
+      () => proveCopyOnDisk(preFunction(`${helper}int a(int x) { return helper(x); }\n`, 'helper'), parseElf(ko.bytes), ko.path),
+      (error: unknown) => error instanceof UserError && error.kind === 'ambiguous' && error.diagnostic.function === 'helper' && /2 functions of that name that all match/.test(error.message),
+    );
   });
 
   it('lets the ELF reader refuse a file that is not ELF', () => {

@@ -9,7 +9,7 @@
  * function of a unit to another that the pre object (one section per function) relocates: the
  * displacement in the file must reach that function.
  */
-import { definingSection, parseElf, readRelocatedField, relocationFieldSize, relocationInfo, relocationName, relocationType, SHF_MERGE, SHT_SYMTAB, STT_FUNC, STT_SECTION, type ElfFile, type ElfSymbol } from '../elf/index.js';
+import { definingSection, parseElf, SHF_ALLOC, readRelocatedField, relocationFieldSize, relocationInfo, relocationName, relocationType, SHF_MERGE, SHT_SYMTAB, STT_FUNC, STT_SECTION, type ElfFile, type ElfSymbol } from '../elf/index.js';
 import { UserError } from '../host/errors.js';
 import type { UpdateFunction, UpdateRelocation } from '../update/format.js';
 import { decodeInstructions, instructionAt, type Instruction } from '../x86/decode.js';
@@ -51,6 +51,9 @@ interface FieldRelocation {
   numbered?: boolean;
   /** Pre side: the function (or other piece) of the unit it reaches, and the offset in it. */
   place?: { kind: 'symbol' | 'piece'; name: string; offset: bigint };
+  /** Disk side: the file's symbol it names, or the section it names for a static there. */
+  fileSymbol?: ElfSymbol;
+  fileSection?: number;
 }
 
 /** A name as both sides write it: without the rename create gives carried externals. */
@@ -103,27 +106,32 @@ function fileRelocations(elf: ElfFile, fn: ElfSymbol, size: number): FieldReloca
       const field: FieldRelocation = { offset: rela.offset - start, type: relocationName(rela.type), addend: rela.addend };
       const target = symbols[rela.symbolIndex];
       const inMergeable = target !== undefined && ((definingSection(elf, target)?.flags ?? 0n) & SHF_MERGE) !== 0n;
-      if (!target || target.type === STT_SECTION || target.name === '' || inMergeable) {
+      if (target?.type === STT_SECTION && !inMergeable) {
+        out.push({ ...field, fileSection: target.shndx });
+        continue;
+      }
+      if (!target || target.name === '' || inMergeable) {
         out.push(field);
         continue;
       }
       const symbol = plainName(target.name);
-      out.push({ ...field, symbol, numbered: target.type !== STT_FUNC && NUMBERED.test(symbol) });
+      out.push({ ...field, symbol, numbered: target.type !== STT_FUNC && NUMBERED.test(symbol), fileSymbol: target });
     }
   }
   return out.sort((a, b) => a.offset - b.offset);
 }
 
 /**
- * Whether the file holds, instead of the pre code's PC-relative relocation `p`, a displacement
- * the assembler resolved that reaches the same place: the function `p` names, defined in the
+ * The file's symbol reached where it holds, instead of the pre code's PC-relative relocation
+ * `p`, a displacement the assembler resolved: the function `p` names, defined in the
  * candidate's own section (a piece target names the place meant, which lies past the field by
- * the rest of the instruction, taken from the decoded pre code).
+ * the rest of the instruction, taken from the decoded pre code). Undefined when the
+ * displacement reaches no symbol of that name.
  */
-function resolvedInPlace(p: FieldRelocation, elf: ElfFile, candidate: ElfSymbol, diskBytes: Uint8Array, instructions: () => Instruction[]): boolean {
+function reachedInPlace(p: FieldRelocation, elf: ElfFile, candidate: ElfSymbol, diskBytes: Uint8Array, instructions: () => Instruction[]): ElfSymbol | undefined {
   const info = relocationInfo(relocationType(p.type) ?? -1);
   const section = elf.sections[candidate.shndx];
-  if (!info?.pcRelative || info.size !== 4 || !p.place || !section || p.offset + 4 > diskBytes.length) return false;
+  if (!info?.pcRelative || info.size !== 4 || !p.place || !section || p.offset + 4 > diskBytes.length) return undefined;
   const place = candidate.value + BigInt(p.offset);
   const displacement = readRelocatedField(diskBytes, p.offset, 4, true);
   let reached: bigint;
@@ -131,11 +139,11 @@ function resolvedInPlace(p: FieldRelocation, elf: ElfFile, candidate: ElfSymbol,
     reached = place + displacement - p.addend; // S + A - P = displacement
   } else {
     const instruction = instructionAt(instructions(), p.offset);
-    if (!instruction || instruction.invalid) return false;
+    if (!instruction || instruction.invalid) return undefined;
     reached = place + displacement + BigInt(instruction.offset + instruction.length - p.offset) - p.place.offset;
   }
   const name = p.place.name;
-  return elf.symbolsIn(section).some((s) => s.name === name && s.value === reached);
+  return elf.symbolsIn(section).find((s) => s.name === name && s.value === reached);
 }
 
 /** One side's relocation for a message: `R_X86_64_PLT32 foo-4`, or `none`. */
@@ -175,7 +183,7 @@ function compare(fn: UpdateFunction, pre: NonNullable<UpdateFunction['pre']>, el
     .find((offset) => {
       const p = preAt.get(offset);
       const d = diskAt.get(offset);
-      if (p && !d) return !resolvedInPlace(p, elf, candidate, diskBytes, instructions);
+      if (p && !d) return !reachedInPlace(p, elf, candidate, diskBytes, instructions);
       return !p || !d || p.type !== d.type || !sameTarget(p, d);
     });
 
@@ -199,18 +207,102 @@ export function matchOnDisk(fn: UpdateFunction, ko: Uint8Array, file: string): D
 
 /** matchOnDisk on a module file parsed once for all the functions an update replaces in it. */
 export function matchOnDiskElf(fn: UpdateFunction, elf: ElfFile, file: string): DiskMismatch | undefined {
+  const proof = proveCopyOnDisk(fn, elf, file);
+  return 'mismatch' in proof ? proof.mismatch : undefined;
+}
+
+/** A function proven in a module file, with the names the core module binds it and its statics by. */
+export interface DiskCopy {
+  /** The function's name, `NAME#N` when the file has several (fileCopyName). */
+  copy: string;
+  /** Each static of the unit the pre code refers to (by its name there) -> its name in the file. */
+  statics: Map<string, string>;
+}
+
+/**
+ * The copy of `fn` in the module file that its pre code matches, by the name the core module
+ * binds it by (fileCopyName), or the first difference (of the first candidate). A module may
+ * have two statics of one name in different units: the one that matches is the fix's; two that
+ * both match cannot be told apart and are refused (kind ambiguous).
+ */
+export function proveCopyOnDisk(fn: UpdateFunction, elf: ElfFile, file: string): DiskCopy | { mismatch: DiskMismatch } {
   const pre = fn.pre;
   if (!pre) throw new UserError(`Internal error: ${fn.name} has no pre code to prove against ${file}.`, { kind: 'internal', object: file, function: fn.name });
   if (Buffer.from(pre.bytes, 'base64').length !== pre.size) {
     throw new UserError(`The update's pre code of ${fn.name} holds ${Buffer.from(pre.bytes, 'base64').length} bytes, not its size ${pre.size}.`, { kind: 'bad-update', function: fn.name });
   }
   const candidates = elf.symbols.filter((s) => s.type === STT_FUNC && s.name === fn.name && definingSection(elf, s) !== undefined);
-  if (candidates.length === 0) return { function: fn.name, offset: 0, reason: `not in ${file}` };
+  if (candidates.length === 0) return { mismatch: { function: fn.name, offset: 0, reason: `not in ${file}` } };
   let first: DiskMismatch | undefined;
+  const matching: ElfSymbol[] = [];
   for (const candidate of candidates) {
     const mismatch = compare(fn, pre, elf, candidate);
-    if (!mismatch) return undefined;
+    if (!mismatch) matching.push(candidate);
     first ??= mismatch;
   }
-  return first;
+  if (matching.length > 1) {
+    throw new UserError(`${fn.name}: the module file ${file} has ${matching.length} functions of that name that all match the pre code; tsplice cannot tell which one the fix is for.`, {
+      kind: 'ambiguous',
+      object: file,
+      unit: fn.unit,
+      function: fn.name,
+    });
+  }
+  const [proven] = matching;
+  if (proven) {
+    // The statics the proven copy refers to, as the file's relocations name them.
+    const statics = new Map<string, string>();
+    const fileAt = new Map(fileRelocations(elf, proven, pre.size).map((r) => [r.offset, r]));
+    const start = Number(proven.value);
+    const diskBytes = elf.sections[proven.shndx]?.data.subarray(start, start + pre.size) ?? new Uint8Array();
+    let decoded: Instruction[] | undefined;
+    const instructions = () => (decoded ??= decodeInstructions(Buffer.from(pre.bytes, 'base64')));
+    const preAt = new Map(updateRelocations(pre.relocations).map((r) => [r.offset, r]));
+    for (const r of pre.relocations) {
+      // A static of the unit: a local symbol, or an object with a section of its own (a piece).
+      if (!(r.target.kind === 'symbol' && r.target.local) && r.target.kind !== 'piece') continue;
+      const name = plainName(r.target.name);
+      const field = fileAt.get(r.offset);
+      const preField = preAt.get(r.offset);
+      // A call the file's assembler resolved in place reaches the copy meant.
+      const named = field ? staticNamed(elf, field, name, BigInt(r.addend)) : preField && reachedInPlace(preField, elf, proven, diskBytes, instructions);
+      if (named) statics.set(name, fileCopyName(elf, named));
+    }
+    return { copy: fileCopyName(elf, proven), statics };
+  }
+  return { mismatch: first ?? { function: fn.name, offset: 0, reason: `not in ${file}` } };
+}
+
+/**
+ * The file's symbol a relocation of the proven copy reaches for the pre code's static `name`
+ * (with the pre code's addend): the symbol it names, or, where the assembler wrote the section
+ * and an offset as it does for a static, the symbol of that name at that offset.
+ */
+function staticNamed(elf: ElfFile, field: FieldRelocation | undefined, name: string, preAddend: bigint): ElfSymbol | undefined {
+  if (field?.fileSymbol) return field.fileSymbol;
+  const section = field?.fileSection === undefined ? undefined : elf.sections[field.fileSection];
+  if (!field || !section) return undefined;
+  const at = field.addend - preAddend;
+  const base = (n: string) => (NUMBERED.test(n) ? n.replace(/\.\d+$/, '') : n);
+  return elf.symbolsIn(section).find((s) => s.value === at && s.type !== STT_SECTION && base(s.name) === base(name));
+}
+
+/** Sections the module loader takes SHF_ALLOC away from: their symbols are not kept. */
+const NOT_KEPT = new Set(['.modinfo', '__versions']);
+
+/**
+ * The name the core module binds `symbol` of a module file by (kmod/late.c,
+ * tsplice_module_symbol): the bare name when it is the file's one symbol of that name that
+ * the loader keeps, else `NAME#N`, its place (from 1) among those, in symbol-table order. Kept
+ * are the symbols kallsyms lists after init: defined in an allocated section that is not init
+ * code or data (`.init*`) and not one the loader drops (.modinfo, __versions).
+ */
+export function fileCopyName(elf: ElfFile, symbol: ElfSymbol): string {
+  const kept = (s: ElfSymbol): boolean => {
+    const section = definingSection(elf, s);
+    return section !== undefined && (section.flags & SHF_ALLOC) !== 0n && !section.name.startsWith('.init') && !NOT_KEPT.has(section.name);
+  };
+  const copies = elf.symbols.filter((s) => s.name === symbol.name && kept(s));
+  const place = copies.indexOf(symbol);
+  return copies.length <= 1 || place < 0 ? symbol.name : `${symbol.name}#${place + 1}`;
 }

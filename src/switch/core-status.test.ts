@@ -187,6 +187,11 @@ describe('core module commands', () => {
       lateCommand('u1', { module: 'binfmt_misc', target: 'binfmt_misc', symbol: 'enabled', field: 0xffffffffc0345013n, type: 'pc32', addend: -4n }),
       'late u1 binfmt_misc 0xffffffffc0345013 pc32 binfmt_misc enabled -4',
     );
+    // One of several copies of a name in the module: NAME#N, and nothing else after a '#'.
+    const late = { module: 'xfs', target: 'xfs', symbol: '__key.0#2', field: 0xffffffffc0345013n, type: 'pc32' as const, addend: -4n };
+    assert.equal(lateCommand('u1', late).split(' ')[6], '__key.0#2');
+    assert.equal(partCommand('u1', { ...part, name: 'hci_uart_close#2' }).split(' ')[2], 'hci_uart_close#2');
+    for (const symbol of ['__key.0#0', '__key.0#', 'a#2#3', '#2']) assert.throws(() => lateCommand('u1', { ...late, symbol }), UserError);
   });
 
   it('reads the parts of an update: bound, waiting, and refused with the kernel\'s reason', () => {

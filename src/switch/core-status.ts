@@ -189,7 +189,7 @@ export const MAX_PART_PRE = 48 * 1024;
 /** The `part` command line for one function of a module. */
 export function partCommand(id: string, p: PartRequest): string {
   checkUpdateId(id);
-  if (!SYMBOL_NAME.test(p.name)) throw new UserError(`'${p.name}' is not a function name kallsyms could print.`, { kind: 'bad-argument' });
+  if (!MODULE_SYMBOL_NAME.test(p.name)) throw new UserError(`'${p.name}' is not a function name kallsyms could print (with #N for one of several).`, { kind: 'bad-argument' });
   if (!/^[A-Za-z0-9_-]{1,55}$/.test(p.module)) throw new UserError(`'${p.module}' is not a module name.`, { kind: 'bad-argument', function: p.name });
   if (p.pre.length < 10 || p.pre.length > MAX_PART_PRE) {
     throw new UserError(`${p.name}: its pre code is ${p.pre.length} bytes; a function of a module can be bound at load with 10 to ${MAX_PART_PRE}.`, {
@@ -205,7 +205,7 @@ export function partCommand(id: string, p: PartRequest): string {
 /** The `late` command line for one relocation. */
 export function lateCommand(id: string, l: LateRequest): string {
   checkUpdateId(id);
-  if (!SYMBOL_NAME.test(l.symbol)) throw new UserError(`'${l.symbol}' is not a symbol name kallsyms could print.`, { kind: 'bad-argument' });
+  if (!MODULE_SYMBOL_NAME.test(l.symbol)) throw new UserError(`'${l.symbol}' is not a symbol name kallsyms could print (with #N for one of several).`, { kind: 'bad-argument' });
   return `late ${id} ${l.module} ${hex(l.field)} ${l.type} ${l.target} ${l.symbol} ${l.addend}`;
 }
 
@@ -218,6 +218,11 @@ export interface RetryOptions {
 
 const UPDATE_ID = /^[A-Za-z0-9_.:-]{1,63}$/;
 const SYMBOL_NAME = /^[A-Za-z0-9_.$]{1,511}$/;
+/**
+ * A name a module's symbol is bound by at each load: the symbol's name, or `NAME#N` for the
+ * N-th of several of that name in the module (kmod/late.c, tsplice_module_symbol).
+ */
+const MODULE_SYMBOL_NAME = /^[A-Za-z0-9_.$]{1,500}(#[1-9][0-9]{0,5})?$/;
 
 export function checkUpdateId(id: string): void {
   if (!UPDATE_ID.test(id)) throw new UserError(`'${id}' is not a valid update id: 1 to 63 of A-Z a-z 0-9 _ . : -.`, { kind: 'bad-argument' });

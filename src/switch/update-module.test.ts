@@ -9,7 +9,7 @@ import { modelFromElf, parseElf, R_X86_64_NONE, R_X86_64_PLT32, SHF_ALLOC, SHF_E
 import { UserError } from '../host/errors.js';
 import { KernelSymbols, type KernelSymbol } from '../match/kallsyms.js';
 import { LoadedModules } from '../match/loaded-modules.js';
-import type { LearnedSymbol } from '../match/run-pre.js';
+import { learnedKey, type LearnedSymbol } from '../match/run-pre.js';
 import type { UpdatePackage } from '../update/format.js';
 import { MODULE_NAME_OFFSET, resolveUpdateModule, THIS_MODULE_SECTION } from './update-module.js';
 
@@ -112,6 +112,26 @@ describe('resolving an update module', () => {
       () => moduleReference(update, kallsyms(['ct_helper', 't', 0x1000n])),
       (e: unknown) => e instanceof UserError && e.kind === 'unresolved-reference' && e.diagnostic.object === 'nft_ct' && /a static of net\/netfilter\/a\.c, which the module nft_ct does not have/.test(e.message),
     );
+  });
+
+  it('names a static the module has more than once by the place of the copy matching found, and refuses one matching did not find', () => {
+    const update = updateReferring('__key.0', true, 'tsplice_test', 'nft_ct');
+    const symbols = kallsyms(['__key.0', 'b', 0x7100n, 'nft_ct'], ['__key.0', 'b', 0x1100n], ['__key.0', 'b', 0x7200n, 'nft_ct'], ['__key.0', 'b', 0x8200n, 'nf_tables']);
+    const learned = new Map<string, LearnedSymbol>([[learnedKey('net/netfilter/a.c', '__key.0'), { name: '__key.0', address: 0x7200n, local: true, from: 'f+0x1' }]]);
+    assert.deepEqual(resolveUpdateModule(update, symbols, learned, LOADED).late.map((l) => [l.target, l.symbol]), [['nft_ct', '__key.0#2']]);
+    assert.equal(symbols.moduleCopyName('nft_ct', '__key.0', 0x7100n), '__key.0#1');
+    assert.equal(symbols.moduleCopyName('nf_tables', '__key.0', 0x8200n), '__key.0');
+    assert.equal(symbols.moduleCopyName('nft_ct', '__key.0', 0x1100n), undefined);
+    assert.throws(
+      () => resolveUpdateModule(update, symbols, new Map(), LOADED),
+      (e: unknown) => e instanceof UserError && e.kind === 'ambiguous' && e.diagnostic.object === 'nft_ct' && e.message === 'The new code of the module nft_ct refers to __key.0, which nft_ct has 2 times, and matching did not tell which one.',
+    );
+    // Not loaded: the name the module file's relocations of the proven pre code gave it.
+    const unloaded = updateReferring('__key.0', true, 'tsplice_test', 'xfs');
+    const files = { defines: (module: string, name: string) => module === 'xfs' && name === '__key.0', exporter: () => undefined };
+    const fromFile = new Map([[learnedKey('net/netfilter/a.c', '__key.0'), '__key.0#3']]);
+    assert.deepEqual(resolveUpdateModule(unloaded, kallsyms(), new Map(), LOADED, files, fromFile).late.map((l) => [l.target, l.symbol]), [['xfs', '__key.0#3']]);
+    assert.deepEqual(resolveUpdateModule(unloaded, kallsyms(), new Map(), LOADED, files).late.map((l) => l.symbol), ['__key.0']);
   });
 
   it('leaves a module\'s __this_module and its own globals to the module, even where vmlinux has the name', () => {

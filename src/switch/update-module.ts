@@ -169,6 +169,39 @@ function moduleTarget(external: External & { module: string }, targets: ModuleTa
 }
 
 /**
+ * The name the core module binds a reference into the module `target` by at each load: the bare
+ * name when `target` has one symbol of it, else `NAME#N` for the copy the proof found (a static
+ * each unit of the module has: lockdep's `__key.0`, two `put_ldev`), by its place in the module's
+ * symbol table. For a loaded module, matching found it at a running address
+ * (KernelSymbols.moduleCopyName); for one that is not, the module file's relocations of the
+ * proven pre code named it (`fileStatics`, by learnedKey; on-disk.ts). A name a loaded module has
+ * several times that matching did not find is refused (kind ambiguous) rather than guessed; one
+ * the file did not name goes bare, and the kernel refuses it at load if the file has it twice.
+ */
+function lateName(
+  external: External & { module: string },
+  target: string,
+  symbols: KernelSymbols,
+  learned: ReadonlyMap<string, LearnedSymbol>,
+  loaded: LoadedModules,
+  fileStatics: ReadonlyMap<string, string>,
+): string {
+  const { name } = external;
+  if (!loaded.has(target)) return (external.local && target === external.module ? fileStatics.get(learnedKey(external.unit, name)) : undefined) ?? name;
+  const copies = symbols.lookup(name).filter((s) => s.module === target).length;
+  if (copies <= 1) return name;
+  const known = learned.get(external.local ? learnedKey(external.unit, name) : moduleLearnedKey(external.module, name))?.address;
+  const copy = known === undefined ? undefined : symbols.moduleCopyName(target, name, known);
+  if (copy !== undefined) return copy;
+  throw new UserError(`The new code of the module ${external.module} refers to ${name}, which ${target} has ${copies} times, and matching did not tell which one.`, {
+    kind: 'ambiguous',
+    object: target,
+    unit: external.unit,
+    function: name,
+  });
+}
+
+/**
  * The modules a section the loader reads at insmod refers into (a jump label entry naming a
  * pr_debug descriptor of the module, a static call key): those entries cannot be written again
  * at each load, so the fix binds them at insmod to the copy loaded now and keeps it loaded. A
@@ -207,6 +240,7 @@ export function resolveUpdateModule(
   learned: ReadonlyMap<string, LearnedSymbol>,
   loaded: LoadedModules = new LoadedModules([]),
   targets: ModuleTargets = kallsymsTargets(symbols, loaded),
+  fileStatics: ReadonlyMap<string, string> = new Map(),
 ): ResolvedModule {
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`, { kind: 'no-module' });
@@ -240,7 +274,7 @@ export function resolveUpdateModule(
     const target = external?.module !== undefined ? moduleTarget({ ...external, module: external.module }, targets, symbols) : 'vmlinux';
     symbol.section = SHN_ABS;
     if (external?.module !== undefined && target !== 'vmlinux') {
-      lateSymbols.set(symbol, { module: external.module, target, name: external.name });
+      lateSymbols.set(symbol, { module: external.module, target, name: lateName({ ...external, module: external.module }, target, symbols, learned, loaded, fileStatics) });
       symbol.value = 0n;
       continue;
     }
