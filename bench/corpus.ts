@@ -34,7 +34,7 @@ import { chooseRelease } from '../src/debian/kernel-choice.js';
 import { prepareTree, preparedTree } from '../src/kbuild/tree.js';
 import { GuestFailure, runInGuest } from '../tools/lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../src/update/format.js';
-import { unitThatMustChange, writeGroupPatch } from '../tools/corpus/group.js';
+import { addedFunctions, fileAddingCalled, unitThatMustChange, writeGroupPatch } from '../tools/corpus/group.js';
 import { patchPath, readManifest, type CorpusEntry } from '../tools/corpus/derive.js';
 import { CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../tools/corpus/outcome.js';
 
@@ -96,9 +96,18 @@ const work = cachePath('corpus', 'bench-run');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
+/** The functions each corpus file's diff adds, read once. */
+const added = new Map<string, Set<string>>();
+const addedBy = (file: string): Set<string> => {
+  let names = added.get(file);
+  if (!names) added.set(file, (names = addedFunctions(readFileSync(patchPath(manifestPath, manifest, byFile.get(file) as CorpusEntry), 'utf8'))));
+  return names;
+};
+
 /**
- * Creates the update for one corpus file; when create says another unit must change too and
- * that unit is a corpus file, its diff joins the patch (tools/corpus/group.ts), up to 8 files.
+ * Creates the update for one corpus file; when create says another unit must change too, or
+ * the new code calls a function another file's diff adds, and that is a corpus file, its diff
+ * joins the patch (tools/corpus/group.ts), up to 8 files.
  */
 async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackage; group: string[]; reasons: string[] }> {
   const group = [entry.file];
@@ -108,7 +117,11 @@ async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackag
       group.length === 1 ? patchPath(manifestPath, manifest, entry) : writeGroupPatch(join(work, `group-${entry.file.replace(/\W/g, '-')}.patch`), group, (f) => patchPath(manifestPath, manifest, byFile.get(f) as CorpusEntry));
     try {
       const { update } = await createUpdate({ tree, patches: [patch], distributionVersion: kernel.version, headersDir: kernel.headersDir, log: quiet });
-      return { update, group, reasons };
+      const calls = (update.module?.externals ?? []).filter((e) => !e.local).map((e) => e.name);
+      const adding = group.length < 8 ? fileAddingCalled(calls, manifest.files.map((e) => e.file), group, addedBy) : undefined;
+      if (!adding) return { update, group, reasons };
+      group.push(adding.file);
+      reasons.push(`${adding.file}: adds ${adding.name}, which the new code calls`);
     } catch (error) {
       const unit = unitThatMustChange(error);
       const other = unit ? manifest.files.find((e) => e.unit === unit || e.file === unit) : undefined;

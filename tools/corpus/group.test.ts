@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { UserError } from '../../src/host/errors.js';
-import { combinePatches, patchSections, unitThatMustChange } from './group.js';
+import { addedFunctions, combinePatches, fileAddingCalled, patchSections, unitThatMustChange } from './group.js';
 
 const header = `--- a/include/linux/hugetlb.h
 +++ b/include/linux/hugetlb.h
@@ -55,4 +55,36 @@ it('combines two patches holding different hunks of one header into their union'
   assert.match(combined, /kstack_offset/);
   // The second hunk's new-side start moves by the line the first one adds.
   assert.match(combined, /@@ -40,3 \+41,4 @@/);
+});
+
+it('finds the global functions a diff adds, not those it calls, declares, only changes or keeps static', () => {
+  const gem = `--- a/drivers/gpu/drm/virtio/virtgpu_gem.c
++++ b/drivers/gpu/drm/virtio/virtgpu_gem.c
+@@ -1,3 +1,17 @@
++int virtio_gpu_lock_one_resv_uninterruptible(struct virtio_gpu_object_array *objs)
++{
++	if (objs->nents == 1)
++		return dma_resv_lock(objs->objs[0]->resv, NULL);
++	return 0;
++}
++static void
++note_change(int x)
++{
++}
++void
++hfsplus_brec_read_cat(int x)
++{
++}
++static int only_here(int x) { return x; }
+-static int moved(int a)
++static int moved(int a, int b)
+ {
+`;
+  assert.deepEqual([...addedFunctions(gem)].sort(), ['hfsplus_brec_read_cat', 'virtio_gpu_lock_one_resv_uninterruptible']);
+  const header = '--- a/x.h\n+++ b/x.h\n@@ -1 +1,2 @@\n+int virtio_gpu_lock_one_resv_uninterruptible(struct virtio_gpu_object_array *objs);\n+EXPORT_SYMBOL(foo);\n';
+  assert.deepEqual([...addedFunctions(header)], []);
+  const added = new Map([['a.c', new Set(['x'])], ['gem.c', addedFunctions(gem)]]);
+  const addedBy = (f: string) => added.get(f) ?? new Set<string>();
+  assert.deepEqual(fileAddingCalled(['kfree', 'virtio_gpu_lock_one_resv_uninterruptible'], ['a.c', 'gem.c'], ['plane.c'], addedBy), { file: 'gem.c', name: 'virtio_gpu_lock_one_resv_uninterruptible' });
+  assert.equal(fileAddingCalled(['virtio_gpu_lock_one_resv_uninterruptible'], ['a.c', 'gem.c'], ['gem.c'], addedBy), undefined);
 });
