@@ -62,6 +62,13 @@ export function isWritable(section: Section): boolean {
   return (section.flags & SHF_WRITE) !== 0n;
 }
 
+const INIT_SECTION = /^\.(init|meminit|cpuinit|ref)\./;
+
+/** Init code or data: ran at boot (or at the module's load) and was freed. */
+export function isInit(piece: { section: Pick<Section, 'name'> }): boolean {
+  return INIT_SECTION.test(piece.section.name);
+}
+
 export function isAllocated(section: Section): boolean {
   return (section.flags & SHF_ALLOC) !== 0n;
 }

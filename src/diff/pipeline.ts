@@ -8,10 +8,11 @@ import type { DiagnosticKind } from '../host/errors.js';
 import { definingSection, SHT_NOBITS } from '../elf/index.js';
 import { comparePieces } from './compare.js';
 import { correlate, type Correlation } from './correlate.js';
-import { DiffObject, isWritable, type ObjectPiece } from './object.js';
+import { DiffObject, isInit, isWritable, type ObjectPiece } from './object.js';
 import { checkDataLayouts } from './layouts.js';
 import { copyUnplacedStaticCallees } from './private-copies.js';
 import { findRenamedFunctions } from './renames.js';
+import { copyChangedReadOnlyData, readersOf } from './read-only-copies.js';
 import { refuseChangedTables } from './tables.js';
 import { bugLines, scanSpecialSections, type SpecialEntry } from './special-sections.js';
 
@@ -28,7 +29,8 @@ export interface CarriedFunction {
 
 export interface NewData {
   name: string;
-  status: 'new';
+  /** new: only the update has it; copy: the update's own copy of changed read-only data (read-only-copies.ts). */
+  status: 'new' | 'copy';
   section: string;
   post?: ObjectPiece;
 }
@@ -63,12 +65,6 @@ export interface DiffState {
 export interface DiffStep {
   name: string;
   run(state: DiffState): void;
-}
-
-const INIT_SECTION = /^\.(init|meminit|cpuinit|ref)\./;
-
-function isInit(piece: ObjectPiece): boolean {
-  return INIT_SECTION.test(piece.section.name);
 }
 
 /** Step: every post function is compared with its pre version, or is new. */
@@ -134,7 +130,9 @@ const carryJumpsIntoChangedCode: DiffStep = {
 const compareData: DiffStep = {
   name: 'compare data',
   run(state) {
+    const copied = new Set(state.data.map((d) => d.post));
     for (const post of state.post.dataObjects) {
+      if (copied.has(post)) continue;
       const pre = state.correlation.postToPre.get(post);
       if (!pre) {
         state.data.push({ name: post.symbol.name, status: 'new', section: post.section.name, post });
@@ -146,7 +144,11 @@ const compareData: DiffStep = {
       if (state.pre.isConstantLabel(pre) && state.post.isConstantLabel(post)) continue;
       const verdict = comparePieces(state.pre, pre, state.post, post, state.correlation);
       if (verdict.verdict !== 'changed') continue;
-      const what = isWritable(post.section) ? 'the running kernel\'s copy is live state' : 'existing code reads the running kernel\'s copy';
+      // Read-only data the update could not carry a copy of says why (read-only-copies.ts).
+      const notCopied = isWritable(post.section) ? undefined : readersOf(state.post, post);
+      const what = isWritable(post.section)
+        ? 'the running kernel\'s copy is live state'
+        : `existing code reads the running kernel's copy${notCopied && 'why' in notCopied ? ` and the update cannot carry its own (${notCopied.why})` : ''}`;
       // A BTF ID the data names that is another one now: told apart from other values.
       const btf = verdict.targets?.pre.startsWith('__BTF_ID__') && verdict.targets.post.startsWith('__BTF_ID__');
       state.refused.push({
@@ -206,7 +208,7 @@ const refuseInitChanges: DiffStep = {
       return false;
     });
     for (const r of state.refused) {
-      if (INIT_SECTION.test(r.section) && (r.kind === 'changed-initializer' || r.kind === 'changed-btf-id')) {
+      if (isInit({ section: { name: r.section } }) && (r.kind === 'changed-initializer' || r.kind === 'changed-btf-id')) {
         r.kind = 'init-change';
         r.reason = 'changed __initdata: init data was freed after boot; the change needs a hook';
       }
@@ -237,6 +239,7 @@ const collectSpecialEntries: DiffStep = {
 
 export const DIFF_STEPS: readonly DiffStep[] = [
   compareFunctions,
+  copyChangedReadOnlyData,
   carryJumpsIntoChangedCode,
   copyUnplacedStaticCallees,
   compareData,
@@ -267,7 +270,7 @@ export function diffObjects(pre: DiffObject, post: DiffObject, steps: readonly D
 export interface DiffReport {
   ok: boolean;
   functions: { name: string; status: 'changed' | 'new' | 'copy' }[];
-  data: { name: string; status: 'new' }[];
+  data: { name: string; status: 'new' | 'copy' }[];
   refused: Refusal[];
   lineNumbersOnly: string[];
 }

@@ -62,7 +62,8 @@ export interface UpdateFunction {
 
 export interface UpdateData {
   name: string;
-  status: 'new';
+  /** new: only the update has it; copy: its own copy of changed read-only data, whose readers it replaces. */
+  status: 'new' | 'copy';
   unit: string;
   section: string;
   /** For objects (strings are carried inside the functions' relocation targets). */

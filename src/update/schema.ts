@@ -116,7 +116,7 @@ const updateBody = object({
       post: code,
     }),
   ),
-  data: list(object({ name: text, status: oneOf('new'), unit: text, section: text, 'data?': code })),
+  data: list(object({ name: text, status: oneOf('new', 'copy'), unit: text, section: text, 'data?': code })),
   specialEntries: list(
     object({ side: oneOf('pre', 'post'), section: text, unit: text, owner: text, offsetInOwner: str(HEX_OR_DECIMAL, 'a number'), bytes: base64, relocations: list(relocation) }),
   ),
