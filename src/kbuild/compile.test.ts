@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { UserError } from '../host/errors.js';
-import { buildPreObject, buildVariantObject, variantCommand } from './compile.js';
+import { buildVariantObject, kbuildTarget, preObjectUpToDate, recordedCommand, variantCommand, withoutDotDot } from './compile.js';
+import { KbuildReader } from './build-status.js';
 import { filesInPatch } from '../patch/patch.js';
 
 it('points the recorded command at the work folder, word by word', () => {
@@ -60,9 +61,10 @@ it('refuses a unit that does not compile with gcc\'s first error, and objtool do
   assert.equal(existsSync(join(dir, 'objtool-ran')), false, 'objtool ran after gcc failed');
 });
 
-it('refuses a unit another folder\'s Makefile builds by a ../ path, before kbuild compiles it with the wrong flags', async () => {
+it('builds a unit another folder\'s Makefile names by a ../ path through that folder, and reads its command plain', () => {
   // amdgpu's Makefile builds ../display/dc/core/dc.o; `make drivers/…/display/dc/core/dc.o`
-  // would compile it alone, with the display folder's own flags (or fail, missing its includes).
+  // would compile it alone, with the display folder's own flags. Through amdgpu's spelling,
+  // kbuild builds it with amdgpu's KBUILD_MODNAME, -DMODULE and include paths.
   const treeDir = mkdtempSync(join(tmpdir(), 'tsplice-compile-'));
   const file = (path: string, text: string): void => {
     mkdirSync(join(treeDir, path, '..'), { recursive: true });
@@ -76,14 +78,20 @@ it('refuses a unit another folder\'s Makefile builds by a ../ path, before kbuil
   file('drivers/amd/display/dc/core/dc.c', 'int dc;\n');
   file('include/config/auto.conf', 'CONFIG_DRM_AMDGPU=m\nCONFIG_64BIT=y\n');
   const tree = { release: 'test', sourceVersion: 'test', dir: treeDir, makeVariables: [] };
-  await assert.rejects(buildPreObject(tree, 'drivers/amd/display/dc/core/dc.c'), (error: unknown) => {
-    assert.ok(error instanceof UserError);
-    assert.equal(
-      error.message,
-      'drivers/amd/display/dc/core/dc.c is compiled by drivers/amd/amdgpu/Makefile (as ../display/dc/core/dc.o), and kbuild builds such an object only with that whole folder, never alone with the flags it needs; tsplice does not update it.',
-    );
-    assert.equal(error.kind, 'built-by-another-folder');
-    return true;
-  });
-  assert.equal(existsSync(join(treeDir, 'drivers/amd/display/dc/core/dc.o')), false);
+  const reader = new KbuildReader(treeDir);
+  const spelled = 'drivers/amd/amdgpu/../display/dc/core/dc.o';
+  assert.equal(kbuildTarget(reader, 'drivers/amd/display/dc/core/dc.c'), spelled);
+  assert.equal(kbuildTarget(reader, 'drivers/amd/amdgpu/amdgpu_drv.c'), 'drivers/amd/amdgpu/amdgpu_drv.o');
+  // What kbuild records for it: the spelling, in the command's paths too.
+  const command = `gcc -Wp,-MMD,drivers/amd/amdgpu/../display/dc/core/.dc.o.d -I./drivers/amd/amdgpu/../display/dc -ffunction-sections -DMODULE -DKBUILD_MODNAME='"amdgpu"' -c -o ${spelled} drivers/amd/amdgpu/../display/dc/core/dc.c`;
+  file('drivers/amd/display/dc/core/.dc.o.cmd', `cmd_${spelled} := ${command}\n\nsource_${spelled} := drivers/amd/amdgpu/../display/dc/core/dc.c\n\ndeps_${spelled} := \\\n  drivers/amd/amdgpu/../display/dc/core/dc.c \\\n\n`);
+  file('drivers/amd/display/dc/core/dc.o', '');
+  assert.equal(
+    recordedCommand(tree, 'drivers/amd/display/dc/core/dc.o'),
+    `gcc -Wp,-MMD,drivers/amd/display/dc/core/.dc.o.d -I./drivers/amd/display/dc -ffunction-sections -DMODULE -DKBUILD_MODNAME='"amdgpu"' -c -o drivers/amd/display/dc/core/dc.o drivers/amd/display/dc/core/dc.c`,
+  );
+  assert.equal(preObjectUpToDate(tree, 'drivers/amd/display/dc/core/dc.o', spelled), true);
+  // Built before by its own path, with the display folder's flags: not up to date for amdgpu.
+  assert.equal(preObjectUpToDate(tree, 'drivers/amd/display/dc/core/dc.o'), false);
+  assert.equal(withoutDotDot('-I a/b/../../c x/./y/../z ../keep ./p/q/../r'), '-I c x/./z ../keep ./p/r');
 });

@@ -27,25 +27,63 @@ export function objectPathOf(unit: string): string {
   return unit.replace(/\.[cS]$/, '.o');
 }
 
-/** The command kbuild recorded for an object (`cmd_<object> := …`). */
-export function recordedCommand(tree: PreparedTree, object: string): string {
+/**
+ * Removes each `dir/../` from the paths of a command: kbuild spells an object that another
+ * folder's Makefile names through that folder (`drivers/gpu/drm/amd/amdgpu/../display/dc/core/dc.o`,
+ * `-I./drivers/gpu/drm/amd/amdgpu/../display/dc`), the same files as the plain paths the rest
+ * of tsplice uses.
+ */
+export function withoutDotDot(command: string): string {
+  let out = command;
+  for (let before = ''; before !== out; ) {
+    before = out;
+    out = out.replace(/(^|[^\w.+-])([\w+-][\w.+-]*|\.[\w+-][\w.+-]*)\/\.\.\//g, (all: string, lead: string, segment: string) => (segment === '..' ? all : lead));
+  }
+  return out;
+}
+
+/** The .cmd file of an object, and its first line (`cmd_<object as kbuild spelled it> := …`). */
+function commandLine(tree: PreparedTree, object: string): { cmdFile: string; first: string | undefined } {
   const cmdFile = join(tree.dir, dirname(object), `.${basename(object)}.cmd`);
-  if (!existsSync(cmdFile)) throw new UserError(`kbuild recorded no command for ${object} (${cmdFile} is missing).`, { kind: 'not-a-unit', object });
-  const first = readFileSync(cmdFile, 'utf8').split('\n')[0] ?? '';
-  const prefix = `cmd_${object} := `;
-  if (!first.startsWith(prefix)) throw new UserError(`${cmdFile} does not start with '${prefix}'.`, { kind: 'not-prepared', object: cmdFile, offset: 0 });
-  return first.slice(prefix.length);
+  if (!existsSync(cmdFile)) return { cmdFile, first: undefined };
+  return { cmdFile, first: readFileSync(cmdFile, 'utf8').split('\n')[0] ?? '' };
 }
 
 /**
- * Whether kbuild would leave the object alone: it exists, its recorded command exists, and
- * no file its .cmd lists as a dependency is newer. Checking this here spares the ~2 s that
- * even a no-op `make` of one object costs (objtool and prepare checks).
+ * The command kbuild recorded for an object (`cmd_<object> := …`), with its paths plain
+ * (withoutDotDot): an object another folder's Makefile names is recorded under that spelling.
  */
-export function preObjectUpToDate(tree: PreparedTree, object: string): boolean {
+export function recordedCommand(tree: PreparedTree, object: string): string {
+  const { cmdFile, first } = commandLine(tree, object);
+  if (first === undefined) throw new UserError(`kbuild recorded no command for ${object} (${cmdFile} is missing).`, { kind: 'not-a-unit', object });
+  const recorded = /^cmd_(\S+) := /.exec(first);
+  if (!recorded || withoutDotDot(recorded[1] ?? '') !== object) {
+    throw new UserError(`${cmdFile} does not start with 'cmd_${object} := '.`, { kind: 'not-prepared', object: cmdFile, offset: 0 });
+  }
+  return withoutDotDot(first.slice(recorded[0].length));
+}
+
+/**
+ * The make target that builds a unit's object with the flags of the module it is part of: its
+ * own path, or, for a unit only another folder's Makefile names (amdgpu's display files, kvm's
+ * virt/kvm files), that folder's spelling of it (`drivers/gpu/drm/amd/amdgpu/../display/…`),
+ * which kbuild builds in that folder, with its KBUILD_MODNAME, -DMODULE and include paths.
+ */
+export function kbuildTarget(reader: KbuildReader, unit: string): string {
+  const owner = reader.namedOnlyFrom(unit);
+  return owner ? `${owner.folder}/${owner.word}` : objectPathOf(unit);
+}
+
+/**
+ * Whether kbuild would leave the object alone: it exists, its recorded command exists and was
+ * made for `target` (a unit another folder names, built before by its own path, was built with
+ * the wrong flags), and no file its .cmd lists as a dependency is newer. Checking this here
+ * spares the ~2 s that even a no-op `make` of one object costs (objtool and prepare checks).
+ */
+export function preObjectUpToDate(tree: PreparedTree, object: string, target = object): boolean {
   const objectPath = join(tree.dir, object);
-  const cmdFile = join(tree.dir, dirname(object), `.${basename(object)}.cmd`);
-  if (!existsSync(objectPath) || !existsSync(cmdFile)) return false;
+  const { cmdFile, first } = commandLine(tree, object);
+  if (!existsSync(objectPath) || first === undefined || !first.startsWith(`cmd_${target} := `)) return false;
   const built = statSync(objectPath).mtimeMs;
   const text = readFileSync(cmdFile, 'utf8');
   if (!text.includes(`--function-sections`) && !text.includes('-ffunction-sections')) return false;
@@ -106,7 +144,9 @@ function inTreeMake<T>(tree: PreparedTree, work: () => Promise<T>): Promise<T> {
  */
 export async function buildPreObjects(tree: PreparedTree, units: readonly string[], jobs: number): Promise<number> {
   return inTreeMake(tree, async () => {
-    const missing = [...new Set(units.filter((u) => existsSync(join(tree.dir, u))).map(objectPathOf))].filter((o) => !preObjectUpToDate(tree, o));
+    const reader = new KbuildReader(tree.dir);
+    const targets = new Map(units.filter((u) => existsSync(join(tree.dir, u))).map((u) => [objectPathOf(u), kbuildTarget(reader, u)]));
+    const missing = [...targets].filter(([object, target]) => !preObjectUpToDate(tree, object, target)).map(([, target]) => target);
     if (missing.length === 0) return 0;
     try {
       await run(['make', `-j${jobs}`, '-k', ...tree.makeVariables, ...missing], { cwd: tree.dir, purpose: `compiling ${missing.length} pre objects in ${tree.dir}` });
@@ -118,21 +158,18 @@ export async function buildPreObjects(tree: PreparedTree, units: readonly string
   });
 }
 
-/** Builds the pre object through kbuild in the prepared tree (once); returns its path. */
+/**
+ * Builds the pre object through kbuild in the prepared tree (once); returns its path. A unit
+ * another folder's Makefile names is built through that folder (kbuildTarget).
+ */
 export async function buildPreObject(tree: PreparedTree, unit: string): Promise<string> {
   const object = objectPathOf(unit);
-  const owner = new KbuildReader(tree.dir).namedOnlyFrom(unit);
-  if (owner) {
-    throw new UserError(
-      `${unit} is compiled by ${owner.folder}/Makefile (as ${owner.word}), and kbuild builds such an object only with that whole folder, never alone with the flags it needs; tsplice does not update it.`,
-      { kind: 'built-by-another-folder', unit, object: `${owner.folder}/Makefile`, reason: `compiled by ${owner.folder}/Makefile as ${owner.word}` },
-    );
-  }
-  if (preObjectUpToDate(tree, object)) return join(tree.dir, object);
+  const target = kbuildTarget(new KbuildReader(tree.dir), unit);
+  if (preObjectUpToDate(tree, object, target)) return join(tree.dir, object);
   return inTreeMake(tree, async () => {
-    if (preObjectUpToDate(tree, object)) return join(tree.dir, object);
+    if (preObjectUpToDate(tree, object, target)) return join(tree.dir, object);
     try {
-      await run(['make', ...tree.makeVariables, object], { cwd: tree.dir, purpose: `compiling ${unit} (pre) in ${tree.dir}` });
+      await run(['make', ...tree.makeVariables, target], { cwd: tree.dir, purpose: `compiling ${unit} (pre) in ${tree.dir}` });
     } catch (error) {
       throw compileFailure(error, tree, unit, 'pre');
     }
