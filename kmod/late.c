@@ -511,7 +511,8 @@ static int tsplice_part_func(struct tsplice_part *p, struct module *mod, struct 
 		}
 	}
 	memset(f, 0, sizeof(*f));
-	strscpy(f->name, p->name, sizeof(f->name));
+	/* The function is the symbol kallsyms names at addr: NAME, without a part's #N. */
+	strscpy(f->name, p->name, min(sizeof(f->name), strcspn(p->name, "#") + 1));
 	strscpy(f->new_name, p->new_name, sizeof(f->new_name));
 	strscpy(f->old_owner, mod->name, sizeof(f->old_owner));
 	strscpy(f->new_owner, p->new_owner, sizeof(f->new_owner));

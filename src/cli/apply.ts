@@ -36,11 +36,11 @@ function describe(u: CoreUpdate): string {
       + `${u.appliedAt ? `  applied ${u.appliedAt.toISOString()}` : ''}  attempts ${u.attempts}  pause ${u.pauseNs} ns  tasks ${u.tasks}`,
   ];
   // Each function with the module it is in, so an operator sees which module a fix is to.
-  const bound = new Set(u.parts.filter((p) => p.state === 'bound').map((p) => `${p.name} [${p.module}]`));
+  // A bound part is the function at its address (its name may be NAME#N, one of several).
   for (const f of u.functions) {
     const key = `${f.name} [${f.owner ?? 'vmlinux'}]`;
-    const loads = u.parts.find((p) => `${p.name} [${p.module}]` === key)?.loads;
-    lines.push(`  ${key}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})${bound.has(key) && loads !== undefined ? `  bound ${loads} time(s)` : ''}${u.parts.some((p) => p.pinned && `${p.name} [${p.module}]` === key) ? ' (keeps the module loaded)' : ''}`);
+    const part = u.parts.find((p) => p.state === 'bound' && p.module === f.owner && p.oldAddress === f.oldAddress);
+    lines.push(`  ${key}  ${hex(f.oldAddress)} -> ${hex(f.newAddress)} (${f.newOwner ?? 'vmlinux'})${part ? `  bound ${part.loads} time(s)` : ''}${part?.pinned ? ' (keeps the module loaded)' : ''}`);
   }
   // A module's functions while it is not loaded, or when the copy that loaded did not match.
   for (const p of u.parts.filter((p) => p.state !== 'bound')) {

@@ -24,6 +24,8 @@ export interface UpdateExpectation {
   refersTo?: string[];
   /** Statics carried as private copies (src/diff/private-copies.ts), by name. */
   copies?: string[];
+  /** Changed read-only tables carried as the update's own copy (src/diff/read-only-copies.ts), by name. */
+  dataCopies?: string[];
 }
 
 export interface SelectedFile {
@@ -179,6 +181,36 @@ export const SELECTION: SelectedFile[] = [
   { file: 'net/netfilter/xt_multiport.c', why: 'module xt_multiport: a new function the two changed ones call, carried in the update', late: true, update: { functions: ['multiport_mt6_check', 'multiport_mt_check'] } },
   { file: 'net/sched/act_csum.c', why: 'module act_csum: a traffic-control action', late: true, update: { functions: ['tcf_csum_act'] } },
   { file: 'net/sched/sch_choke.c', why: 'module sch_choke: a queueing discipline, two functions', late: true, update: { functions: ['choke_dump_stats', 'choke_enqueue'] } },
+  {
+    file: 'drivers/net/vxlan/vxlan_core.c',
+    why: 'module vxlan: the new code calls jhash, which vxlan has out of line in several units; bound at each load as jhash#N, the copy matching found; was "has it more than once"',
+    late: true,
+    update: { functions: ['vxlan_xmit_one'], refersTo: ['jhash'] },
+  },
+  {
+    file: 'drivers/usb/core/quirks.c',
+    why: 'module usbcore: a row added to the constant usb_quirk_list, carried as the update\'s own copy with the function that reads it; was "changed initializer"',
+    update: { functions: ['usb_detect_quirks'], dataCopies: ['usb_quirk_list'] },
+  },
+  {
+    file: 'sound/pci/hda/patch_hdmi.c',
+    why: 'module snd-hda-codec-hdmi: a row added to the constant force_connect_list, carried as a copy; a .cold part',
+    late: true,
+    update: { functions: ['hdmi_parse_codec', 'hdmi_parse_codec.cold'], dataCopies: ['force_connect_list'] },
+  },
+  {
+    file: 'drivers/gpu/drm/virtio/virtgpu_plane.c',
+    groupWith: ['drivers/gpu/drm/virtio/virtgpu_gem.c'],
+    why: 'module virtio-gpu: one fix across two files, the new code calls virtio_gpu_lock_one_resv_uninterruptible, which virtgpu_gem.c adds; was "unresolved reference" and "only adds functions"',
+    late: true,
+    update: { functions: ['virtio_gpu_cursor_plane_update', 'virtio_gpu_primary_plane_update'] },
+  },
+  {
+    file: 'net/sched/sch_taprio.c',
+    why: 'module sch_taprio: members renamed in place (close_time -> end_time, same offset and type), no layout change; was "layout change"',
+    late: true,
+    update: { functions: ['advance_sched', 'taprio_dequeue'] },
+  },
 ];
 
 /** What an update holds, in the words of UpdateExpectation. */
@@ -190,6 +222,7 @@ export interface UpdateFacts {
   special: string[];
   refersTo: string[];
   copies: string[];
+  dataCopies: string[];
 }
 
 export function updateFacts(update: UpdatePackage): UpdateFacts {
@@ -219,6 +252,7 @@ export function updateFacts(update: UpdatePackage): UpdateFacts {
     special: [...new Set(update.specialEntries.filter((s) => s.side === 'post' && owners.has(s.owner)).map((s) => s.section))].sort(),
     refersTo: [...new Set(externals.filter((e) => e.local).map((e) => e.name))].sort(),
     copies: update.functions.filter((f) => f.status === 'copy').map((f) => f.name).sort(),
+    dataCopies: update.data.filter((d) => d.status === 'copy').map((d) => d.name).sort(),
   };
 }
 
@@ -238,5 +272,6 @@ export function expectationProblems(facts: UpdateFacts, expected: UpdateExpectat
   missing('special section entries in', expected.special, facts.special);
   missing('reference to the local symbol', expected.refersTo, facts.refersTo);
   missing('private copy of', expected.copies, facts.copies);
+  missing('copy of the changed table', expected.dataCopies, facts.dataCopies);
   return problems;
 }
