@@ -206,6 +206,18 @@ export const SELECTION: SelectedFile[] = [
     update: { functions: ['virtio_gpu_cursor_plane_update', 'virtio_gpu_primary_plane_update'] },
   },
   {
+    file: 'drivers/gpu/drm/amd/display/dc/bios/bios_parser2.c',
+    why: 'module amdgpu: a display unit only amdgpu\'s Makefile names (../display/…), built through that folder; bios_parser_get_gpio_pin_info, which amdgpu has twice, bound as #2 at each load; was "not derived", then "wrong-symbol"',
+    late: true,
+    update: {
+      functions: [
+        'bios_parser_get_device_tag', 'bios_parser_get_encoder_cap_info', 'bios_parser_get_gpio_pin_info', 'bios_parser_get_lttpr_caps', 'bios_parser_get_lttpr_interop',
+        'bios_parser_get_spread_spectrum_info', 'device_type_from_device_id', 'firmware_parser_create', 'get_gpio_i2c_info',
+      ],
+    },
+  },
+  { file: 'virt/kvm/dirty_ring.c', why: 'module kvm: a unit only arch/x86/kvm\'s Makefile names ($(KVM)/dirty_ring.o), built through that folder with kvm\'s flags', update: { functions: ['kvm_reset_dirty_gfn'] } },
+  {
     file: 'net/sched/sch_taprio.c',
     why: 'module sch_taprio: members renamed in place (close_time -> end_time, same offset and type), no layout change; was "layout change"',
     late: true,
