@@ -34,7 +34,7 @@ import { chooseRelease } from '../src/debian/kernel-choice.js';
 import { prepareTree, preparedTree } from '../src/kbuild/tree.js';
 import { GuestFailure, runInGuest } from '../tools/lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../src/update/format.js';
-import { addedFunctions, fileAddingCalled, unitThatMustChange, writeGroupPatch } from '../tools/corpus/group.js';
+import { addedFunctions, diffCalls, fileAddingCalled, unitThatMustChange, writeGroupPatch } from '../tools/corpus/group.js';
 import { patchPath, readManifest, type CorpusEntry } from '../tools/corpus/derive.js';
 import { CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../tools/corpus/outcome.js';
 
@@ -210,6 +210,15 @@ for (const row of rows.values()) {
   row.refusedAlone = row.error;
   delete row.error;
   row.outcome = row.reason = 'created';
+}
+// One that no other corpus file's diff calls adds code nothing in this configuration runs
+// (net/ipv4/udp_tunnel_core.c's udp_tunnel_dst_lookup, for drivers this update does not
+// change): like a diff that changes no code, it is not a fix that could apply or fail.
+for (const row of rows.values()) {
+  if (row.reason !== 'refused at create: only adds functions nothing calls') continue;
+  const names = [...addedBy(row.file)];
+  const calledElsewhere = manifest.files.some((e) => e.file !== row.file && names.some((n) => diffCalls(readFileSync(patchPath(manifestPath, manifest, e), 'utf8'), n)));
+  if (!calledElsewhere) row.changesCode = false;
 }
 
 // 2. Apply in the guest.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { UserError } from '../../src/host/errors.js';
-import { addedFunctions, combinePatches, fileAddingCalled, patchSections, unitThatMustChange } from './group.js';
+import { addedFunctions, combinePatches, diffCalls, fileAddingCalled, patchSections, unitThatMustChange } from './group.js';
 
 const header = `--- a/include/linux/hugetlb.h
 +++ b/include/linux/hugetlb.h
@@ -87,4 +87,11 @@ it('finds the global functions a diff adds, not those it calls, declares, only c
   const addedBy = (f: string) => added.get(f) ?? new Set<string>();
   assert.deepEqual(fileAddingCalled(['kfree', 'virtio_gpu_lock_one_resv_uninterruptible'], ['a.c', 'gem.c'], ['plane.c'], addedBy), { file: 'gem.c', name: 'virtio_gpu_lock_one_resv_uninterruptible' });
   assert.equal(fileAddingCalled(['virtio_gpu_lock_one_resv_uninterruptible'], ['a.c', 'gem.c'], ['gem.c'], addedBy), undefined);
+});
+
+it('tells a diff that calls a function from one that only defines or declares it', () => {
+  const user = '--- a/t.c\n+++ b/t.c\n@@ -1 +1,2 @@\n+\terr = udp_tunnel_dst_lookup(skb, dev);\n+int udp_tunnel6_dst_lookup(int x)\n';
+  assert.equal(diffCalls(user, 'udp_tunnel_dst_lookup'), true);
+  assert.equal(diffCalls(user, 'udp_tunnel6_dst_lookup'), false);
+  assert.equal(diffCalls('--- a/t.c\n+++ b/t.c\n@@ -1 +1 @@\n-\tudp_tunnel_dst_lookup(skb);\n', 'udp_tunnel_dst_lookup'), false);
 });

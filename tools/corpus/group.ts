@@ -110,3 +110,9 @@ export function fileAddingCalled(calls: Iterable<string>, files: readonly string
   }
   return undefined;
 }
+
+/** Whether a diff adds a line that calls `name` (a call, not its definition: indented). */
+export function diffCalls(patch: string, name: string): boolean {
+  const call = new RegExp(`\\b${name.replace(/[$]/g, '\\$')}\\s*\\(`);
+  return patch.split('\n').some((line) => line.startsWith('+') && !line.startsWith('+++') && /^\+\s/.test(line) && call.test(line));
+}
