@@ -96,11 +96,18 @@ const work = cachePath('corpus', 'bench-run');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
-/** The functions each corpus file's diff adds, read once. */
+/** Each corpus file's patch text, read once. */
+const patches = new Map<string, string>();
+const patchText = (file: string): string => {
+  let text = patches.get(file);
+  if (text === undefined) patches.set(file, (text = readFileSync(patchPath(manifestPath, manifest, byFile.get(file) as CorpusEntry), 'utf8')));
+  return text;
+};
+/** The functions each corpus file's diff adds. */
 const added = new Map<string, Set<string>>();
 const addedBy = (file: string): Set<string> => {
   let names = added.get(file);
-  if (!names) added.set(file, (names = addedFunctions(readFileSync(patchPath(manifestPath, manifest, byFile.get(file) as CorpusEntry), 'utf8'))));
+  if (!names) added.set(file, (names = addedFunctions(patchText(file))));
   return names;
 };
 
@@ -217,7 +224,7 @@ for (const row of rows.values()) {
 for (const row of rows.values()) {
   if (row.reason !== 'refused at create: only adds functions nothing calls') continue;
   const names = [...addedBy(row.file)];
-  const calledElsewhere = manifest.files.some((e) => e.file !== row.file && names.some((n) => diffCalls(readFileSync(patchPath(manifestPath, manifest, e), 'utf8'), n)));
+  const calledElsewhere = manifest.files.some((e) => e.file !== row.file && names.some((n) => diffCalls(patchText(e.file), n)));
   if (!calledElsewhere) row.changesCode = false;
 }
 
