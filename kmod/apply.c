@@ -34,21 +34,22 @@ static void tsplice_busy_report(struct tsplice_switch *sw, struct tsplice_report
 		[TS_HIT_RETHOOK] = "is a return address a kretprobe keeps for it",
 	};
 	const struct tsplice_range *range = &sw->ranges[sw->busy_range];
-	const struct tsplice_func *f = &sw->u->funcs[range->func];
+	/* An update of hooks alone has no function: its module's text is named by the first hook. */
+	const char *fname = sw->u->nfuncs ? sw->u->funcs[range->func].name : sw->u->hooks[0].name;
 	char *mod;
 
 	r->reason = "busy";
-	tsplice_field(r, "function", "%s", f->name);
+	tsplice_field(r, "function", "%s", fname);
 	tsplice_field(r, "task", "%d", sw->busy_pid);
 	tsplice_field(r, "comm", "%s", sw->busy_comm);
 	tsplice_field(r, "source", "%s", tsplice_sources[sw->busy_source]);
 	if (sw->busy_source == TS_HIT_RETHOOK_MANY) {
 		tsplice_field(r, "limit", "%d", TSPLICE_MAX_RETHOOKS);
 		snprintf(buf, len, "busy: function %s, task %d (%s): more than %d kretprobe returns are pending for it, too many to check",
-			 f->name, sw->busy_pid, sw->busy_comm, TSPLICE_MAX_RETHOOKS);
+			 fname, sw->busy_pid, sw->busy_comm, TSPLICE_MAX_RETHOOKS);
 		return;
 	}
-	snprintf(buf, len, "busy: function %s, task %d (%s): %pS %s%s", f->name, sw->busy_pid,
+	snprintf(buf, len, "busy: function %s, task %d (%s): %pS %s%s", fname, sw->busy_pid,
 		 sw->busy_comm, (void *)sw->busy_word, where[sw->busy_source],
 		 range->new_code ? " (the new code)" : "");
 	/* The symbol as %pS prints it, "name+0xoff/0xsize [module]", in two fields. */
@@ -145,6 +146,14 @@ static int tsplice_switch_with_retries(struct tsplice_switch *sw, struct tsplice
 		tsplice_field(msg, "errno", "%d", -ret);
 	} else if (ret == -EILSEQ) {
 		tsplice_changed_report(sw, msg);
+	} else if (ret == -ECANCELED) {
+		const struct tsplice_hook *h = &u->hooks[sw->hook_refused];
+
+		tsplice_refuse(msg, "hook-refused", "the %s hook %s returned %d", tsplice_hook_kind_names[h->kind],
+			       h->name, sw->hook_value);
+		tsplice_field(msg, "hook", "%s", h->name);
+		tsplice_field(msg, "kind", "%s", tsplice_hook_kind_names[h->kind]);
+		tsplice_field(msg, "value", "%d", sw->hook_value);
 	} else if (ret) {
 		tsplice_refuse(msg, "failed", "the machine could not be stopped (%d)", ret);
 		tsplice_field(msg, "errno", "%d", -ret);
@@ -217,9 +226,11 @@ static unsigned int tsplice_waiting(const struct tsplice_update *u)
 /*
  * `apply ID [TRIES [RETRY_MS]]`. Order of checks: state; for each function, not already
  * replaced by another applied update, the old and new symbols and owners as staged, the
- * running bytes as expected; module references; then stop_machine runs (scan, byte
- * re-check, write) until one succeeds or the tries are spent. Any failure leaves the kernel
- * as it was and the update staged, with the reason in status and dmesg.
+ * running bytes as expected; module references; then the pre_apply hooks, and stop_machine
+ * runs (scan, byte re-check, check hooks, write, apply hooks) until one succeeds, the tries
+ * are spent or a check hook refuses; then the post_apply hooks, or on failure the fail_apply
+ * ones. Any failure leaves the kernel as it was (as far as the author's fail hooks restore
+ * what the pre hooks did) and the update staged, with the reason in status and dmesg.
  */
 int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int retry_ms,
 		  struct tsplice_report *msg)
@@ -247,17 +258,20 @@ int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int ret
 		if (ret)
 			goto fail;
 	}
-	if (u->nfuncs) {
+	/* From here an abort runs the fail hooks: the pre hooks may have changed something. */
+	tsplice_run_hooks(u, TS_HOOK_PRE_APPLY);
+	if (u->nfuncs || tsplice_has_hooks(u, TS_HOOK_CHECK_APPLY) || tsplice_has_hooks(u, TS_HOOK_APPLY)) {
 		sw = tsplice_switch_new(TS_OP_APPLY, u);
 		if (!sw) {
 			ret = -ENOMEM;
 			tsplice_refuse(msg, "no-memory", "out of memory");
-			goto fail;
+			goto fail_hooks;
 		}
 		ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
 		if (ret)
-			goto fail;
+			goto fail_hooks;
 	}
+	tsplice_run_hooks(u, TS_HOOK_POST_APPLY);
 	u->state = TS_APPLIED;
 	u->ever_applied = true;
 	u->applied_at = ktime_get_real_seconds();
@@ -269,6 +283,8 @@ int tsplice_apply(struct tsplice_update *u, unsigned int tries, unsigned int ret
 	pr_info("%s\n", msg->text);
 	tsplice_switch_free(sw);
 	return 0;
+fail_hooks:
+	tsplice_run_hooks(u, TS_HOOK_FAIL_APPLY);
 fail:
 	tsplice_prefix(msg, "apply", u->id);
 	u->error = *msg;
@@ -297,7 +313,7 @@ int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retr
 		tsplice_field(msg, "state", "%s", tsplice_state_names[u->state]);
 		return -EINVAL;
 	}
-	if (!u->nfuncs) {
+	if (!u->nfuncs && !u->nhooks) {
 		/* Every part waits for its module: nothing is written, nothing runs the new code. */
 		u->state = TS_REVERTED;
 		tsplice_report_clear(&u->error);
@@ -307,12 +323,18 @@ int tsplice_undo(struct tsplice_update *u, unsigned int tries, unsigned int retr
 		tsplice_applied--;
 		return 0;
 	}
+	tsplice_run_hooks(u, TS_HOOK_PRE_REVERSE);
 	sw = tsplice_switch_new(TS_OP_UNDO, u);
 	if (!sw) {
 		tsplice_refuse(msg, "no-memory", "undo %s: out of memory", u->id);
+		tsplice_run_hooks(u, TS_HOOK_FAIL_REVERSE);
 		return -ENOMEM;
 	}
 	ret = tsplice_switch_with_retries(sw, u, tries, retry_ms, msg);
+	if (!ret)
+		tsplice_run_hooks(u, TS_HOOK_POST_REVERSE);
+	else
+		tsplice_run_hooks(u, TS_HOOK_FAIL_REVERSE);
 	if (ret) {
 		tsplice_prefix(msg, "undo", u->id);
 		u->error = *msg;

@@ -228,6 +228,7 @@ void tsplice_update_free(struct tsplice_update *u)
 	for (i = 0; i < u->nfuncs; i++)
 		tsplice_put_func_modules(&u->funcs[i]);
 	tsplice_free_parts(u);
+	tsplice_free_hooks(u);
 	list_del(&u->list);
 	put_pid(u->owner);
 	kvfree(u->funcs);
@@ -280,6 +281,7 @@ static void __exit tsplice_exit(void)
 {
 	remove_proc_subtree("tsplice", NULL);
 	tsplice_late_exit();
+	tsplice_shadow_exit();
 	tsplice_forget_refusal();
 	pr_info("unloaded\n");
 }

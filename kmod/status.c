@@ -157,6 +157,7 @@ static int tsplice_status_show(struct seq_file *m, void *v)
 		return ret;
 	seq_printf(m, "tsplice-core 1 applied=%u lockdown=%s\n", tsplice_applied,
 		   tsplice_locked_down() ? "yes" : "no");
+	seq_printf(m, "shadow entries=%u\n", tsplice_shadow_count((unsigned long)-1));
 	if (me->valid)
 		seq_printf(m, "measure kind=%s id=%s result=%s tasks=%u cpus=%u pause_ns=%llu call_ns=%llu wait_ns=%llu scanned=%u prescan_ns=%llu%s%s\n",
 			   me->kind, me->id, me->result == 0 ? "ok" : me->result == -EBUSY ? "busy" : "error",
@@ -190,6 +191,12 @@ static int tsplice_status_show(struct seq_file *m, void *v)
 				   u->id, p->name, p->module, tsplice_part_state_names[p->state],
 				   p->bound_addr, p->loads, p->pre_size, p->new_addr, p->pin_addr != 0);
 			tsplice_show_report(m, &p->why);
+		}
+		for (i = 0; i < u->nhooks; i++) {
+			const struct tsplice_hook *h = &u->hooks[i];
+
+			seq_printf(m, "hook %s %s kind=%s addr=0x%lx runs=%u\n", u->id, h->name,
+				   tsplice_hook_kind_names[h->kind], h->addr, h->runs);
 		}
 	}
 	mutex_unlock(&tsplice_mutex);

@@ -48,6 +48,8 @@ static unsigned int tsplice_add_module_rest(struct tsplice_switch *sw, struct ts
 	for (i = 0; i < u->nparts && !mod; i++)
 		mod = u->parts[i].new_mod;
 	if (!mod)
+		mod = tsplice_hooks_module(u);
+	if (!mod)
 		return n;
 	cursor = (unsigned long)mod->core_layout.base;
 	end = cursor + mod->core_layout.text_size;
@@ -157,6 +159,8 @@ static int tsplice_map_sites(struct tsplice_switch *sw)
 	unsigned int i;
 	u8 *area;
 
+	if (!u->nfuncs)
+		return 0;	/* hooks alone: nothing to write */
 	pages = kvmalloc_array(2 * u->nfuncs, sizeof(*pages), GFP_KERNEL);
 	if (!pages)
 		return -ENOMEM;
@@ -302,9 +306,21 @@ static int tsplice_stop_fn(void *data)
 	if (sw->op != TS_OP_MEASURE && tsplice_scan_tasks(sw))
 		ret = -EBUSY;
 	if (!ret && (sw->op == TS_OP_APPLY || sw->op == TS_OP_UNDO)) {
+		bool apply = sw->op == TS_OP_APPLY;
+
 		ret = tsplice_recheck_bytes(sw);
-		if (!ret)
+		/* The author's checks see the machine as the task check left it; then the writes,
+		 * then the author's changes to live data, before any task runs the new code. */
+		if (!ret) {
+			sw->hook_refused = tsplice_run_check_hooks(sw->u, apply ? TS_HOOK_CHECK_APPLY :
+								   TS_HOOK_CHECK_REVERSE, &sw->hook_value);
+			if (sw->hook_refused >= 0)
+				ret = -ECANCELED;
+		}
+		if (!ret) {
 			tsplice_write_sites(sw);
+			tsplice_run_hooks(sw->u, apply ? TS_HOOK_APPLY : TS_HOOK_REVERSE);
+		}
 	}
 	sw->result = ret;
 	sw->pause_ns = ktime_get_ns() - t0;
@@ -338,6 +354,8 @@ int tsplice_run(struct tsplice_switch *sw)
 	sw->bad_func = -1;
 	sw->bad_at = -1;
 	sw->bad_kprobe = false;
+	sw->hook_refused = -1;
+	sw->hook_value = 0;
 	memset(sw->cpu_task, 0, nr_cpu_ids * sizeof(*sw->cpu_task));
 	sw->caller = current;
 	cpus_read_lock();

@@ -15,6 +15,8 @@
  *                refusal a reason name with key=value fields
  *   late.c       functions of loadable modules: `part`, `late`, and the module notifier that
  *                binds them when their module comes and forgets them when it goes
+ *   hooks.c      `hook`: the patch author's functions run around and inside the switch
+ *   shadow.c     shadow data, exported to update modules (<linux/tsplice.h>)
  */
 #ifndef TSPLICE_H
 #define TSPLICE_H
@@ -73,6 +75,7 @@
 #define TSPLICE_MAX_PRE		(48 * 1024)	/* pre code of a module's function, compared at load */
 #define TSPLICE_MAX_PARTS	1024
 #define TSPLICE_MAX_LATE	8192
+#define TSPLICE_MAX_HOOKS	256
 #define TSPLICE_CMD_BIG		(2 * TSPLICE_MAX_PRE + 4096)	/* a `part` command: pre code in hex and its mask */
 
 /*
@@ -175,6 +178,23 @@ struct tsplice_late {
 	enum tsplice_late_type type;
 };
 
+/* The kinds of hooks (<linux/tsplice.h>); hooks.c says when each runs. */
+enum tsplice_hook_kind {
+	TS_HOOK_PRE_APPLY, TS_HOOK_CHECK_APPLY, TS_HOOK_APPLY, TS_HOOK_POST_APPLY, TS_HOOK_FAIL_APPLY,
+	TS_HOOK_PRE_REVERSE, TS_HOOK_CHECK_REVERSE, TS_HOOK_REVERSE, TS_HOOK_POST_REVERSE,
+	TS_HOOK_FAIL_REVERSE,
+	TS_HOOK_KINDS
+};
+
+/* A hook: a function of the update module, run by the core module at its time. */
+struct tsplice_hook {
+	enum tsplice_hook_kind kind;
+	char name[KSYM_NAME_LEN];
+	unsigned long addr;
+	struct module *mod;			/* the update module, held from `hook` to drop */
+	unsigned int runs;			/* times it ran */
+};
+
 struct tsplice_update {
 	struct list_head list;
 	char id[TSPLICE_ID_LEN];
@@ -187,6 +207,8 @@ struct tsplice_update {
 	unsigned int nparts;
 	struct tsplice_late *lates;
 	unsigned int nlates;
+	struct tsplice_hook *hooks;		/* in the order given (hooks.c) */
+	unsigned int nhooks;
 	time64_t applied_at;			/* wall clock seconds of the last apply, 0 if none */
 	unsigned int attempts;			/* stop_machine runs of the last apply or undo */
 	u64 pause_ns, call_ns, wait_ns;		/* of the last successful or last tried switch */
@@ -265,6 +287,8 @@ struct tsplice_switch {
 	int bad_func;
 	int bad_at;				/* ... the offset from its entry where it differs */
 	bool bad_kprobe;			/* ... because a kprobe was registered there */
+	int hook_refused;			/* the check hook that returned non-zero, or -1 */
+	int hook_value;				/* ... and what it returned */
 	u8 bad_bytes[TSPLICE_MAX_EXPECTED];
 };
 
@@ -323,6 +347,19 @@ int tsplice_bind_loaded(struct tsplice_update *u, struct tsplice_report *msg);
 void tsplice_free_parts(struct tsplice_update *u);
 int tsplice_late_init(void);
 void tsplice_late_exit(void);
+
+/* hooks.c: the patch author's functions */
+extern const char *const tsplice_hook_kind_names[];
+int tsplice_hook_command(int argc, char **argv, struct tsplice_report *msg);
+bool tsplice_has_hooks(const struct tsplice_update *u, enum tsplice_hook_kind kind);
+void tsplice_run_hooks(struct tsplice_update *u, enum tsplice_hook_kind kind);
+int tsplice_run_check_hooks(struct tsplice_update *u, enum tsplice_hook_kind kind, int *value);
+void tsplice_free_hooks(struct tsplice_update *u);
+struct module *tsplice_hooks_module(const struct tsplice_update *u);
+
+/* shadow.c: shadow data (the API is in include/linux/tsplice.h) */
+unsigned int tsplice_shadow_count(unsigned long id);
+void tsplice_shadow_exit(void);
 
 /* taskcheck.c */
 bool tsplice_scan_tasks(struct tsplice_switch *sw);
