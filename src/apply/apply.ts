@@ -342,8 +342,8 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
   try {
     // Only the update module's lines: the rest was parsed before insmod and has not changed.
     const withUpdate = readModuleKallsyms(module.name);
-    const newAddressOf = (fn: UpdateFunction): bigint =>
-      newFunctionAddress(withUpdate, module.name, module.renamedFunctions?.find((r) => r.unit === fn.unit && r.name === fn.name)?.symbol ?? fn.name);
+    const symbolOf = (fn: UpdateFunction): string => module.renamedFunctions?.find((r) => r.unit === fn.unit && r.name === fn.name)?.symbol ?? fn.name;
+    const newAddressOf = (fn: UpdateFunction): bigint => newFunctionAddress(withUpdate, module.name, symbolOf(fn));
     const functions: ApplyResult['functions'] = [];
     // vmlinux's functions are staged at the addresses matching found...
     const requests = match.functions.flatMap((f) => {
@@ -365,7 +365,13 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
       return [{ name: copy ?? fn.name, module: fn.module, newAddress: newAddressOf(fn), newSize: fn.post.size, pre: Buffer.from(fn.pre.bytes, 'base64'), mask: identityMask(fn, update.specialEntries), ...(running !== undefined ? { pinAt: running } : {}) }];
     });
     const lates = late.map((l) => ({ module: l.module, target: l.target, symbol: l.symbol, field: sectionAddress(module.name, l.section) + BigInt(l.offset), type: l.type, addend: l.addend }));
-    await core.stageAll(update.id, requests, parts, lates);
+    // The author's hooks, in the order the update lists them (format.ts).
+    const hooks = (update.hooks ?? []).map((h) => {
+      const fn = update.functions.find((f) => f.name === h.function && f.unit === h.unit);
+      if (!fn) throw new UserError(`The update ${update.id} names the hook ${h.function} of ${h.unit}, which it does not carry.`, { kind: 'bad-update', unit: h.unit, function: h.function });
+      return { kind: h.kind, name: symbolOf(fn), address: newAddressOf(fn), size: fn.post.size };
+    });
+    await core.stageAll(update.id, requests, parts, lates, hooks);
     staged = true;
     unmarkLoading(module.name);
     const stageMs = Number(process.hrtime.bigint() - started) / 1e6;

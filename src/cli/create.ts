@@ -33,6 +33,9 @@ function summary(update: UpdatePackage): object {
     data: update.data.map((d) => ({ name: d.name, status: d.status, size: d.data?.size })),
     specialEntries: update.specialEntries.length,
     lineNumbersOnly: update.lineNumbersOnly,
+    hooks: update.hooks ?? [],
+    declarations: update.declarations ?? [],
+    shadowIds: update.shadowIds ?? [],
   };
 }
 
@@ -86,7 +89,7 @@ export function addCreateCommands(program: Command): void {
 
   program
     .command('inspect')
-    .description('show what an update holds: target kernel, functions, data, sizes')
+    .description('show what an update holds: target kernel, functions, data, sizes, hooks, declarations, shadow ids')
     .argument('<file>', 'an update made by tsplice create')
     .option('--json', 'print JSON')
     .action((file: string, opts: { json?: boolean }) => {
@@ -103,7 +106,14 @@ export function addCreateCommands(program: Command): void {
       }
       for (const d of update.data) process.stdout.write(`  new data ${d.name}${d.data ? `  ${d.data.size} bytes` : ''}\n`);
       process.stdout.write(`  ${update.specialEntries.length} special-section entries\n`);
-      if (update.functions.length === 0) throw new UserError(`${file} carries no function.`, { kind: 'nothing-to-carry', object: file });
+      for (const h of update.hooks ?? []) process.stdout.write(`  hook ${h.kind.padEnd(13)} ${h.function}  ${h.unit}\n`);
+      for (const d of update.declarations ?? []) process.stdout.write(`  declared tsplice_${d.kind}(${d.symbol})  ${d.unit}\n`);
+      for (const id of [...new Set((update.shadowIds ?? []).map((u) => u.id))]) {
+        const users = (update.shadowIds ?? []).filter((u) => u.id === id).map((u) => `${u.function} (${u.call.replace(/^tsplice_shadow_/, '')})`);
+        process.stdout.write(`  shadow id ${id}  ${[...new Set(users)].join(', ')}\n`);
+      }
+      const authored = (update.hooks?.length ?? 0) + (update.declarations?.length ?? 0) > 0;
+      if (update.functions.length === 0 && !authored) throw new UserError(`${file} carries no function.`, { kind: 'nothing-to-carry', object: file });
     });
 
   const key = program.command('key').description('signing keys for updates');

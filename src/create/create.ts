@@ -195,6 +195,18 @@ function applyBase(options: CreateOptions, work: string, sourceRoot: string): { 
   return { preRoot, baseTouched };
 }
 
+/** The hooks, declarations and shadow ids of the carried units, in the units' order (absent when none). */
+function authoredParts(carried: readonly UnitResult[]): Pick<UpdatePackage, 'hooks' | 'declarations' | 'shadowIds'> {
+  const hooks = carried.flatMap((u) => u.state.hooks.map((h) => ({ ...h, unit: u.unit })));
+  const declarations = carried.flatMap((u) => u.state.declarations.map((d) => ({ ...d, unit: u.unit })));
+  const shadowIds = carried.flatMap((u) => u.state.shadowIds.map((s) => ({ ...s, unit: u.unit })));
+  return {
+    ...(hooks.length > 0 ? { hooks } : {}),
+    ...(declarations.length > 0 ? { declarations } : {}),
+    ...(shadowIds.length > 0 ? { shadowIds } : {}),
+  };
+}
+
 export async function createUpdate(options: CreateOptions): Promise<CreateResult> {
   const { tree, patches, log } = options;
   // The id names the update module and is written into its C stub and Kbuild file.
@@ -300,7 +312,10 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
     }
     refuse();
     const functions = units.flatMap((u) => u.state.functions);
-    if (functions.length === 0) {
+    // The author's own code: hooks are entry points, and declarations alone make a valid update
+    // (an __init change that needs nothing at run time).
+    const authored = units.some((u) => u.state.hooks.length > 0 || u.state.declarations.length > 0);
+    if (functions.length === 0 && !authored) {
       const lineOnly = units.flatMap((u) => u.state.lineNumbersOnly);
       throw new UserError(
         lineOnly.length > 0
@@ -309,7 +324,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
         { kind: 'no-code-change' },
       );
     }
-    if (!functions.some((f) => f.status === 'changed')) {
+    if (!functions.some((f) => f.status === 'changed') && !units.some((u) => u.state.hooks.length > 0) && functions.length > 0) {
       // New functions that no replaced function calls would sit in a module nothing reaches.
       const added = functions.map((f) => f.name);
       const unit = units.find((u) => u.state.functions.length > 0)?.unit;
@@ -319,7 +334,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       );
     }
     // A unit rebuilt only for a header it does not change has nothing to carry.
-    const carried = units.filter((u) => touched.includes(u.unit) || u.state.functions.length > 0 || u.state.data.length > 0);
+    const carried = units.filter((u) => touched.includes(u.unit) || u.state.functions.length > 0 || u.state.data.length > 0 || u.state.hooks.length > 0);
     const parts = carried.map((u) => updatePartsFromDiff(u.state, u.unit, u.module));
     const update: UpdatePackage = {
       format: UPDATE_FORMAT_VERSION,
@@ -341,6 +356,7 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
       specialEntries: parts.flatMap((p) => p.specialEntries),
       lineNumbersOnly: units.flatMap((u) => u.state.lineNumbersOnly),
       postObjects: carried.map((u) => ({ unit: u.unit, bytes: readFileSync(u.state.post.path).toString('base64') })),
+      ...authoredParts(carried),
     };
     if (options.headersDir) {
       log(`Building the update module and the core module for ${tree.release}...`);

@@ -73,9 +73,21 @@ export function isAllocated(section: Section): boolean {
   return (section.flags & SHF_ALLOC) !== 0n;
 }
 
+/**
+ * The sections <linux/tsplice.h> puts a patch author's hooks and declarations in: what the
+ * update is told, not data of the unit (src/diff/hooks.ts).
+ */
+export const AUTHOR_SECTION_PREFIX = '.tsplice.';
+
+export function isAuthorSection(section: Pick<Section, 'name'>): boolean {
+  return section.name.startsWith(AUTHOR_SECTION_PREFIX);
+}
+
 export class DiffObject {
   readonly functions: ObjectPiece[] = [];
   readonly dataObjects: ObjectPiece[] = [];
+  /** The hook pointers and declarations of <linux/tsplice.h>, kept apart from the data. */
+  readonly authorEntries: ObjectPiece[] = [];
   private readonly pieceBySymbol = new Map<number, ObjectPiece>();
   private readonly piecesBySection = new Map<number, ObjectPiece[]>();
   private readonly decoded = new Map<number, Instruction[]>();
@@ -98,7 +110,7 @@ export class DiffObject {
         canonical: canonicalName(symbol.name),
         relocations: [],
       };
-      (symbol.type === STT_FUNC ? this.functions : this.dataObjects).push(piece);
+      (symbol.type === STT_FUNC ? this.functions : isAuthorSection(section) ? this.authorEntries : this.dataObjects).push(piece);
       this.pieceBySymbol.set(symbol.index, piece);
       const list = this.piecesBySection.get(section.index) ?? [];
       list.push(piece);

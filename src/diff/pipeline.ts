@@ -13,6 +13,7 @@ import { checkDataLayouts } from './layouts.js';
 import { copyUnplacedStaticCallees } from './private-copies.js';
 import { findRenamedFunctions } from './renames.js';
 import { copyChangedReadOnlyData, readersOf } from './read-only-copies.js';
+import { collectHooks, findShadowIds, honourDeclarations, type Declaration, type Hook, type ShadowUse } from './hooks.js';
 import { refuseChangedTables } from './tables.js';
 import { bugLines, scanSpecialSections, type SpecialEntry } from './special-sections.js';
 
@@ -60,6 +61,11 @@ export interface DiffState {
   specialEntries: SpecialEntry[];
   /** The pre object's entries for the pre versions of carried functions: where run-pre matching must expect boot-time rewrites. */
   preSpecialEntries: SpecialEntry[];
+  /** The patch author's hooks and declarations (<linux/tsplice.h>, hooks.ts), in the unit's order. */
+  hooks: Hook[];
+  declarations: Declaration[];
+  /** The shadow ids the carried code uses (hooks.ts). */
+  shadowIds: ShadowUse[];
 }
 
 export interface DiffStep {
@@ -238,6 +244,7 @@ const collectSpecialEntries: DiffStep = {
 };
 
 export const DIFF_STEPS: readonly DiffStep[] = [
+  collectHooks,
   compareFunctions,
   copyChangedReadOnlyData,
   carryJumpsIntoChangedCode,
@@ -248,6 +255,8 @@ export const DIFF_STEPS: readonly DiffStep[] = [
   collectSpecialEntries,
   refuseChangedTables,
   checkDataLayouts,
+  honourDeclarations,
+  findShadowIds,
 ];
 
 export function diffObjects(pre: DiffObject, post: DiffObject, steps: readonly DiffStep[] = DIFF_STEPS): DiffState {
@@ -261,6 +270,9 @@ export function diffObjects(pre: DiffObject, post: DiffObject, steps: readonly D
     lineNumbersOnly: [],
     specialEntries: [],
     preSpecialEntries: [],
+    hooks: [],
+    declarations: [],
+    shadowIds: [],
   };
   for (const step of steps) step.run(state);
   return state;
@@ -273,14 +285,20 @@ export interface DiffReport {
   data: { name: string; status: 'new' | 'copy' }[];
   refused: Refusal[];
   lineNumbersOnly: string[];
+  hooks: Hook[];
+  declarations: Declaration[];
+  shadowIds: ShadowUse[];
 }
 
 export function diffReport(state: DiffState): DiffReport {
   return {
-    ok: state.refused.length === 0 && state.functions.length > 0,
+    ok: state.refused.length === 0 && (state.functions.length > 0 || state.hooks.length > 0 || state.declarations.length > 0),
     functions: state.functions.map((f) => ({ name: f.name, status: f.status })),
     data: state.data.map((d) => ({ name: d.name, status: d.status })),
     refused: state.refused,
     lineNumbersOnly: state.lineNumbersOnly,
+    hooks: state.hooks,
+    declarations: state.declarations,
+    shadowIds: state.shadowIds,
   };
 }

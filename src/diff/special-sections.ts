@@ -34,7 +34,7 @@ export const SPECIAL_SECTIONS: readonly SpecialSectionLayout[] = [
  * Sections that may point into code but describe nothing the new code needs: debug info,
  * link-time discards, export and initcall tables of the built-in kernel, the printk index.
  */
-const METADATA_SECTION = /^(\.eh_frame|\.debug_|\.rela\.debug_|\.discard|\.note|\.comment|\.BTF($|\.)|_*__ksymtab|_*__kcrctab|\.modinfo|__param|\.initcall|\.con_initcall|\.printk_index|__dyndbg|\.orc_unwind$|\.altinstr_replacement|\.altinstr_aux|\.init\.|\.exit\.|__tracepoints_ptrs|_ftrace_events|\.ref\.data|__patchable_function_entries)/;
+const METADATA_SECTION = /^(\.eh_frame|\.debug_|\.rela\.debug_|\.discard|\.note|\.comment|\.BTF($|\.)|_*__ksymtab|_*__kcrctab|\.modinfo|__param|\.initcall|\.con_initcall|\.printk_index|__dyndbg|\.orc_unwind$|\.altinstr_replacement|\.altinstr_aux|\.init\.|\.exit\.|__tracepoints_ptrs|_ftrace_events|\.ref\.data|__patchable_function_entries|\.tsplice\.)/;
 
 /** Ordinary data: a pointer from here to a changed function reaches it through its entry jump. */
 const ORDINARY_DATA = /^(\.data|\.rodata|\.bss|\.tbss|\.tdata)/;

@@ -43,6 +43,8 @@ export type DiagnosticKind =
   | 'only-new-functions'
   | 'unnamed-data-reference'
   | 'nothing-to-carry'
+  | 'bad-hook'
+  | 'unused-declaration'
   // The update file and its trust.
   | 'bad-update'
   | 'untrusted'

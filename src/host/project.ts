@@ -9,3 +9,14 @@ import { fileURLToPath } from 'node:url';
 export function projectRoot(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 }
+
+/**
+ * The header patch authors include as <linux/tsplice.h> (hooks, declarations, shadow data),
+ * relative to kmod/: the core module implements it and is built with it.
+ */
+export const AUTHOR_HEADER = 'include/linux/tsplice.h';
+
+/** The folder a post compile searches last for <linux/tsplice.h>. */
+export function authorIncludeDir(): string {
+  return join(projectRoot(), 'kmod', 'include');
+}

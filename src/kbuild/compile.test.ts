@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { UserError } from '../host/errors.js';
+import { authorIncludeDir } from '../host/project.js';
 import { buildVariantObject, kbuildTarget, preObjectUpToDate, recordedCommand, variantCommand, withoutDotDot } from './compile.js';
 import { KbuildReader } from './build-status.js';
 import { filesInPatch } from '../patch/patch.js';
@@ -14,7 +15,7 @@ it('points the recorded command at the work folder, word by word', () => {
   const command = variantCommand(recorded, 'fs/proc/version.c', '/w/src', '/w/out');
   assert.equal(
     command,
-    'gcc-12 -iquote fs/proc -fmacro-prefix-map=/w/src/= -Wp,-MMD,/w/out/fs/proc/.version.o.d -nostdinc -I./include -DKBUILD_BASENAME=\'"version"\' -c -o /w/out/fs/proc/version.o /w/src/fs/proc/version.c   ; ./tools/objtool/objtool --orc --rethunk   /w/out/fs/proc/version.o',
+    `gcc-12 -iquote fs/proc -fmacro-prefix-map=/w/src/= -idirafter ${authorIncludeDir()} -Wp,-MMD,/w/out/fs/proc/.version.o.d -nostdinc -I./include -DKBUILD_BASENAME=\'"version"\' -c -o /w/out/fs/proc/version.o /w/src/fs/proc/version.c   ; ./tools/objtool/objtool --orc --rethunk   /w/out/fs/proc/version.o`,
   );
 });
 
@@ -24,7 +25,7 @@ it('puts the patched headers\' folders in front of the tree\'s, in the tree\'s o
   const command = variantCommand(recorded, 'fs/foo/a.c', '/w/src', '/w/out', ['include/uapi/linux/x.h', 'include/linux/kconfig.h', 'fs/foo/local.h']);
   assert.equal(
     command,
-    'gcc-12 -iquote fs/foo -fmacro-prefix-map=/w/src/= -Wp,-MMD,/w/out/fs/foo/.a.o.d -nostdinc -I./arch/x86/include -I/w/src/include -I./include -I/w/src/include/uapi -I./include/uapi -include /w/src/include/linux/kconfig.h -I /w/src/fs/foo -I ./fs/foo -c -o /w/out/fs/foo/a.o /w/src/fs/foo/a.c',
+    `gcc-12 -iquote fs/foo -fmacro-prefix-map=/w/src/= -idirafter ${authorIncludeDir()} -Wp,-MMD,/w/out/fs/foo/.a.o.d -nostdinc -I./arch/x86/include -I/w/src/include -I./include -I/w/src/include/uapi -I./include/uapi -include /w/src/include/linux/kconfig.h -I /w/src/fs/foo -I ./fs/foo -c -o /w/out/fs/foo/a.o /w/src/fs/foo/a.c`,
   );
   // Without patched headers the command is the recorded one, pointed at the work folder only.
   assert.doesNotMatch(variantCommand(recorded, 'fs/foo/a.c', '/w/src', '/w/out'), /-I\/w\/src/);
@@ -47,12 +48,12 @@ it('refuses a unit that does not compile with gcc\'s first error, and objtool do
   const objtool = join(dir, 'objtool');
   writeFileSync(objtool, `#!/bin/sh\ntouch ${join(dir, 'objtool-ran')}\n`, { mode: 0o755 });
   writeFileSync(join(treeDir, 'kernel', '.sys.o.cmd'), `cmd_kernel/sys.o := gcc -Wp,-MMD,kernel/.sys.o.d -c -o kernel/sys.o kernel/sys.c   ; ${objtool} kernel/sys.o\n`);
-  writeFileSync(join(sourceRoot, 'kernel', 'sys.c'), '/* 1 */\n/* 2 */\n/* 3 */\n/* 4 */\n/* 5 */\n/* 6 */\n/* 7 */\n/* 8 */\n#include <linux/tsplice.h>\nint x;\n');
+  writeFileSync(join(sourceRoot, 'kernel', 'sys.c'), '/* 1 */\n/* 2 */\n/* 3 */\n/* 4 */\n/* 5 */\n/* 6 */\n/* 7 */\n/* 8 */\n#include <linux/no-such-header.h>\nint x;\n');
   const tree = { release: 'test', sourceVersion: 'test', dir: treeDir, makeVariables: [] };
   await assert.rejects(buildVariantObject(tree, 'kernel/sys.c', sourceRoot, join(dir, 'out')), (error: unknown) => {
     assert.ok(error instanceof UserError);
-    assert.equal(error.message, 'kernel/sys.c does not compile with the patch: kernel/sys.c:9:10: fatal error: linux/tsplice.h: No such file or directory.');
-    assert.deepEqual(error.diagnostic, { kind: 'does-not-compile', unit: 'kernel/sys.c', reason: 'kernel/sys.c:9:10: fatal error: linux/tsplice.h: No such file or directory' });
+    assert.equal(error.message, 'kernel/sys.c does not compile with the patch: kernel/sys.c:9:10: fatal error: linux/no-such-header.h: No such file or directory.');
+    assert.deepEqual(error.diagnostic, { kind: 'does-not-compile', unit: 'kernel/sys.c', reason: 'kernel/sys.c:9:10: fatal error: linux/no-such-header.h: No such file or directory' });
     // The whole command and gcc's output, for --verbose only.
     assert.match(error.details ?? '', /^\$ sh -e -c 'gcc .*-c -o \S+\/out\/kernel\/sys\.o \S+\/src\/kernel\/sys\.c/);
     assert.match(error.details ?? '', /compilation terminated/);

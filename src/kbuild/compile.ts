@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../host/errors.js';
 import { CommandError, firstErrorLine, run } from '../host/exec.js';
+import { authorIncludeDir } from '../host/project.js';
 import { KbuildReader } from './build-status.js';
 import type { PreparedTree } from './tree.js';
 
@@ -232,7 +233,8 @@ export function variantCommand(
   command = replaceWord(command, unit, join(sourceRoot, unit));
   command = overlayPatchedHeaders(command, sourceRoot, patchedHeaders);
   const compiler = /^\s*(\S+)/.exec(command)?.[1] ?? 'gcc';
-  const extra = `-iquote ${dirname(unit)} -fmacro-prefix-map=${sourceRoot}/=`;
+  // <linux/tsplice.h> is searched last, after every folder of the kernel's own.
+  const extra = `-iquote ${dirname(unit)} -fmacro-prefix-map=${sourceRoot}/= -idirafter ${authorIncludeDir()}`;
   return command.replace(/^\s*\S+/, `${compiler} ${extra}`);
 }
 

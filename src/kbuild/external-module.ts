@@ -9,9 +9,9 @@
  * and the test modules (kmod/tests/*, the lab's). It builds in a temporary copy, so a source
  * folder never collects build products, and returns the .ko's bytes.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { UserError } from '../host/errors.js';
 import { run } from '../host/exec.js';
 import type { LabKernel } from '../debian/fetch.js';
@@ -85,7 +85,10 @@ export async function buildExternalModule(headersDir: string, name: string, sour
       }
     }
     const files = typeof sources.files === 'function' ? sources.files(dir) : (sources.files ?? {});
-    for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
+    for (const [file, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, file)), { recursive: true });
+      writeFileSync(join(dir, file), content);
+    }
     if (!existsSync(join(dir, 'Kbuild')) && !existsSync(join(dir, 'Makefile'))) {
       throw new UserError(`Cannot build ${what}: ${sources.from ?? 'its sources'} has no Kbuild or Makefile.`, { kind: 'missing-file', ...(sources.from !== undefined ? { object: sources.from } : {}) });
     }

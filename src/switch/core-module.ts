@@ -24,6 +24,8 @@ import {
   type StageRequest,
   type PartRequest,
   type LateRequest,
+  type HookRequest,
+  hookCommand,
   busyReason,
   lateCommand,
   partCommand,
@@ -203,17 +205,18 @@ export class CoreModule {
 
   /**
    * Stages an update: the functions of vmlinux (`stage`), the functions of loadable modules
-   * (`part`) and the relocations of the new code into modules (`late`), in that order; on a
-   * refusal the partial update is dropped.
+   * (`part`), the relocations of the new code into modules (`late`) and the author's hooks
+   * (`hook`, in the order they run), in that order; on a refusal the partial update is dropped.
    */
-  async stageAll(id: string, functions: readonly StageRequest[], parts: readonly PartRequest[], lates: readonly LateRequest[]): Promise<CoreUpdate> {
+  async stageAll(id: string, functions: readonly StageRequest[], parts: readonly PartRequest[], lates: readonly LateRequest[], hooks: readonly HookRequest[] = []): Promise<CoreUpdate> {
     argument(() => checkUpdateId(id));
-    if (functions.length === 0 && parts.length === 0) throw new UserError(`Update ${id} has no function to stage.`, { kind: 'nothing-to-stage' });
+    if (functions.length === 0 && parts.length === 0 && hooks.length === 0) throw new UserError(`Update ${id} has no function or hook to stage.`, { kind: 'nothing-to-stage' });
     if (await this.update(id)) throw new UserError(`The kernel already has an update ${id}; drop it or choose another id.`, { kind: 'bad-state' });
     try {
       for (const fn of functions) await this.stage(id, fn);
       for (const part of parts) await this.command(argument(() => partCommand(id, part)));
       for (const late of lates) await this.command(argument(() => lateCommand(id, late)));
+      for (const hook of hooks) await this.command(argument(() => hookCommand(id, hook)));
     } catch (e) {
       if (await this.update(id)) await this.drop(id);
       throw e;

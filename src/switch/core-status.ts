@@ -3,6 +3,7 @@
  * /proc/tsplice/control and the records read from /proc/tsplice/status. Pure functions, so
  * that the format is tested without a kernel; docs/core-module.md describes it.
  */
+import { HOOK_KINDS, type HookKind } from '../diff/hooks.js';
 import { UserError } from '../host/errors.js';
 
 export type UpdateState = 'staged' | 'applied' | 'reverted';
@@ -46,12 +47,23 @@ export interface CorePart {
   error?: string;
 }
 
+
+/** A hook the kernel holds for an update: a function of its module, and how often it ran. */
+export interface CoreHook {
+  name: string;
+  kind: HookKind;
+  address: bigint;
+  runs: number;
+}
+
 export interface CoreUpdate {
   id: string;
   state: UpdateState;
   functions: CoreFunction[];
   /** Functions of loadable modules; their bound ones are in `functions` too. */
   parts: CorePart[];
+  /** The patch author's hooks, in the order they run. */
+  hooks: CoreHook[];
   /** stop_machine runs of the last apply or undo. */
   attempts: number;
   /** When it was last applied (wall clock), if ever. */
@@ -136,6 +148,8 @@ export interface CoreStatus {
   /** The last refused command (absent from older core modules, and before any refusal). */
   refusal?: CoreRefusal;
   updates: CoreUpdate[];
+  /** Shadow data entries the core module holds, of every id (absent from older core modules). */
+  shadowEntries?: number;
 }
 
 /** What `stage` needs for one function. */
@@ -207,6 +221,22 @@ export function lateCommand(id: string, l: LateRequest): string {
   checkUpdateId(id);
   if (!MODULE_SYMBOL_NAME.test(l.symbol)) throw new UserError(`'${l.symbol}' is not a symbol name kallsyms could print (with #N for one of several).`, { kind: 'bad-argument' });
   return `late ${id} ${l.module} ${hex(l.field)} ${l.type} ${l.target} ${l.symbol} ${l.addend}`;
+}
+
+/** A hook of the update module for the kernel to run (`hook`): its kind, name and code. */
+export interface HookRequest {
+  kind: HookKind;
+  name: string;
+  address: bigint;
+  size: number;
+}
+
+/** The `hook` command line for one hook. */
+export function hookCommand(id: string, h: HookRequest): string {
+  checkUpdateId(id);
+  if (!MODULE_SYMBOL_NAME.test(h.name) || h.name.includes('#')) throw new UserError(`'${h.name}' is not a function name kallsyms could print.`, { kind: 'bad-argument' });
+  if (h.size <= 0) throw new UserError(`The hook ${h.name} has no code.`, { kind: 'bad-argument', function: h.name });
+  return `hook ${id} ${h.kind} ${h.name} ${hex(h.address)} ${h.size}`;
 }
 
 export interface RetryOptions {
@@ -409,6 +439,7 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         state,
         functions: [],
         parts: [],
+        hooks: [],
         attempts: integer(m, 'attempts', line, source),
         ...(appliedAt > 0 ? { appliedAt: new Date(appliedAt * 1000) } : {}),
         pauseNs: integer(m, 'pause_ns', line, source),
@@ -465,6 +496,16 @@ export function parseStatus(text: string, source = '/proc/tsplice/status'): Core
         ...(record.diagnostic ? { diagnostic: record.diagnostic } : {}),
         ...(record.error !== undefined && record.error !== '-' ? { error: record.error } : {}),
       });
+    } else if (kind === 'hook') {
+      const [id, name, ...words] = rest;
+      const update = id === undefined ? undefined : byId.get(id);
+      if (!update || !name) throw new UserError(`${source}: the line '${line}' belongs to no update listed before it.`, { kind: 'bad-kernel-record', object: source });
+      const m = fields(words, line, source);
+      const hookKind = HOOK_KINDS.find((k) => k === m.get('kind'));
+      if (!hookKind) throw new UserError(`${source}: kind=${m.get('kind') ?? ''} is not a hook kind in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
+      update.hooks.push({ name, kind: hookKind, address: address(m, 'addr', line, source), runs: integer(m, 'runs', line, source) });
+    } else if (kind === 'shadow') {
+      status.shadowEntries = integer(fields(rest, line, source), 'entries', line, source);
     } else {
       throw new UserError(`${source}: unknown record '${kind ?? ''}' in the line '${line}'.`, { kind: 'bad-kernel-record', object: source });
     }

@@ -15,6 +15,8 @@ import type { UpdatePackage } from '../update/format.js';
 import { moduleNameFor } from '../update/module.js';
 import { kallsymsTargets, type ModuleTargets } from '../match/module-targets.js';
 import { takeLateReferences, writableLater, type LateReference } from './late-references.js';
+import { SHADOW_FUNCTIONS } from '../diff/hooks.js';
+import { CORE_MODULE_NAME as CORE_MODULE } from './core-module.js';
 
 export interface ResolvedModule {
   bytes: Uint8Array;
@@ -228,6 +230,25 @@ function pinnedModules(model: ObjectModel, externals: ReadonlyMap<string, Extern
 }
 
 /**
+ * Hooks run at apply and at undo, not at each load of a module: a fix with hooks to a module
+ * binds to the copy loaded at apply and keeps it loaded (pinned), so that the hooks' references
+ * into the module stay valid. A module not loaded then is refused by name.
+ */
+function pinForHooks(update: UpdatePackage, pinned: Set<string>, loaded: LoadedModules): void {
+  if (!update.hooks?.length) return;
+  for (const unit of update.units) {
+    if (unit.module === undefined || pinned.has(unit.module)) continue;
+    if (!loaded.has(unit.module)) {
+      throw new UserError(
+        `The update ${update.id} has hooks and fixes the module ${unit.module}, which is not loaded: hooks run at apply and undo, so such a fix applies only while the module is loaded (and keeps it loaded); load it first.`,
+        { kind: 'late-reference', object: unit.module, unit: unit.unit },
+      );
+    }
+    pinned.add(unit.module);
+  }
+}
+
+/**
  * Gives every undefined symbol of the update module that vmlinux defines its running address
  * (SHN_ABS), so the loader needs no export for it, and takes out the references into loadable
  * modules for the core module to write at each load (`late`). `targets` tells what the
@@ -260,9 +281,21 @@ export function resolveUpdateModule(
   const externals = new Map(module.externals.map((e) => [e.symbol, e]));
   const resolved = new Map<string, bigint>();
   const pinned = pinnedModules(model, externals, targets, symbols, loaded);
+  pinForHooks(update, pinned, loaded);
   const lateSymbols = new Map<ModelSymbol, { module: string; target: string; name: string }>();
   for (const symbol of model.symbols) {
     if (symbol.section !== SHN_UNDEF || symbol.name === '') continue;
+    // The shadow API is tsplice_core's: bound to its running address like vmlinux's (the loader
+    // would want a symbol version the update module cannot have). tsplice_core cannot be
+    // unloaded while it holds any update (kmod/core.c), so the address stays valid.
+    if (SHADOW_FUNCTIONS.includes(symbol.name)) {
+      const address = theOne(symbol.name, symbols.lookup(symbol.name).filter((s) => s.module === CORE_MODULE), ' (of the core module)');
+      if (address === undefined) throw new UserError(`The new code calls ${symbol.name}, which the loaded core module ${CORE_MODULE} does not have: it is older than the update.`, { kind: 'unresolved-reference', function: symbol.name });
+      symbol.section = SHN_ABS;
+      symbol.value = address;
+      resolved.set(symbol.name, address);
+      continue;
+    }
     const external = externals.get(symbol.name);
     if (external?.module !== undefined && pinned.has(external.module)) {
       const address = moduleAddress({ ...external, module: external.module }, symbols, learned, loaded);

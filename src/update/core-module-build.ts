@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachePath } from '../host/cache.js';
-import { projectRoot } from '../host/project.js';
+import { AUTHOR_HEADER, projectRoot } from '../host/project.js';
 import { buildExternalModule } from '../kbuild/external-module.js';
 
 /** The files of kmod/ the core module is built from (not its tests/ folder, not build products). */
@@ -15,7 +15,7 @@ const isCoreSource = (file: string): boolean => file === 'Kbuild' || file.endsWi
 export async function coreModuleFor(release: string, headersDir: string): Promise<Buffer> {
   const source = join(projectRoot(), 'kmod');
   // Every file the module is built from, by name: a part added, renamed or changed is a new key.
-  const files = readdirSync(source).filter(isCoreSource).sort();
+  const files = [...readdirSync(source).filter(isCoreSource), AUTHOR_HEADER].sort();
   const hash = createHash('sha256');
   for (const file of files) {
     const bytes = readFileSync(join(source, file));
@@ -24,7 +24,7 @@ export async function coreModuleFor(release: string, headersDir: string): Promis
   const key = hash.digest('hex').slice(0, 16);
   const cached = cachePath('core-module', release, key, 'tsplice_core.ko');
   if (existsSync(cached)) return readFileSync(cached);
-  const bytes = await buildExternalModule(headersDir, 'tsplice_core', { from: source, filter: isCoreSource }, { what: `the core module for ${release}`, tmpPrefix: 'tsplice-core-' });
+  const bytes = await buildExternalModule(headersDir, 'tsplice_core', { from: source, filter: isCoreSource, files: { [AUTHOR_HEADER]: readFileSync(join(source, AUTHOR_HEADER)) } }, { what: `the core module for ${release}`, tmpPrefix: 'tsplice-core-' });
   mkdirSync(join(cached, '..'), { recursive: true });
   writeFileSync(cached, bytes);
   return bytes;

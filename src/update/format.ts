@@ -16,6 +16,7 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { UserError } from '../host/errors.js';
 import { checkUpdateShape } from './schema.js';
 import { parseSignatureLine, signatureLine, type UpdateSignature } from './signature.js';
+import type { DeclarationKind, HookKind } from '../diff/hooks.js';
 
 export const UPDATE_FORMAT_VERSION = 1;
 const MAGIC = 'TSPLICE-UPDATE';
@@ -121,6 +122,16 @@ export interface UpdatePackage {
   };
   /** The core module (kmod/) built for the target kernel (base64 of the .ko). */
   coreModule?: string;
+  /**
+   * The patch author's hooks (<linux/tsplice.h>): functions of the update module the core module
+   * runs around and inside the switch; each kind in this order (units in the order of `units`,
+   * each unit's in the order of its lines).
+   */
+  hooks?: { kind: HookKind; function: string; unit: string }[];
+  /** The author's declarations, each answering a refusal create would otherwise make. */
+  declarations?: { kind: DeclarationKind; symbol: string; unit: string }[];
+  /** The shadow ids the new code passes to tsplice_shadow_* (`computed` when not a constant). */
+  shadowIds?: { id: string; function: string; call: string; unit: string }[];
 }
 
 /** The file's bytes; signed with `signingKey` when one is given. */

@@ -8,6 +8,7 @@
  */
 import { UserError } from '../host/errors.js';
 import { moduleNameFor } from './module.js';
+import { DECLARATION_KINDS, HOOK_KINDS } from '../diff/hooks.js';
 
 /** A field that is not what the format says, with its path in the body. */
 class ShapeError extends Error {
@@ -129,6 +130,9 @@ const updateBody = object({
     'renamedFunctions?': list(object({ unit: text, name: text, symbol: text })),
   }),
   'coreModule?': base64,
+  'hooks?': list(object({ kind: oneOf(...HOOK_KINDS), function: str(/^[A-Za-z_][A-Za-z0-9_.]{0,127}$/, 'a function name'), unit: text }), 1024),
+  'declarations?': list(object({ kind: oneOf(...DECLARATION_KINDS), symbol: str(/^[A-Za-z_][A-Za-z0-9_.]{0,127}$/, 'a symbol name'), unit: text }), 1024),
+  'shadowIds?': list(object({ id: str(/^(0x[0-9a-f]{1,16}|computed)$/, 'a shadow id'), function: text, call: text, unit: text })),
 });
 
 /**
