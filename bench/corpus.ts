@@ -36,7 +36,8 @@ import { GuestFailure, runInGuest } from '../tools/lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../src/update/format.js';
 import { addedFunctions, diffCalls, fileAddingCalled, unitThatMustChange, writeGroupPatch } from '../tools/corpus/group.js';
 import { patchPath, readManifest, type CorpusEntry } from '../tools/corpus/derive.js';
-import { CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../tools/corpus/outcome.js';
+import { adaptationOf, newLinesBeyond } from '../tools/corpus/adapted.js';
+import { APPLIED_WITH_NEW_CODE, NOT_LIVE, CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../tools/corpus/outcome.js';
 
 const { values } = parseArgs({
   options: {
@@ -203,9 +204,42 @@ for (const [i, entry] of entries.entries()) {
     row.outcome = row.reason + (classes.length > 1 ? ` (+${classes.slice(1).join(', ')})` : '');
     row.error = message;
     row.changesCode = classes[0] !== 'no code change';
+    if (row.changesCode) await tryAdapted(entry, row);
   }
   log(`[${i + 1}/${entries.length}] ${entry.file}: ${row.outcome}${row.functions ? ` (${row.functions} functions)` : ''} in ${row.createSeconds?.toFixed(1)} s  [${elapsed()}]`);
 }
+/**
+ * A fix refused because it needs new code, made from its adapted patch (test/corpus/adapted/)
+ * when the adapted corpus has one: created, it goes to the guest like any other update and counts
+ * as applied with new code; a note saying it cannot apply live counts as not applicable live.
+ */
+async function tryAdapted(entry: CorpusEntry, row: CorpusRow): Promise<void> {
+  const adaptation = adaptationOf(entry.patch);
+  if (!adaptation) return;
+  row.refusedAlone = row.error;
+  if (adaptation.kind === 'not-live') {
+    row.adapted = { notLive: adaptation.why };
+    row.reason = NOT_LIVE;
+    row.outcome = `${NOT_LIVE}: ${adaptation.why}`;
+    return;
+  }
+  const newLines = newLinesBeyond(patchText(entry.file), readFileSync(adaptation.path, 'utf8'));
+  row.adapted = { patch: `adapted/${entry.patch}`, newLines };
+  try {
+    const { update } = await createUpdate({ tree, patches: [adaptation.path], distributionVersion: kernel.version, headersDir: kernel.headersDir, log: quiet });
+    const path = join(work, `${update.id}.tsplice`);
+    writeUpdate(path, update);
+    created.push({ entry, id: update.id, path, group: [entry.file], module: update.functions.some((f) => f.module !== undefined) });
+    row.functions = update.functions.length;
+    delete row.error;
+    row.outcome = row.reason = 'created';
+  } catch (error) {
+    const classes = error instanceof UserError ? createClasses(error.diagnostics) : ['tsplice crashed'];
+    row.error = error instanceof Error ? error.message : String(error);
+    row.outcome = `adapted patch refused at create: ${classes.join(', ')}`;
+  }
+}
+
 // A file that alone only adds functions nothing calls (fs/notify/fsnotify.c exporting a helper
 // for fs/notify/mark.c) is part of a fix across files: when a later group carries its diff,
 // that update is the file's.
@@ -317,8 +351,9 @@ if (!values['skip-guest'] && created.length > 0) {
       continue;
     }
     row.boot = result.boot;
-    row.reason = result.outcome;
-    row.outcome = result.outcome === 'applied' ? 'applied' : `${result.outcome}`;
+    const adapted = row.adapted !== undefined && 'patch' in row.adapted;
+    row.reason = adapted && result.outcome === 'applied' ? APPLIED_WITH_NEW_CODE : result.outcome;
+    row.outcome = adapted ? `${row.reason} (${row.adapted && 'newLines' in row.adapted ? row.adapted.newLines : '?'} new lines)` : result.outcome;
     if (result.applyWallMs !== undefined) row.applyMs = result.applyWallMs;
     if (result.pauseNs !== undefined) row.pauseUs = result.pauseNs / 1000;
     if (result.undoWallMs !== undefined) row.undoMs = result.undoWallMs;

@@ -299,9 +299,16 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   }
   const checks = jumpChecks(listed);
   result.functions = checks;
-  if (result.outcome === 'applied' && (checks.length === 0 || checks.some((c) => !c.jumps))) {
+  // A fix of data alone (hooks, no replaced function) has no jmp: its apply hooks must have run.
+  const dataAlone = !update.functions.some((f) => f.pre) && (update.hooks?.length ?? 0) > 0;
+  if (result.outcome === 'applied' && ((checks.length === 0 && !dataAlone) || checks.some((c) => !c.jumps))) {
     result.outcome = 'check failed';
     result.error = `no jmp to the new code at the site of ${checks.filter((c) => !c.jumps).map((c) => c.name).join(', ') || '(no function listed)'}`;
+  }
+  const notRun = listed?.hooks.filter((h) => h.kind === 'apply' && h.runs === 0) ?? [];
+  if (result.outcome === 'applied' && notRun.length > 0) {
+    result.outcome = 'check failed';
+    result.error = `the apply hooks ${notRun.map((h) => h.name).join(', ')} did not run`;
   }
 
   const smokeError = await smoke();

@@ -1,7 +1,7 @@
 /** The corpus totals: built-in and module fixes have shares of their own, and one combined. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyApplyError, formatMarkdown, formatTotals, totals, type CorpusPart, type CorpusRow } from './outcome.js';
+import { APPLIED_WITH_NEW_CODE, NOT_LIVE, classifyApplyError, formatMarkdown, formatTotals, totals, type CorpusPart, type CorpusRow } from './outcome.js';
 
 const row = (file: string, reason: string, part: CorpusPart | undefined, changesCode = true): CorpusRow => ({
   file,
@@ -27,8 +27,8 @@ describe('corpus totals by part', () => {
 
   it('counts a module that does not load against its part, not as applied', () => {
     assert.deepEqual(t.parts, [
-      { part: 'built-in', files: 2, changesCode: 2, applied: 1, share: 0.5 },
-      { part: 'module', files: 4, changesCode: 3, applied: 2, share: 2 / 3 },
+      { part: 'built-in', files: 2, changesCode: 2, applied: 1, share: 0.5, withNewCode: 0, notLive: 0, liveShare: 0.5 },
+      { part: 'module', files: 4, changesCode: 3, applied: 2, share: 2 / 3, withNewCode: 0, notLive: 0, liveShare: 2 / 3 },
     ]);
     assert.equal(t.applied, 3);
     assert.equal(t.changesCode, 5);
@@ -42,6 +42,24 @@ describe('corpus totals by part', () => {
     assert.match(text, /^built-in: 2 files; 1 of 2 whose diff changes code applied without new code \(50\.0%\)$/m);
     assert.match(text, /^module: 4 files; 2 of 3 whose diff changes code applied without new code \(66\.7%\)$/m);
     assert.match(formatMarkdown(rows, t), /^- module: 4 files; 2 of 3 /m);
+  });
+
+  it('counts fixes applied with new code and those not applicable live apart, with the new lines', () => {
+    const adapted = (file: string, newLines: number): CorpusRow => ({ ...row(file, APPLIED_WITH_NEW_CODE, 'built-in'), adapted: { patch: `adapted/${file}.patch`, newLines } });
+    const withNew = totals(
+      [row('kernel/a.c', 'applied', 'built-in'), adapted('kernel/exit.c', 12), adapted('kernel/fork.c', 4), adapted('fs/dcache.c', 30), { ...row('kernel/x.c', NOT_LIVE, 'built-in'), adapted: { notLive: 'sized at boot' } }],
+      1,
+    );
+    const builtIn = withNew.parts[0];
+    assert.equal(builtIn?.applied, 1);
+    assert.equal(builtIn?.withNewCode, 3);
+    assert.equal(builtIn?.notLive, 1);
+    assert.equal(builtIn?.liveShare, 4 / 5);
+    assert.deepEqual(builtIn?.newLines, { n: 3, median: 12, min: 4, max: 30 });
+    assert.match(
+      formatTotals(withNew),
+      /^built-in: 5 files; 1 of 5 whose diff changes code applied without new code \(20\.0%\); 3 applied with new code \(60\.0%; new lines median 12, largest 30\); 1 not applicable live \(20\.0%\); live with or without new code: 4 = 80\.0%$/m,
+    );
   });
 
   it('prints only the parts a run had', () => {

@@ -220,7 +220,18 @@ export interface CorpusRow {
   part?: CorpusPart;
   /** The late path, for a module update the run tried it on: 'patched at load', or what failed. */
   late?: string;
+  /**
+   * For a fix refused because it needs new code: its adapted patch (test/corpus/adapted/) and the
+   * lines of new code it needed beyond the upstream diff, or why it cannot apply live. The
+   * upstream refusal stays in `refusedAlone`.
+   */
+  adapted?: { patch: string; newLines: number } | { notLive: string };
 }
+
+/** The outcome of a fix whose adapted patch applied (reason and outcome). */
+export const APPLIED_WITH_NEW_CODE = 'applied with new code';
+/** The outcome of a fix the adapted corpus says cannot apply live. */
+export const NOT_LIVE = 'not applicable live';
 
 /** The two kinds of fixes the corpus holds, whose shares are reported apart. */
 export type CorpusPart = 'built-in' | 'module';
@@ -232,6 +243,13 @@ export interface PartShare {
   changesCode: number;
   applied: number;
   share: number;
+  /** Applied from an adapted patch (with new code), and what those patches needed. */
+  withNewCode: number;
+  newLines?: Spread;
+  /** Fixes the adapted corpus says cannot apply live. */
+  notLive: number;
+  /** (applied + withNewCode) / changesCode. */
+  liveShare: number;
 }
 
 export interface CorpusTotals {
@@ -254,7 +272,19 @@ export interface CorpusTotals {
 function partShare(part: CorpusPart, rows: readonly CorpusRow[]): PartShare {
   const changesCode = rows.filter((r) => r.changesCode).length;
   const applied = rows.filter((r) => r.reason === 'applied').length;
-  return { part, files: rows.length, changesCode, applied, share: changesCode > 0 ? applied / changesCode : 0 };
+  const adapted = rows.filter((r) => r.reason === APPLIED_WITH_NEW_CODE);
+  const newLines = spreadOf(adapted.map((r) => (r.adapted && 'newLines' in r.adapted ? r.adapted.newLines : undefined)));
+  return {
+    part,
+    files: rows.length,
+    changesCode,
+    applied,
+    share: changesCode > 0 ? applied / changesCode : 0,
+    withNewCode: adapted.length,
+    ...(newLines ? { newLines } : {}),
+    notLive: rows.filter((r) => r.reason === NOT_LIVE).length,
+    liveShare: changesCode > 0 ? (applied + adapted.length) / changesCode : 0,
+  };
 }
 
 /** `guests`: how many guests ran side by side; each one's first boot is not a reboot. */
@@ -305,7 +335,13 @@ function lateLines(t: CorpusTotals): string[] {
 
 /** One line per part: "built-in: 108 of 132 whose diff changes code applied (81.8%)". */
 function partLines(t: CorpusTotals): string[] {
-  return t.parts.map((p) => `${p.part}: ${p.files} files; ${p.applied} of ${p.changesCode} whose diff changes code applied without new code (${(100 * p.share).toFixed(1)}%)`);
+  const pct = (n: number, of: number): string => `${of > 0 ? ((100 * n) / of).toFixed(1) : '0.0'}%`;
+  return t.parts.map((p) => {
+    const line = `${p.part}: ${p.files} files; ${p.applied} of ${p.changesCode} whose diff changes code applied without new code (${(100 * p.share).toFixed(1)}%)`;
+    if (p.withNewCode === 0 && p.notLive === 0) return line;
+    const lines = p.newLines ? `; new lines median ${p.newLines.median}, largest ${p.newLines.max}` : '';
+    return `${line}; ${p.withNewCode} applied with new code (${pct(p.withNewCode, p.changesCode)}${lines}); ${p.notLive} not applicable live (${pct(p.notLive, p.changesCode)}); live with or without new code: ${p.applied + p.withNewCode} = ${(100 * p.liveShare).toFixed(1)}%`;
+  });
 }
 
 const pad = (text: string, width: number): string => (text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width));

@@ -1,0 +1,66 @@
+/**
+ * The adapted corpus (test/corpus/adapted/): for a corpus fix refused because it needs new code,
+ * the patch a maintainer would ship for live application, written with <linux/tsplice.h> (shadow
+ * data, hooks, declarations), under the corpus patch's own name; or, where the fix cannot be made
+ * safe live, a note `<name>.not-live.md` saying why. The bench creates and applies the adapted
+ * patch when the upstream one is refused, and counts the lines of new code it needed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../src/host/project.js';
+
+export const ADAPTED_DIR = join(projectRoot(), 'test', 'corpus', 'adapted');
+
+/** What the adapted corpus holds for a corpus patch: an adapted patch, a not-live note, or nothing. */
+export type Adaptation = { kind: 'patch'; path: string } | { kind: 'not-live'; path: string; why: string } | undefined;
+
+export function adaptationOf(patchName: string, dir = ADAPTED_DIR): Adaptation {
+  const patch = join(dir, patchName);
+  if (existsSync(patch)) return { kind: 'patch', path: patch };
+  const note = join(dir, patchName.replace(/\.patch$/, '.not-live.md'));
+  if (existsSync(note)) {
+    const text = readFileSync(note, 'utf8');
+    // The note's first sentence of prose (after any heading) is the reason the table shows.
+    const prose = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+    return { kind: 'not-live', path: note, why: (prose.join(' ').split(/(?<=\.)\s/)[0] ?? '').trim() };
+  }
+  return undefined;
+}
+
+/** The code lines a diff adds: trimmed, neither blank nor only a comment. */
+function addedCodeLines(diff: string): string[] {
+  const lines: string[] = [];
+  let inComment = false;
+  for (const raw of diff.split('\n')) {
+    if (!raw.startsWith('+') || raw.startsWith('+++ ')) continue;
+    const line = raw.slice(1).trim();
+    if (inComment) {
+      if (line.includes('*/')) inComment = false;
+      continue;
+    }
+    if (line === '' || line.startsWith('//')) continue;
+    if (line.startsWith('/*')) {
+      if (!line.includes('*/')) inComment = true;
+      continue;
+    }
+    lines.push(line);
+  }
+  return lines;
+}
+
+/**
+ * The lines of new code an adapted patch needed beyond the upstream diff: its added code lines
+ * that are not added lines of the upstream diff (as a multiset of trimmed lines), leaving out
+ * blank lines and lines that are only a comment.
+ */
+export function newLinesBeyond(upstream: string, adapted: string): number {
+  const available = new Map<string, number>();
+  for (const line of addedCodeLines(upstream)) available.set(line, (available.get(line) ?? 0) + 1);
+  let count = 0;
+  for (const line of addedCodeLines(adapted)) {
+    const left = available.get(line) ?? 0;
+    if (left > 0) available.set(line, left - 1);
+    else count++;
+  }
+  return count;
+}
