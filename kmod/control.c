@@ -54,11 +54,13 @@ static int tsplice_command(int argc, char **argv, struct tsplice_report *msg)
 		return tsplice_late_command(argc, argv, msg);
 	if (!strcmp(argv[0], "hook"))
 		return tsplice_hook_command(argc, argv, msg);
+	if (!strcmp(argv[0], "empty"))
+		return tsplice_empty_command(argc, argv, msg);
 	if (!strcmp(argv[0], "measure") && argc == 1)
 		return tsplice_measure(NULL, msg);
 	if (strcmp(argv[0], "apply") && strcmp(argv[0], "undo") && strcmp(argv[0], "measure") &&
 	    strcmp(argv[0], "drop")) {
-		tsplice_refuse(msg, "usage", "unknown command '%s' (stage, part, late, hook, apply, undo, drop, measure)",
+		tsplice_refuse(msg, "usage", "unknown command '%s' (stage, part, late, hook, empty, apply, undo, drop, measure)",
 			       argv[0]);
 		return -EINVAL;
 	}
@@ -78,7 +80,7 @@ static int tsplice_command(int argc, char **argv, struct tsplice_report *msg)
 		return ret;
 	if (!strcmp(argv[0], "drop"))
 		return tsplice_drop(u, tries, retry_ms, msg);
-	if (!u->nfuncs && !u->nparts && !u->nhooks) {
+	if (!u->nfuncs && !u->nparts && !u->nhooks && !u->empty) {
 		tsplice_refuse(msg, "no-functions", "%s %s: no function or hook staged", argv[0], u->id);
 		return -EINVAL;
 	}
@@ -180,7 +182,7 @@ static ssize_t tsplice_control_write(struct file *file, const char __user *ubuf,
 		ret = -EPERM;
 	} else if (READ_ONCE(*tsplice_ks.modules_disabled) && argc &&
 		   (!strcmp(argv[0], "stage") || !strcmp(argv[0], "part") || !strcmp(argv[0], "late") ||
-		    !strcmp(argv[0], "hook") ||
+		    !strcmp(argv[0], "hook") || !strcmp(argv[0], "empty") ||
 		    !strcmp(argv[0], "apply"))) {
 		/* No new code once module loading is off; undo and drop still take code away. */
 		tsplice_refuse(msg, "modules-disabled",

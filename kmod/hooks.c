@@ -135,6 +135,33 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * `empty ID`: a staged update with no function and no hook, for a fix whose author declared
+ * that it needs nothing at run time (an __init change: tsplice_init_change_handled). Applying
+ * it writes nothing and runs nothing; it is held so that the kernel lists the fix as applied.
+ */
+int tsplice_empty_command(int argc, char **argv, struct tsplice_report *msg)
+{
+	struct tsplice_update *u;
+
+	if (argc != 2 || !tsplice_valid_id(argv[1])) {
+		tsplice_refuse(msg, "usage", "empty: usage: empty ID");
+		return -EINVAL;
+	}
+	if (tsplice_find(argv[1])) {
+		tsplice_refuse(msg, "already-staged", "empty %s: the update exists already", argv[1]);
+		return -EEXIST;
+	}
+	u = tsplice_update_new(argv[1]);
+	if (!u) {
+		tsplice_refuse(msg, "no-memory", "empty %s: out of memory", argv[1]);
+		return -ENOMEM;
+	}
+	u->empty = true;
+	tsplice_say(msg, "ok: staged %s with nothing to switch", u->id);
+	return 0;
+}
+
 /* Whether @u has hooks of @kind. */
 bool tsplice_has_hooks(const struct tsplice_update *u, enum tsplice_hook_kind kind)
 {

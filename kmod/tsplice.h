@@ -209,6 +209,7 @@ struct tsplice_update {
 	unsigned int nlates;
 	struct tsplice_hook *hooks;		/* in the order given (hooks.c) */
 	unsigned int nhooks;
+	bool empty;				/* staged with `empty`: nothing to switch (hooks.c) */
 	time64_t applied_at;			/* wall clock seconds of the last apply, 0 if none */
 	unsigned int attempts;			/* stop_machine runs of the last apply or undo */
 	u64 pause_ns, call_ns, wait_ns;		/* of the last successful or last tried switch */
@@ -351,6 +352,7 @@ void tsplice_late_exit(void);
 /* hooks.c: the patch author's functions */
 extern const char *const tsplice_hook_kind_names[];
 int tsplice_hook_command(int argc, char **argv, struct tsplice_report *msg);
+int tsplice_empty_command(int argc, char **argv, struct tsplice_report *msg);
 bool tsplice_has_hooks(const struct tsplice_update *u, enum tsplice_hook_kind kind);
 void tsplice_run_hooks(struct tsplice_update *u, enum tsplice_hook_kind kind);
 int tsplice_run_check_hooks(struct tsplice_update *u, enum tsplice_hook_kind kind, int *value);

@@ -290,8 +290,25 @@ async function reapply(core: CoreModule, update: UpdatePackage, held: CoreUpdate
   };
 }
 
+/**
+ * A fix whose author declared that it needs nothing at run time (tsplice_init_change_handled,
+ * and no new code): the kernel holds it as applied, with nothing written and no module loaded.
+ */
+async function applyDeclaredOnly(update: UpdatePackage, retry: RetryOptions): Promise<ApplyResult> {
+  await recoverLeftovers();
+  const core = await coreModuleFrom(update);
+  const held = await core.update(update.id);
+  if (held?.state === 'applied') throw new UserError(`The update ${update.id} is already applied.`, { kind: 'already-applied' });
+  const started = process.hrtime.bigint();
+  if (!held) await core.stageAll(update.id, [], [], [], [], true);
+  const stageMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const result = await core.apply(update.id, retry);
+  return { id: update.id, module: moduleNameFor(update.id), functions: [], core: result, matchMs: 0, stageMs };
+}
+
 async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<ApplyResult> {
   checkRunningKernel(update);
+  if (!update.module && update.functions.length === 0 && (update.declarations?.length ?? 0) > 0) return applyDeclaredOnly(update, retry);
   const module = update.module;
   if (!module) throw new UserError(`The update ${update.id} carries no kernel module (it was made without the target kernel's headers).`, { kind: 'no-module' });
   if (readFileSync('/proc/sys/kernel/modules_disabled', 'utf8').trim() !== '0') {
@@ -371,7 +388,7 @@ async function applyLocked(update: UpdatePackage, retry: RetryOptions): Promise<
       if (!fn) throw new UserError(`The update ${update.id} names the hook ${h.function} of ${h.unit}, which it does not carry.`, { kind: 'bad-update', unit: h.unit, function: h.function });
       return { kind: h.kind, name: symbolOf(fn), address: newAddressOf(fn), size: fn.post.size };
     });
-    await core.stageAll(update.id, requests, parts, lates, hooks);
+    await core.stageAll(update.id, requests, parts, lates, hooks, (update.declarations?.length ?? 0) > 0);
     staged = true;
     unmarkLoading(module.name);
     const stageMs = Number(process.hrtime.bigint() - started) / 1e6;
@@ -440,6 +457,8 @@ export function unloadUpdate(id: string, retry: RetryOptions = {}): Promise<void
     refuseStackedOnTop(status.updates, id, 'unload');
     const moduleName = moduleNameFor(id);
     await core.drop(id, retry);
+    // A fix of declarations alone loaded no module.
+    if (current.functions.length === 0 && current.parts.length === 0 && current.hooks.length === 0 && !loadedModules().has(moduleName)) return;
     await runProgram('rmmod', [moduleName]).catch((e: Error) => {
       throw new UserError(`Update ${id} was dropped, but its module ${moduleName} could not be unloaded: ${e.message}`, {
         kind: 'rmmod-failed',

@@ -10,7 +10,9 @@
  * - a check hook that refuses aborts the apply naming the hook and its value, runs the fail hook
  *   and leaves the kernel as it was (proc-version-check-refuses);
  * - a changed initial value declared handled: the apply hook moves the running value, the
- *   reverse hook restores it, in an update of hooks alone (panic-timeout-hooks).
+ *   reverse hook restores it, in an update of hooks alone (panic-timeout-hooks);
+ * - an __init change declared handled: held as applied with nothing written and no module
+ *   (proc-version-init-declared).
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -31,7 +33,7 @@ const status = () => readFileSync('/proc/tsplice/status', 'utf8');
 const version = () => readFileSync('/proc/version', 'utf8');
 const dmesgAt = () => sh('dmesg').split('\\n').length;
 const dmesgSince = (from) => sh('dmesg').split('\\n').slice(from - 1).join('\\n');
-const report = { hooks: {}, refuses: {}, panic: {} };
+const report = { hooks: {}, refuses: {}, panic: {}, declared: {} };
 
 let from = dmesgAt();
 const h = report.hooks;
@@ -77,7 +79,16 @@ writeFileSync('/proc/sys/kernel/panic', '7');
 p.adminApply = tsplice('apply panic-timeout-hooks.tsplice');
 p.adminApplied = readFileSync('/proc/sys/kernel/panic', 'utf8');
 p.adminUndo = tsplice('undo ' + ids.panic);
+tsplice('unload ' + ids.panic);
 writeFileSync('/proc/sys/kernel/panic', p.lab.trim());
+
+const d = report.declared;
+d.apply = tsplice('apply proc-version-init-declared.tsplice');
+d.status = status();
+d.version = version();
+d.undo = tsplice('undo ' + ids.declared);
+d.unload = tsplice('unload ' + ids.declared);
+d.list = sh('tsplice list --json');
 writeFileSync('report.json', JSON.stringify(report));
 `;
 
@@ -115,6 +126,7 @@ interface Report {
     adminApplied: string;
     adminUndo: Outcome;
   };
+  declared: { apply: Outcome; status: string; version: string; undo: Outcome; unload: Outcome; list: string };
 }
 
 /** The `tsplice-hook` lines of a kernel log, as their fields. */
@@ -134,6 +146,7 @@ describe('hooks and shadow data on the booted lab kernel', () => {
     ids['hooks'] = (await create('proc-version-hooks')).id;
     ids['refuses'] = (await create('proc-version-check-refuses')).id;
     ids['panic'] = (await create('panic-timeout-hooks')).id;
+    ids['declared'] = (await create('proc-version-init-declared')).id;
     writeFileSync(join(share, 'ids.json'), JSON.stringify(ids));
     const guest = await runGuestScript<Report>({ kernel, share, script: GUEST_SCRIPT, timeoutSeconds: 600 });
     assert.equal(guest.run.status, 0, guest.run.lines.slice(-30).join('\n'));
@@ -214,5 +227,15 @@ describe('hooks and shadow data on the booted lab kernel', () => {
     assert.ok(p.adminApply.ok, p.adminApply.out);
     assert.equal(p.adminApplied.trim(), '7', 'a value an administrator set is not the initial value: the hook leaves it');
     assert.ok(p.adminUndo.ok, p.adminUndo.out);
+  });
+
+  it('holds a fix of declarations alone as applied, with nothing written and no module', () => {
+    const d = report.declared;
+    assert.ok(d.apply.ok, d.apply.out);
+    assert.match(d.status, new RegExp(`^update ${ids['declared']} state=applied owner=\\d+ functions=0 `, 'm'));
+    assert.ok(!d.status.includes(`function ${ids['declared']} `));
+    assert.ok(d.undo.ok, d.undo.out);
+    assert.ok(d.unload.ok, d.unload.out);
+    assert.deepEqual((JSON.parse(d.list) as { id: string }[]).filter((u) => u.id === ids['declared']), []);
   });
 });

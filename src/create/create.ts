@@ -360,9 +360,12 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
     };
     if (options.headersDir) {
       log(`Building the update module and the core module for ${tree.release}...`);
-      const payload = buildPayload(carried);
-      const module = await buildUpdateModule(options.headersDir, update.id, payload);
-      update.module = { name: module.name, bytes: module.bytes.toString('base64'), externals: payload.externals, ...(payload.renamedFunctions.length > 0 ? { renamedFunctions: payload.renamedFunctions } : {}) };
+      // A fix of declarations alone (an __init change that needs nothing now) has no new code.
+      if (update.functions.length > 0) {
+        const payload = buildPayload(carried);
+        const module = await buildUpdateModule(options.headersDir, update.id, payload);
+        update.module = { name: module.name, bytes: module.bytes.toString('base64'), externals: payload.externals, ...(payload.renamedFunctions.length > 0 ? { renamedFunctions: payload.renamedFunctions } : {}) };
+      }
       update.coreModule = (await coreModuleFor(tree.release, options.headersDir)).toString('base64');
     }
     return { update, units, headerUnits };

@@ -208,10 +208,23 @@ export class CoreModule {
    * (`part`), the relocations of the new code into modules (`late`) and the author's hooks
    * (`hook`, in the order they run), in that order; on a refusal the partial update is dropped.
    */
-  async stageAll(id: string, functions: readonly StageRequest[], parts: readonly PartRequest[], lates: readonly LateRequest[], hooks: readonly HookRequest[] = []): Promise<CoreUpdate> {
+  async stageAll(
+    id: string,
+    functions: readonly StageRequest[],
+    parts: readonly PartRequest[],
+    lates: readonly LateRequest[],
+    hooks: readonly HookRequest[] = [],
+    /** Stage it even with nothing to switch: its author declared that it needs nothing at run time (`empty`). */
+    declaredOnly = false,
+  ): Promise<CoreUpdate> {
     argument(() => checkUpdateId(id));
-    if (functions.length === 0 && parts.length === 0 && hooks.length === 0) throw new UserError(`Update ${id} has no function or hook to stage.`, { kind: 'nothing-to-stage' });
+    const nothing = functions.length === 0 && parts.length === 0 && hooks.length === 0;
+    if (nothing && !declaredOnly) throw new UserError(`Update ${id} has no function or hook to stage.`, { kind: 'nothing-to-stage' });
     if (await this.update(id)) throw new UserError(`The kernel already has an update ${id}; drop it or choose another id.`, { kind: 'bad-state' });
+    if (nothing) {
+      await this.command(`empty ${id}`);
+      return this.requireUpdate(id);
+    }
     try {
       for (const fn of functions) await this.stage(id, fn);
       for (const part of parts) await this.command(argument(() => partCommand(id, part)));

@@ -299,8 +299,9 @@ async function runOne(item: GuestPlan['items'][number]): Promise<GuestResult> {
   }
   const checks = jumpChecks(listed);
   result.functions = checks;
-  // A fix of data alone (hooks, no replaced function) has no jmp: its apply hooks must have run.
-  const dataAlone = !update.functions.some((f) => f.pre) && (update.hooks?.length ?? 0) > 0;
+  // A fix of data alone (hooks, no replaced function) has no jmp: its apply hooks must have run;
+  // one of declarations alone (an __init change that needs nothing now) has nothing to check.
+  const dataAlone = !update.functions.some((f) => f.pre) && (update.hooks?.length ?? 0) + (update.declarations?.length ?? 0) > 0;
   if (result.outcome === 'applied' && ((checks.length === 0 && !dataAlone) || checks.some((c) => !c.jumps))) {
     result.outcome = 'check failed';
     result.error = `no jmp to the new code at the site of ${checks.filter((c) => !c.jumps).map((c) => c.name).join(', ') || '(no function listed)'}`;
