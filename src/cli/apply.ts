@@ -47,6 +47,8 @@ function describe(u: CoreUpdate): string {
     const why = p.state === 'refused' ? `not applied: ${p.diagnostic?.reason ?? 'refused'}${p.diagnostic?.fields['offset'] ? ` at +${p.diagnostic.fields['offset']}` : ''}` : 'waiting for the module to load';
     lines.push(`  ${p.name} [${p.module}]  ${why}`);
   }
+  // The author's hooks, in the order they run, and how often each ran.
+  for (const h of u.hooks) lines.push(`  hook ${h.kind} ${h.name}  ran ${h.runs} time(s)`);
   if (u.error) lines.push(`  last error: ${u.error}`);
   return lines.join('\n');
 }
