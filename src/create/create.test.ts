@@ -141,9 +141,9 @@ describe('tsplice create on the lab kernel tree', () => {
   it('refuses a file that does not compile with gcc\'s first error, as fields with --json, the command only with --verbose', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsplice-nocompile-'));
     const bad = join(dir, 'missing-header.patch');
-    writeFileSync(bad, '--- a/kernel/sys.c\n+++ b/kernel/sys.c\n@@ -6,6 +6,7 @@\n  */\n \n #include <linux/export.h>\n+#include <linux/tsplice.h>\n #include <linux/mm.h>\n #include <linux/mm_inline.h>\n #include <linux/utsname.h>\n');
+    writeFileSync(bad, '--- a/kernel/sys.c\n+++ b/kernel/sys.c\n@@ -6,6 +6,7 @@\n  */\n \n #include <linux/export.h>\n+#include <linux/no-such-header.h>\n #include <linux/mm.h>\n #include <linux/mm_inline.h>\n #include <linux/utsname.h>\n');
     const cli = join(projectRoot(), 'bin', 'tsplice.js');
-    const first = 'kernel/sys.c:9:10: fatal error: linux/tsplice.h: No such file or directory';
+    const first = 'kernel/sys.c:9:10: fatal error: linux/no-such-header.h: No such file or directory';
     const sentence = `kernel/sys.c does not compile with the patch: ${first}.`;
     const r = spawnSync(process.execPath, [cli, 'create', '--patch', bad, '-o', join(dir, 'x.tsplice'), '--json'], { encoding: 'utf8' });
     assert.notEqual(r.status, 0);

@@ -100,6 +100,32 @@ tsplice_reverse(forget);
     assert.match(report.refused[0]?.reason ?? '', /declare tsplice_data_change_handled\(limit\)/);
   });
 
+  it('says a read-only table cannot be written by a hook, and no declaration answers a size change', () => {
+    const table = (rows: string): string => `
+struct row { int a, b; };
+const struct row rows[] = { ${rows} };
+__attribute__((noinline)) int sum(int i) { return rows[i].a + rows[i].b; }
+int (*reader)(int) = sum;
+`;
+    const readOnly = diff(table('{1, 2}, {3, 4}'), table('{1, 2}, {3, 5}'));
+    assert.equal(readOnly.refused[0]?.kind, 'changed-initializer');
+    assert.match(readOnly.refused[0]?.reason ?? '', /read-only, so no hook can write it/);
+    assert.doesNotMatch(readOnly.refused[0]?.reason ?? '', /declare tsplice_data_change_handled/);
+    const grown = diff(PRE.replace('int limit = 4;', 'int limit[2] = { 4 };').replace('n > limit', 'n > limit[0]'), PRE.replace('int limit = 4;', 'int limit[3] = { 4 };').replace('n > limit', 'n > limit[0]'));
+    const grownRefusal = grown.refused.find((r) => r.symbol === 'limit');
+    assert.equal(grownRefusal?.kind, 'changed-initializer');
+    assert.match(grownRefusal?.reason ?? '', /size 8 -> 12.*no hook can give existing data another size/);
+    const declared = diff(
+      PRE.replace('int limit = 4;', 'int limit[2] = { 4 };').replace('n > limit', 'n > limit[0]'),
+      `#include <linux/tsplice.h>\n${PRE.replace('int limit = 4;', 'int limit[3] = { 4 };').replace('n > limit', 'n > limit[0]')}\ntsplice_data_change_handled(limit);\n`,
+    );
+    assert.deepEqual(
+      declared.refused.map((r) => r.kind).sort(),
+      ['changed-initializer', 'unused-declaration'],
+      'a declaration does not answer a size change',
+    );
+  });
+
   it('takes that refusal away when the author declares it handled', () => {
     const report = diff(
       PRE,

@@ -166,15 +166,16 @@ export const honourDeclarations: DiffStep = {
   run(state) {
     const used = new Set<Declaration>();
     state.refused = state.refused.filter((refusal) => {
-      const answer = state.declarations.find((d) => ANSWERS[d.kind].includes(refusal.kind) && names(refusal, d.symbol));
+      const answer = refusal.unanswerable ? undefined : state.declarations.find((d) => ANSWERS[d.kind].includes(refusal.kind) && names(refusal, d.symbol));
       if (!answer) return true;
       used.add(answer);
       return false;
     });
     // What is left says what would answer it.
     for (const refusal of state.refused) {
-      const answer = whatAnswers(refusal.kind, refusal.symbol);
+      const answer = refusal.unanswerable ?? whatAnswers(refusal.kind, refusal.symbol, refusal.section);
       if (answer) refusal.reason = `${refusal.reason}; ${answer}`;
+      delete refusal.unanswerable;
     }
     for (const d of state.declarations) {
       if (used.has(d)) continue;
@@ -189,9 +190,15 @@ export const honourDeclarations: DiffStep = {
   },
 };
 
-/** The sentence a refusal gives for what would answer it, by kind (create's messages). */
-export function whatAnswers(kind: Refusal['kind'], symbol: string): string | undefined {
+/** Data the kernel cannot write after boot: a hook's plain store there would fault. */
+const READ_ONLY_SECTION = /^(\.rodata|\.data\.\.ro_after_init|\.BTF_ids)/;
+
+/** The sentence a refusal gives for what would answer it, by kind and section (create's messages). */
+export function whatAnswers(kind: Refusal['kind'], symbol: string, section = ''): string | undefined {
   const name = canonicalName(symbol);
+  if (ANSWERS.data_change_handled.includes(kind) && READ_ONLY_SECTION.test(section)) {
+    return 'the running copy is read-only, so no hook can write it: rewrite the fix so that the replaced code carries the change (docs/hooks.md)';
+  }
   if (ANSWERS.data_change_handled.includes(kind)) return `declare tsplice_data_change_handled(${name}) and write the new value in a tsplice_apply hook (docs/hooks.md)`;
   if (ANSWERS.init_change_handled.includes(kind)) return `declare tsplice_init_change_handled(${name}) if nothing needs doing at run time, or do it in a hook (docs/hooks.md)`;
   if (kind === 'layout-change') return 'rewrite the fix with shadow data (tsplice_shadow_*, docs/hooks.md)';

@@ -47,6 +47,8 @@ export interface Refusal {
   /** Where in the symbol the first difference is, when it is at one place. */
   offset?: number;
   reason: string;
+  /** Why no declaration answers this refusal, when none can (hooks.ts). */
+  unanswerable?: string;
 }
 
 export interface DiffState {
@@ -163,6 +165,8 @@ const compareData: DiffStep = {
         section: post.section.name,
         ...(verdict.offset !== undefined ? { offset: verdict.offset } : {}),
         reason: `changed initial value of existing data (${verdict.why}); ${what}: it needs a hook`,
+        // Existing data that grows or shrinks: no hook can give a live object another size.
+        ...(pre.end - pre.start !== post.end - post.start ? { unanswerable: 'no hook can give existing data another size: rewrite the fix so that it keeps its size' } : {}),
       });
     }
   },
