@@ -221,6 +221,8 @@ const refuseInitChanges: DiffStep = {
       if (isInit({ section: { name: r.section } }) && (r.kind === 'changed-initializer' || r.kind === 'changed-btf-id')) {
         r.kind = 'init-change';
         r.reason = 'changed __initdata: init data was freed after boot; the change needs a hook';
+        // Freed data has no size to keep: a declaration answers it whatever its size.
+        delete r.unanswerable;
       }
     }
   },
