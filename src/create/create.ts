@@ -324,7 +324,10 @@ export async function createUpdate(options: CreateOptions): Promise<CreateResult
         { kind: 'no-code-change' },
       );
     }
-    if (!functions.some((f) => f.status === 'changed') && !units.some((u) => u.state.hooks.length > 0) && functions.length > 0) {
+    // New functions no changed function calls sit in a module nothing reaches: refused, unless
+    // the author's hooks call them, or the author declared the change that calls them (an
+    // __init function) handled.
+    if (!functions.some((f) => f.status === 'changed') && !authored && functions.length > 0) {
       // New functions that no replaced function calls would sit in a module nothing reaches.
       const added = functions.map((f) => f.name);
       const unit = units.find((u) => u.state.functions.length > 0)?.unit;

@@ -33,8 +33,11 @@ import { patchPath, readManifest } from './derive.js';
 import { writeGroupPatch } from './group.js';
 import { CORPUS_GUEST_APPEND, createClasses, parseGuestRecords, type GuestPlan, type GuestResult } from './outcome.js';
 import { expectationProblems, SELECTION, updateFacts } from './selection.js';
+import { adaptationOf } from './adapted.js';
 
 const quiet = (): void => {};
+/** Where the update of a selected file's adapted patch is kept beside the file's own. */
+const adaptedKey = (file: string): string => `${file} (adapted)`;
 const say = (line: string): void => {
   process.stderr.write(`corpus test: ${line}\n`);
 };
@@ -125,6 +128,23 @@ describe('the real-fix corpus selection on the lab kernel', () => {
       created.set(selected.file, result);
       const what = result.update ? `created (${result.update.functions.length} functions)` : `refused: ${(result.error instanceof Error ? result.error.message : String(result.error)).split('\n').slice(-1)[0]?.trim().slice(0, 120)}`;
       say(`${selected.file}: ${what} in ${seconds(result.ms)}`);
+      if (selected.adapted) {
+        const adaptation = adaptationOf(entry.patch);
+        const t1 = Date.now();
+        const adapted: Created = { ms: 0 };
+        try {
+          assert.equal(adaptation?.kind, 'patch', `${selected.file}: no adapted patch test/corpus/adapted/${entry.patch}`);
+          const { update } = await createUpdate({ tree, patches: [adaptation.path], distributionVersion: kernel.version, headersDir: kernel.headersDir, log: quiet });
+          adapted.update = update;
+          adapted.path = join(share, `${update.id}.tsplice`);
+          writeUpdate(adapted.path, update);
+        } catch (error) {
+          adapted.error = error;
+        }
+        adapted.ms = Date.now() - t1;
+        created.set(adaptedKey(selected.file), adapted);
+        say(`${selected.file} (adapted): ${adapted.update ? 'created' : 'refused'} in ${seconds(adapted.ms)}`);
+      }
     }
     say(`create part: ${SELECTION.length} files in ${seconds(Date.now() - started)}`);
   });
@@ -149,7 +169,11 @@ describe('the real-fix corpus selection on the lab kernel', () => {
   });
 
   describe('applied, checked and undone in one guest boot', () => {
-    const applied = SELECTION.filter((s) => s.update !== undefined);
+    // Each selected update, and each adapted one (the fix with its author's new code).
+    const applied = [
+      ...SELECTION.flatMap((s) => (s.update ? [{ key: s.file, selected: s, expected: s.update }] : [])),
+      ...SELECTION.flatMap((s) => (s.adapted ? [{ key: adaptedKey(s.file), selected: s, expected: s.adapted }] : [])),
+    ];
     let first = new Map<string, GuestResult>();
     let retried = new Map<string, GuestResult>();
     /** Why an update has no result: the guest died, hung or stopped before it. */
@@ -161,9 +185,9 @@ describe('the real-fix corpus selection on the lab kernel', () => {
     before(async () => {
       const started = Date.now();
       const items: GuestPlan['items'] = [];
-      for (const s of applied) {
-        const c = created.get(s.file);
-        if (c?.update && c.path) items.push({ id: c.update.id, file: s.file, update: c.path, ...(s.late ? { late: true } : {}) });
+      for (const { key, selected } of applied) {
+        const c = created.get(key);
+        if (c?.update && c.path) items.push({ id: c.update.id, file: selected.file, update: c.path, ...(selected.late ? { late: true } : {}) });
       }
       assert.ok(items.length > 0, 'create made no update of the selection');
       const plan: GuestPlan = { results: join(share, 'results.jsonl'), items };
@@ -198,11 +222,10 @@ describe('the real-fix corpus selection on the lab kernel', () => {
       say(`guest part: ${items.length} updates in ${seconds(Date.now() - started)} (one boot)${stopped ? `; stopped: ${stopped.split('\n')[0]}` : ''}`);
     });
 
-    for (const selected of applied) {
-      const expected = selected.update;
-      if (!expected) continue;
-      it(`${selected.file}: applies, runs, undoes (${selected.why})`, (t) => {
-        const c = createdFor(selected.file);
+    for (const { key, selected, expected } of applied) {
+      const adapted = key !== selected.file;
+      it(`${key}: applies, runs, undoes (${adapted ? 'with its author\'s new code: ' : ''}${selected.why})`, (t) => {
+        const c = createdFor(key);
         const message = c.error instanceof Error ? c.error.message : String(c.error);
         assert.ok(c.update, `create refused: ${message}`);
         const update = c.update;
@@ -225,6 +248,7 @@ describe('the real-fix corpus selection on the lab kernel', () => {
         // The kernel's record lists every replaced function, each with a jmp to the new code
         // at its site, and its original bytes back after undo.
         assert.deepEqual(result.functions.map((f) => f.name).sort(), [...expected.functions].sort(), 'the functions the kernel lists as replaced');
+        if (adapted) assert.ok(result.functions.length > 0 || (update.hooks?.length ?? 0) + (update.declarations?.length ?? 0) > 0, 'an adapted update with nothing in it');
         for (const f of result.functions) {
           assert.ok(f.jumps, `${f.name}: no jmp to ${f.newAddress} at +${f.site}: ${f.applied}`);
           assert.ok(f.site === 0 || f.site === 5, `${f.name}: site +${f.site}`);

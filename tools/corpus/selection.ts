@@ -26,6 +26,10 @@ export interface UpdateExpectation {
   copies?: string[];
   /** Changed read-only tables carried as the update's own copy (src/diff/read-only-copies.ts), by name. */
   dataCopies?: string[];
+  /** The author's hooks (<linux/tsplice.h>), as `kind function`. */
+  hooks?: string[];
+  /** The shadow ids the new code uses. */
+  shadowIds?: string[];
 }
 
 export interface SelectedFile {
@@ -43,20 +47,61 @@ export interface SelectedFile {
   update?: UpdateExpectation;
   /** A module fix whose late path the guest runs too: applied unloaded, modprobe, rmmod, modprobe, undo. */
   late?: boolean;
+  /**
+   * For a fix refused because it needs new code: the update its adapted patch
+   * (test/corpus/adapted/, tools/corpus/adapted.ts) must make; the guest applies it, checks it,
+   * and undoes it.
+   */
+  adapted?: UpdateExpectation;
 }
 
 export const SELECTION: SelectedFile[] = [
   // Refused at create, with the exact class.
-  { file: 'fs/eventpoll.c', why: 'layout change: struct eventpoll gains an rcu_head (DWARF compare)', refused: 'layout change', names: 'struct eventpoll (.debug_info): data layout change' },
+  {
+    file: 'fs/eventpoll.c',
+    why: 'layout change: struct eventpoll gains an rcu_head (DWARF compare); adapted, the one-argument kfree_rcu needs no member',
+    refused: 'layout change',
+    names: 'struct eventpoll (.debug_info): data layout change',
+    adapted: { functions: ['ep_free'] },
+  },
+  {
+    file: 'kernel/exit.c',
+    why: 'layout change: task_struct gains user_dumpable; adapted, the flag is shadow data of the task, freed with it and by a reverse hook',
+    refused: 'layout change',
+    names: 'struct task_struct (.debug_info): data layout change',
+    adapted: { functions: ['do_exit', 'make_task_dead', 'make_task_dead.cold', 'release_task'], hooks: ['reverse user_dumpable_reverse'], shadowIds: ['0x7573725f64756d70'] },
+  },
   {
     file: 'sound/soc/sof/intel/hda-ipc.c',
     why: 'a module fix reaching its changed sof-priv.h through <trace/events/sof_intel.h> (an include-root header with a ../ include): compiled in the copy, a layout change of an ops table',
     refused: 'layout change',
     names: 'struct snd_sof_dsp_ops (.debug_info): data layout change',
   },
-  { file: 'kernel/params.c', why: '__init function: param_sysfs_init changes, freed after boot', refused: '__init code or data', names: 'param_sysfs_init (.init.text): changed __init function' },
+  {
+    file: 'kernel/params.c',
+    why: '__init function: param_sysfs_init changes, freed after boot; adapted, declared handled: applied as a record with nothing to switch',
+    refused: '__init code or data',
+    names: 'param_sysfs_init (.init.text): changed __init function',
+    adapted: { functions: [] },
+  },
   { file: 'drivers/input/keyboard/atkbd.c', why: '__initdata: the DMI quirk table changes, freed after boot', refused: '__init code or data', names: 'atkbd_dmi_quirk_table (.init.rodata): changed __initdata' },
-  { file: 'net/netlabel/netlabel_unlabeled.c', why: 'changed initializer of existing data: a netlink policy table that running code reads', refused: 'changed initializer', names: 'netlbl_unlabel_genl_policy (.rodata.netlbl_unlabel_genl_policy): changed initial value' },
+  {
+    file: 'net/netlabel/netlabel_unlabeled.c',
+    why: 'changed initializer of existing data: a netlink policy table that running code reads; adapted, the check moves into the one reader',
+    refused: 'changed initializer',
+    names: 'netlbl_unlabel_genl_policy (.rodata.netlbl_unlabel_genl_policy): changed initial value',
+    adapted: { functions: ['netlbl_unlabel_addrinfo_get'] },
+  },
+  {
+    file: 'kernel/bpf/bpf_lsm.c',
+    why: 'a changed BTF set the kernel keeps its own copy of; adapted, pre_apply and check_apply hooks find the BTF id the new code refuses',
+    refused: 'changed table',
+    names: '.BTF_ids (.BTF_ids): changed table',
+    adapted: {
+      functions: ['bpf_ima_inode_hash_allowed', 'bpf_lsm_is_sleepable_hook'],
+      hooks: ['pre_apply bpf_lsm_task_to_inode_pre_apply', 'check_apply bpf_lsm_task_to_inode_check_apply'],
+    },
+  },
   { file: 'net/ipv4/tcp_recovery.c', why: 'no code change: only line numbers move', refused: 'no code change', names: 'changes no code' },
   { file: 'drivers/iommu/intel/iommu.c', why: 'a PCI quirk added to .pci_fixup_header: no function changes, but a table the running kernel keeps its own copy of does; was "no code change"', refused: 'changed table', names: '.pci_fixup_header (.pci_fixup_header): changed table (size 688 -> 704)' },
   // Created, applied, checked and undone in the guest.
@@ -235,6 +280,8 @@ export interface UpdateFacts {
   refersTo: string[];
   copies: string[];
   dataCopies: string[];
+  hooks: string[];
+  shadowIds: string[];
 }
 
 export function updateFacts(update: UpdatePackage): UpdateFacts {
@@ -265,6 +312,8 @@ export function updateFacts(update: UpdatePackage): UpdateFacts {
     refersTo: [...new Set(externals.filter((e) => e.local).map((e) => e.name))].sort(),
     copies: update.functions.filter((f) => f.status === 'copy').map((f) => f.name).sort(),
     dataCopies: update.data.filter((d) => d.status === 'copy').map((d) => d.name).sort(),
+    hooks: (update.hooks ?? []).map((h) => `${h.kind} ${h.function}`),
+    shadowIds: [...new Set((update.shadowIds ?? []).map((u) => u.id))].sort(),
   };
 }
 
@@ -285,5 +334,7 @@ export function expectationProblems(facts: UpdateFacts, expected: UpdateExpectat
   missing('reference to the local symbol', expected.refersTo, facts.refersTo);
   missing('private copy of', expected.copies, facts.copies);
   missing('copy of the changed table', expected.dataCopies, facts.dataCopies);
+  missing('hook', expected.hooks, facts.hooks);
+  missing('shadow id', expected.shadowIds, facts.shadowIds);
   return problems;
 }
