@@ -114,6 +114,7 @@ static int tsplice_resolve(void)
 	tsplice_ks.find_module = (void *)tsplice_lookup("find_module", true);
 	tsplice_ks.module_address = (void *)tsplice_lookup("__module_address", true);
 	tsplice_ks.stack_trace_save_tsk = (void *)tsplice_lookup("stack_trace_save_tsk", false);
+	tsplice_ks.stack_trace_save_tsk_reliable = (void *)tsplice_lookup("stack_trace_save_tsk_reliable", false);
 	/* The scheduler's own record of each CPU's idle task; smpboot's copy as a fallback. */
 	tsplice_ks.idle_task = (void *)tsplice_lookup("idle_task", false);
 	if (!tsplice_ks.idle_task)

@@ -221,6 +221,32 @@ static bool tsplice_unwinder_sees(struct tsplice_switch *sw, struct task_struct 
 }
 
 /*
+ * Inside the stop, for a task switched out: whether livepatch's reliable unwinder proves that
+ * the stack word @w is no return address of @t. A live frame keeps stale slots (uninitialized
+ * locals, padding); a timer interrupt taken in user mode runs on the task's own stack, so a
+ * task that mostly runs in user space carries words of the timer code in slots its later
+ * syscalls never write (the hrtimer fix was busy for good that way). The reliable unwinder
+ * follows the ORC data frame by frame and fails (any error: an interrupt frame in the kernel,
+ * an unknown frame, a full buffer) rather than skip one; only a trace it vouches for, without
+ * @w, clears the word. Without the unwinder the word stands (busy).
+ */
+static bool tsplice_reliably_not_frame(struct tsplice_switch *sw, struct task_struct *t,
+				       unsigned long w)
+{
+	int i, n;
+
+	if (!tsplice_ks.stack_trace_save_tsk_reliable)
+		return false;
+	n = tsplice_ks.stack_trace_save_tsk_reliable(t, sw->trace, ARRAY_SIZE(sw->trace));
+	if (n < 0 || n >= (int)ARRAY_SIZE(sw->trace))
+		return false;
+	for (i = 0; i < n; i++)
+		if (sw->trace[i] == w)
+			return false;
+	return true;
+}
+
+/*
  * Whether @w, in new-code range @r, is the entry of a function of the update module: the
  * range's start, or any symbol kallsyms places at offset 0 (a new helper, a .cold part or a
  * private copy inside the module's other text). Such words are pointers (the tool printed
@@ -277,6 +303,8 @@ static bool tsplice_stack_hit(struct tsplice_switch *sw, struct task_struct *t,
 			      (sw->op == TS_OP_RELEASE || entries_pass ||
 			       !tsplice_interrupted_at(p, base, top) ||
 			       (confirm && !tsplice_unwinder_sees(sw, t, w)))))
+			continue;
+		if (confirm && !running && tsplice_reliably_not_frame(sw, t, w))
 			continue;
 		*hit = (struct tsplice_hit){ w, r, TS_HIT_STACK };
 		return true;

@@ -110,6 +110,9 @@ struct tsplice_ks {
 	struct module *(*module_address)(unsigned long addr);
 	unsigned int (*stack_trace_save_tsk)(struct task_struct *t, unsigned long *store,
 					     unsigned int size, unsigned int skipnr);
+	/* livepatch's unwinder: a trace, or an error when the stack cannot be trusted */
+	int (*stack_trace_save_tsk_reliable)(struct task_struct *t, unsigned long *store,
+					     unsigned int size);
 };
 
 extern struct tsplice_ks tsplice_ks;

@@ -196,6 +196,8 @@ const READ_ONLY_SECTION = /^(\.rodata|\.data\.\.ro_after_init|\.BTF_ids)/;
 /** The sentence a refusal gives for what would answer it, by kind and section (create's messages). */
 export function whatAnswers(kind: Refusal['kind'], symbol: string, section = ''): string | undefined {
   const name = canonicalName(symbol);
+  // A table refused as a whole section (`.pci_fixup_header`) has no C name to declare.
+  if (kind === 'changed-table' && symbol.startsWith('.')) return 'a section the kernel reads at boot cannot be declared: rewrite the fix so that the replaced code carries the change, or it applies only at the next boot (docs/hooks.md)';
   if (ANSWERS.data_change_handled.includes(kind) && READ_ONLY_SECTION.test(section)) {
     return 'the running copy is read-only, so no hook can write it: rewrite the fix so that the replaced code carries the change (docs/hooks.md)';
   }

@@ -45,9 +45,9 @@ describe('the adapted corpus', () => {
   it('finds an adapted patch, or a note saying why a fix cannot apply live', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsplice-adapted-'));
     writeFileSync(join(dir, 'kernel-exit.patch'), ADAPTED);
-    writeFileSync(join(dir, 'fs-dcache.not-live.md'), '# fs/dcache.c\n\nThe hash table is sized at boot. Nothing else.\n');
+    writeFileSync(join(dir, 'fs-dcache.not-live.md'), '# fs/dcache.c — the hash table is sized at boot\n\nNothing else.\n');
     assert.deepEqual(adaptationOf('kernel-exit.patch', dir), { kind: 'patch', path: join(dir, 'kernel-exit.patch') });
-    assert.deepEqual(adaptationOf('fs-dcache.patch', dir), { kind: 'not-live', path: join(dir, 'fs-dcache.not-live.md'), why: 'The hash table is sized at boot.' });
+    assert.deepEqual(adaptationOf('fs-dcache.patch', dir), { kind: 'not-live', path: join(dir, 'fs-dcache.not-live.md'), why: 'the hash table is sized at boot' });
     assert.equal(adaptationOf('kernel-fork.patch', dir), undefined);
   });
 });

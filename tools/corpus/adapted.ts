@@ -20,9 +20,10 @@ export function adaptationOf(patchName: string, dir = ADAPTED_DIR): Adaptation {
   const note = join(dir, patchName.replace(/\.patch$/, '.not-live.md'));
   if (existsSync(note)) {
     const text = readFileSync(note, 'utf8');
-    // The note's first sentence of prose (after any heading) is the reason the table shows.
-    const prose = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
-    return { kind: 'not-live', path: note, why: (prose.join(' ').split(/(?<=\.)\s/)[0] ?? '').trim() };
+    // The note's title, after the file's name, is what the table shows: `# fs/x.c — why`.
+    const title = text.split('\n').find((l) => l.startsWith('# '));
+    const why = title?.slice(2).replace(/^\S+\s+[—-]\s+/, '').trim();
+    return { kind: 'not-live', path: note, why: why || 'see the note' };
   }
   return undefined;
 }
