@@ -15,7 +15,7 @@ it('points the recorded command at the work folder, word by word', () => {
   const command = variantCommand(recorded, 'fs/proc/version.c', '/w/src', '/w/out');
   assert.equal(
     command,
-    `gcc-12 -iquote fs/proc -fmacro-prefix-map=/w/src/= -idirafter ${authorIncludeDir()} -Wp,-MMD,/w/out/fs/proc/.version.o.d -nostdinc -I./include -DKBUILD_BASENAME=\'"version"\' -c -o /w/out/fs/proc/version.o /w/src/fs/proc/version.c   ; ./tools/objtool/objtool --orc --rethunk   /w/out/fs/proc/version.o`,
+    `gcc-12 -iquote fs/proc -fmacro-prefix-map=/w/src/= -idirafter ${authorIncludeDir()} -Wp,-MMD,/w/out/fs/proc/.version.o.d -nostdinc -I./include -DKBUILD_BASENAME='"version"' -c -o /w/out/fs/proc/version.o /w/src/fs/proc/version.c   ; ./tools/objtool/objtool --orc --rethunk   /w/out/fs/proc/version.o`,
   );
 });
 
