@@ -21,6 +21,9 @@ import { before, describe, it } from 'node:test';
 import { runGuestScript } from '../../tools/lab/guest-script.js';
 import { labUpdates } from './lab-updates.js';
 import { moduleNameFor } from '../update/module.js';
+import { writeUpdate } from '../update/format.js';
+import { createUpdate } from '../create/create.js';
+import { ADAPTED_DIR } from '../../tools/corpus/adapted.js';
 
 const GUEST_SCRIPT = `
 import { execFileSync } from 'node:child_process';
@@ -33,7 +36,7 @@ const status = () => readFileSync('/proc/tsplice/status', 'utf8');
 const version = () => readFileSync('/proc/version', 'utf8');
 const dmesgAt = () => sh('dmesg').split('\\n').length;
 const dmesgSince = (from) => sh('dmesg').split('\\n').slice(from - 1).join('\\n');
-const report = { hooks: {}, refuses: {}, panic: {}, declared: {} };
+const report = { hooks: {}, refuses: {}, panic: {}, declared: {}, traceProbe: {} };
 
 let from = dmesgAt();
 const h = report.hooks;
@@ -82,6 +85,19 @@ p.adminUndo = tsplice('undo ' + ids.panic);
 tsplice('unload ' + ids.panic);
 writeFileSync('/proc/sys/kernel/panic', p.lab.trim());
 
+// An adapted corpus fix whose effect user space sees (kernel/trace/trace_probe.c): a kprobe
+// event whose immediate string is only the opening quote is refused once it is applied.
+const t = report.traceProbe;
+const probe = (line) => { try { writeFileSync('/sys/kernel/tracing/kprobe_events', line + '\\n', { flag: 'a' }); return 'accepted'; } catch (e) { return 'refused: ' + e.code; } };
+const emptyString = () => { const r = probe('p:tsplice_probe vfs_read s=\\\\":string'); if (r === 'accepted') probe('-:tsplice_probe'); return r; };
+t.before = emptyString();
+t.apply = tsplice('apply trace-probe-adapted.tsplice');
+t.applied = emptyString();
+t.wellFormed = probe('p:tsplice_probe vfs_read s=\\\\"tsplice\\":string');
+probe('-:tsplice_probe');
+t.undo = tsplice('undo ' + ids.traceProbe);
+t.undone = emptyString();
+
 const d = report.declared;
 d.apply = tsplice('apply proc-version-init-declared.tsplice');
 d.status = status();
@@ -127,6 +143,7 @@ interface Report {
     adminUndo: Outcome;
   };
   declared: { apply: Outcome; status: string; version: string; undo: Outcome; unload: Outcome; list: string };
+  traceProbe: { before: string; apply: Outcome; applied: string; wellFormed: string; undo: Outcome; undone: string };
 }
 
 /** The `tsplice-hook` lines of a kernel log, as their fields. */
@@ -142,11 +159,14 @@ describe('hooks and shadow data on the booted lab kernel', () => {
   const ids: Record<string, string> = {};
 
   before(async () => {
-    const { kernel, share, create } = await labUpdates('hooks');
+    const { kernel, tree, share, create } = await labUpdates('hooks');
     ids['hooks'] = (await create('proc-version-hooks')).id;
     ids['refuses'] = (await create('proc-version-check-refuses')).id;
     ids['panic'] = (await create('panic-timeout-hooks')).id;
     ids['declared'] = (await create('proc-version-init-declared')).id;
+    const adapted = await createUpdate({ tree, patches: [join(ADAPTED_DIR, 'kernel-trace-trace_probe.patch')], headersDir: kernel.headersDir, distributionVersion: kernel.version, log: () => {} });
+    writeUpdate(join(share, 'trace-probe-adapted.tsplice'), adapted.update);
+    ids['traceProbe'] = adapted.update.id;
     writeFileSync(join(share, 'ids.json'), JSON.stringify(ids));
     const guest = await runGuestScript<Report>({ kernel, share, script: GUEST_SCRIPT, timeoutSeconds: 600 });
     assert.equal(guest.run.status, 0, guest.run.lines.slice(-30).join('\n'));
@@ -237,5 +257,17 @@ describe('hooks and shadow data on the booted lab kernel', () => {
     assert.ok(d.undo.ok, d.undo.out);
     assert.ok(d.unload.ok, d.unload.out);
     assert.deepEqual((JSON.parse(d.list) as { id: string }[]).filter((u) => u.id === ids['declared']), []);
+  });
+
+  it('applies an adapted corpus fix whose effect user space sees, and undoes it', () => {
+    const t = report.traceProbe;
+    // kernel/trace/trace_probe.c: an immediate string of only its opening quote read the byte
+    // before it; the fix refuses it. A well-formed one stays accepted.
+    assert.equal(t.before, 'accepted');
+    assert.ok(t.apply.ok, t.apply.out);
+    assert.match(t.applied, /^refused: EINVAL$/);
+    assert.equal(t.wellFormed, 'accepted');
+    assert.ok(t.undo.ok, t.undo.out);
+    assert.equal(t.undone, 'accepted');
   });
 });

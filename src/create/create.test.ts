@@ -83,10 +83,10 @@ describe('tsplice create on the lab kernel tree', () => {
     assert.match(message, /proc_register/);
   });
 
-  it('refuses a changed initial value of existing data, naming the symbol', async () => {
+  it('refuses a changed initial value of existing data, naming the symbol and the declaration that would answer it', async () => {
     assert.match(
       await refusal(tree, 'panic-timeout-initializer'),
-      /kernel\/panic\.c: panic_timeout \(\.data\.panic_timeout\): changed initial value of existing data/,
+      /kernel\/panic\.c: panic_timeout \(\.data\.panic_timeout\): changed initial value of existing data.*declare tsplice_data_change_handled\(panic_timeout\) and write the new value in a tsplice_apply hook/,
     );
   });
 
