@@ -4,11 +4,12 @@
  * tsplice_replacement the new code), built for the lab kernel from a clean copy of kmod/ and
  * put in `share`/modules, where the guest script insmods them.
  */
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { LabKernel } from '../debian/fetch.js';
 import { projectRoot } from '../host/project.js';
-import { buildModule } from '../kbuild/external-module.js';
+import { buildExternalModule, buildModule } from '../kbuild/external-module.js';
+import { coreModuleSources } from '../update/core-module-build.js';
 
 export interface TestModules {
   core: string;
@@ -20,8 +21,10 @@ export interface TestModules {
 export async function buildTestModules(kernel: LabKernel, share: string): Promise<TestModules> {
   const build = join(share, 'build');
   cpSync(join(projectRoot(), 'kmod'), build, { recursive: true, filter: (src) => !/\.(o|ko|mod|cmd|mod\.c)$|Module\.symvers|modules\.order/.test(src) });
+  const core = join(build, 'tsplice_core.ko');
+  writeFileSync(core, await buildExternalModule(kernel.headersDir, 'tsplice_core', coreModuleSources(build)));
   const built: TestModules = {
-    core: await buildModule(kernel, build, 'tsplice_core'),
+    core,
     target: await buildModule(kernel, join(build, 'tests', 'tsplice_target'), 'tsplice_target'),
     replacement: await buildModule(kernel, join(build, 'tests', 'tsplice_replacement'), 'tsplice_replacement'),
   };

@@ -7,10 +7,18 @@ import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 
 import { join } from 'node:path';
 import { cachePath } from '../host/cache.js';
 import { AUTHOR_HEADER, projectRoot } from '../host/project.js';
-import { buildExternalModule } from '../kbuild/external-module.js';
+import { buildExternalModule, type ModuleSources } from '../kbuild/external-module.js';
 
 /** The files of kmod/ the core module is built from (not its tests/ folder, not build products). */
 const isCoreSource = (file: string): boolean => file === 'Kbuild' || file.endsWith('.c') || file.endsWith('.h');
+
+/**
+ * What the core module is built from: kmod/'s own files (a copy of kmod/ for the tests), and
+ * the author's header under include/, which the flat copy of a module's folder leaves out.
+ */
+export function coreModuleSources(source: string): ModuleSources {
+  return { from: source, filter: isCoreSource, files: { [AUTHOR_HEADER]: readFileSync(join(source, AUTHOR_HEADER)) } };
+}
 
 export async function coreModuleFor(release: string, headersDir: string): Promise<Buffer> {
   const source = join(projectRoot(), 'kmod');
@@ -24,7 +32,7 @@ export async function coreModuleFor(release: string, headersDir: string): Promis
   const key = hash.digest('hex').slice(0, 16);
   const cached = cachePath('core-module', release, key, 'tsplice_core.ko');
   if (existsSync(cached)) return readFileSync(cached);
-  const bytes = await buildExternalModule(headersDir, 'tsplice_core', { from: source, filter: isCoreSource, files: { [AUTHOR_HEADER]: readFileSync(join(source, AUTHOR_HEADER)) } }, { what: `the core module for ${release}`, tmpPrefix: 'tsplice-core-' });
+  const bytes = await buildExternalModule(headersDir, 'tsplice_core', coreModuleSources(source), { what: `the core module for ${release}`, tmpPrefix: 'tsplice-core-' });
   mkdirSync(join(cached, '..'), { recursive: true });
   writeFileSync(cached, bytes);
   return bytes;
