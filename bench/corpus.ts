@@ -1,6 +1,6 @@
 /**
  * `npm run bench:corpus`: the corpus of real fixes (test/corpus/manifest.json, derived by
- * tools/corpus/derive.ts from the 6.1.170-3 and 6.1.176-1 trees), made into updates and applied
+ * src/release/derive.ts from the 6.1.170-3 and 6.1.176-1 trees), made into updates and applied
  * to the running lab kernel.
  *
  * 1. Host: `createUpdate` for each corpus patch against the lab kernel's prepared tree, with
@@ -34,9 +34,10 @@ import { chooseRelease } from '../src/debian/kernel-choice.js';
 import { prepareTree, preparedTree } from '../src/kbuild/tree.js';
 import { GuestFailure, runInGuest } from '../tools/lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../src/update/format.js';
-import { addedFunctions, diffCalls, fileAddingCalled, unitThatMustChange, writeGroupPatch } from '../tools/corpus/group.js';
-import { patchPath, readManifest, type CorpusEntry } from '../tools/corpus/derive.js';
-import { adaptationOf, newLinesBeyond } from '../tools/corpus/adapted.js';
+import { addedFunctions, diffCalls, fileAddingCalled, unitThatMustChange, writeGroupPatch } from '../src/release/group.js';
+import { patchPath, readManifest, type CorpusEntry } from '../src/release/derive.js';
+import { adaptationOf, newLinesBeyond } from '../src/release/adapted.js';
+import { ADAPTED_DIR } from '../tools/corpus/adapted-corpus.js';
 import { APPLIED_WITH_NEW_CODE, NOT_LIVE, CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../tools/corpus/outcome.js';
 
 const { values } = parseArgs({
@@ -115,7 +116,7 @@ const addedBy = (file: string): Set<string> => {
 /**
  * Creates the update for one corpus file; when create says another unit must change too, or
  * the new code calls a function another file's diff adds, and that is a corpus file, its diff
- * joins the patch (tools/corpus/group.ts), up to 8 files.
+ * joins the patch (src/release/group.ts), up to 8 files.
  */
 async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackage; group: string[]; reasons: string[] }> {
   const group = [entry.file];
@@ -214,7 +215,7 @@ for (const [i, entry] of entries.entries()) {
  * as applied with new code; a note saying it cannot apply live counts as not applicable live.
  */
 async function tryAdapted(entry: CorpusEntry, row: CorpusRow): Promise<void> {
-  const adaptation = adaptationOf(entry.patch);
+  const adaptation = adaptationOf(entry.patch, ADAPTED_DIR);
   if (!adaptation) return;
   row.refusedAlone = row.error;
   if (adaptation.kind === 'not-live') {

@@ -23,7 +23,7 @@ import { labUpdates } from './lab-updates.js';
 import { moduleNameFor } from '../update/module.js';
 import { writeUpdate } from '../update/format.js';
 import { createUpdate } from '../create/create.js';
-import { ADAPTED_DIR } from '../../tools/corpus/adapted.js';
+import { ADAPTED_DIR } from '../../tools/corpus/adapted-corpus.js';
 
 const GUEST_SCRIPT = `
 import { execFileSync } from 'node:child_process';

@@ -1,7 +1,7 @@
 /**
  * Whether a compilation unit is built into vmlinux, as a module, or not at all for the tree's
  * configuration: the one reader of kbuild's Makefiles that create, the include graph
- * (includers.ts) and the corpus (tools/corpus/derive.ts) share.
+ * (includers.ts) and the corpus (src/release/derive.ts) share.
  *
  * kbuild decides in two steps, and so does this. A folder is built only when kbuild descends
  * into it: the top Kbuild (`obj-y += kernel/`) and, for the top-level lists, the top Makefile

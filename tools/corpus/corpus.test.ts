@@ -29,11 +29,12 @@ import { chooseRelease } from '../../src/debian/kernel-choice.js';
 import { prepareTree } from '../../src/kbuild/tree.js';
 import { GuestFailure, runInGuest } from '../lab/qemu.js';
 import { writeUpdate, type UpdatePackage } from '../../src/update/format.js';
-import { patchPath, readManifest } from './derive.js';
-import { writeGroupPatch } from './group.js';
+import { patchPath, readManifest } from '../../src/release/derive.js';
+import { writeGroupPatch } from '../../src/release/group.js';
 import { CORPUS_GUEST_APPEND, createClasses, parseGuestRecords, type GuestPlan, type GuestResult } from './outcome.js';
 import { expectationProblems, SELECTION, updateFacts } from './selection.js';
-import { adaptationOf } from './adapted.js';
+import { adaptationOf } from '../../src/release/adapted.js';
+import { ADAPTED_DIR } from './adapted-corpus.js';
 
 const quiet = (): void => {};
 /** Where the update of a selected file's adapted patch is kept beside the file's own. */
@@ -129,7 +130,7 @@ describe('the real-fix corpus selection on the lab kernel', () => {
       const what = result.update ? `created (${result.update.functions.length} functions)` : `refused: ${(result.error instanceof Error ? result.error.message : String(result.error)).split('\n').slice(-1)[0]?.trim().slice(0, 120)}`;
       say(`${selected.file}: ${what} in ${seconds(result.ms)}`);
       if (selected.adapted) {
-        const adaptation = adaptationOf(entry.patch);
+        const adaptation = adaptationOf(entry.patch, ADAPTED_DIR);
         const t1 = Date.now();
         const adapted: Created = { ms: 0 };
         try {

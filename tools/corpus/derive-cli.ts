@@ -1,5 +1,5 @@
 /**
- * `node dist/tools/corpus/derive-cli.js`: derives the corpus (tools/corpus/derive.ts) from the
+ * `node dist/tools/corpus/derive-cli.js`: derives the corpus (src/release/derive.ts) from the
  * lab kernel's prepared tree and the later one, and writes test/corpus/manifest.json with the
  * patches (test/corpus/patches/, or the cache when they pass 5 MB).
  *
@@ -26,7 +26,7 @@ import { cachePath } from '../../src/host/cache.js';
 import { projectRoot } from '../../src/host/project.js';
 import { chooseRelease } from '../../src/debian/kernel-choice.js';
 import { prepareTree } from '../../src/kbuild/tree.js';
-import { deriveCorpus, whyFile, writeCorpus, type StatusChoice } from './derive.js';
+import { deriveCorpus, whyFile, writeCorpus, type StatusChoice } from '../../src/release/derive.js';
 
 export const DEFAULT_TO_VERSION = '6.1.176-1';
 

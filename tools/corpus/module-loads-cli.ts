@@ -12,7 +12,7 @@ import { chooseRelease } from '../../src/debian/kernel-choice.js';
 import { labKernel } from '../../src/debian/fetch.js';
 import { projectRoot } from '../../src/host/project.js';
 import { runInGuest } from '../lab/qemu.js';
-import { readManifest } from './derive.js';
+import { readManifest } from '../../src/release/derive.js';
 import { loadScript, manifestModules, parseLoadLines, recordLoads } from './module-loads.js';
 
 const { values } = parseArgs({ options: { manifest: { type: 'string' } } });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { CorpusEntry, CorpusManifest } from './derive.js';
+import type { CorpusEntry, CorpusManifest } from '../../src/release/derive.js';
 import { loadScript, manifestModules, parseLoadLines, recordLoads } from './module-loads.js';
 
 const entry = (file: string, module?: string): CorpusEntry => ({

@@ -6,7 +6,7 @@
  * their hardware (they register and wait); one that does not is its own outcome in the
  * corpus, not counted as applied.
  */
-import type { CorpusManifest } from './derive.js';
+import type { CorpusManifest } from '../../src/release/derive.js';
 
 export interface ModuleLoad {
   loads: boolean;

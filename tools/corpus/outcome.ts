@@ -5,7 +5,8 @@
  * the kind and fields of tsplice's diagnostics (src/host/errors.ts), never from its sentences.
  */
 import { formatSpread, spreadOf, type Spread } from '../../src/host/stats.js';
-import type { Diagnostic, DiagnosticKind } from '../../src/host/errors.js';
+import type { DiagnosticKind } from '../../src/host/errors.js';
+export { CREATE_CLASSES, createClasses } from '../../src/release/refusal-classes.js';
 
 /** One update the guest applies (paths as the guest sees them: the share has the host's paths). */
 export interface GuestPlan {
@@ -140,52 +141,6 @@ export function classifyApplyError(failure: ApplyFailure): GuestOutcome {
   // Ended by an exception rather than a refusal (which --json always reports).
   if (!failure.error) return 'apply crashed';
   return APPLY_CLASSES.get(failure.error.kind as DiagnosticKind) ?? 'apply error';
-}
-
-const kind =
-  (k: DiagnosticKind) =>
-  (d: Diagnostic): boolean =>
-    d.kind === k;
-
-/**
- * Refusal classes of `tsplice create`, in priority order: a create can give several
- * refusals, each gets a class, and the first class of this list present is the file's.
- * 'layout change' is kept apart; changed initializers that are only a renumbered or moved
- * line (dynamic debug descriptors, __BTF_ID__ names) are told from real ones.
- */
-export const CREATE_CLASSES: [string, (d: Diagnostic) => boolean][] = [
-  ['layout change', kind('layout-change')],
-  ['header change: too many units include it', kind('too-many-units')],
-  ['header change: another unit must change too', kind('unit-must-change')],
-  ['only adds functions nothing calls', kind('only-new-functions')],
-  ['header change', kind('stacked-header-change')],
-  ['__init code or data', kind('init-change')],
-  ['changed initializer: __dyndbg descriptor (line number)', (d) => d.kind === 'changed-initializer' && d.section === '__dyndbg'],
-  ['changed initializer: renumbered __BTF_ID__ name', kind('changed-btf-id')],
-  ['changed initializer', kind('changed-initializer')],
-  ['changed table', kind('changed-table')],
-  ['unknown special section', kind('unknown-special-section')],
-  ['no DWARF', kind('no-dwarf')],
-  ['no code change', kind('no-code-change')],
-  ['#included file (not a unit)', kind('not-a-unit')],
-  ['compiled only with its whole folder', kind('built-by-another-folder')],
-  ['module or not built', kind('not-built-in')],
-  ['unit of several modules', kind('several-modules')],
-  ['unit of vmlinux and a module', kind('built-in-and-module')],
-  ['patch does not apply', kind('patch-does-not-apply')],
-  ['unnamed data reference', kind('unnamed-data-reference')],
-  ['compile error', kind('does-not-compile')],
-];
-
-/** Every class a create's refusals name (a UserError's diagnostics), the file's own first. */
-export function createClasses(diagnostics: readonly Diagnostic[]): string[] {
-  const found = new Set<string>();
-  for (const d of diagnostics) {
-    const hit = CREATE_CLASSES.find(([, is]) => is(d));
-    if (hit) found.add(hit[0]);
-  }
-  const ordered = CREATE_CLASSES.map(([name]) => name).filter((name) => found.has(name));
-  return ordered.length > 0 ? ordered : ['create error'];
 }
 
 /** One row of the report. */

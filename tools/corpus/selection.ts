@@ -37,7 +37,7 @@ export interface SelectedFile {
   file: string;
   /** Why it is in the selection: the feature or failure mode it covers. */
   why: string;
-  /** Other corpus files whose diffs go in the same update (one fix across files, tools/corpus/group.ts). */
+  /** Other corpus files whose diffs go in the same update (one fix across files, src/release/group.ts). */
   groupWith?: string[];
   /** The create refusal's class (tools/corpus/outcome.ts createClasses: its only one)... */
   refused?: string;

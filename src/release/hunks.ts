@@ -1,7 +1,7 @@
 /**
  * The hunks of a one-file unified diff (what `diff -u -p` writes): split, and written back
  * with only some of them. A corpus patch carries, for each header a file needs, only the hunks
- * that file needs to compile, not the whole header diff (tools/corpus/hunk-select.ts chooses).
+ * that file needs to compile, not the whole header diff (src/release/hunk-select.ts chooses).
  *
  * Any subset of a diff's hunks applies to the old file: a hunk's context and removed lines
  * are old-file lines, and its old-side line numbers count old-file lines, which the hunks left

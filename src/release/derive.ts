@@ -12,10 +12,10 @@
  * and the new file's #include lines) whose hunks name an identifier the compiler complained
  * about; for a name none of them has, a changed header that adds it; after four rounds, if it
  * still fails, every changed header the unit includes. Once those compile, each header is cut
- * down to the hunks the unit needs (tools/corpus/hunk-select.ts); a header none of whose hunks
+ * down to the hunks the unit needs (src/release/hunk-select.ts); a header none of whose hunks
  * is needed is dropped. Which headers and hunks were grouped, and the compiler line that made
  * each necessary, is recorded in the manifest. Every patch is checked to apply with GNU patch,
- * fuzz 0 and no offset, to the older tree's files (tools/corpus/hunk-apply.ts). Nothing here edits
+ * fuzz 0 and no offset, to the older tree's files (src/release/hunk-apply.ts). Nothing here edits
  * either tree: the compile tests run the unit's recorded kbuild command on copies in a work
  * folder (see compileWithOverlay). docs/corpus.md has the figures.
  *
@@ -27,11 +27,11 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, normalize, relative } from 'node:path';
-import { UserError } from '../../src/host/errors.js';
-import { buildStatus, KbuildReader, readAutoConf, type BuildStatus } from '../../src/kbuild/build-status.js';
-import { buildPreObject, buildPreObjects, objectPathOf, recordedCommand, variantCommand } from '../../src/kbuild/compile.js';
-import { moduleOf, modulesOfCommand } from '../../src/kbuild/module-of.js';
-import type { PreparedTree } from '../../src/kbuild/tree.js';
+import { UserError } from '../host/errors.js';
+import { buildStatus, KbuildReader, readAutoConf, type BuildStatus } from '../kbuild/build-status.js';
+import { buildPreObject, buildPreObjects, objectPathOf, recordedCommand, variantCommand } from '../kbuild/compile.js';
+import { moduleOf, modulesOfCommand } from '../kbuild/module-of.js';
+import type { PreparedTree } from '../kbuild/tree.js';
 import { applyToCopies } from './hunk-apply.js';
 import { namedIn, selectHunks, type KeptHunk } from './hunk-select.js';
 
@@ -282,7 +282,7 @@ export interface HeaderNeed {
   reason: string;
   /** Hunks in the header's whole diff. */
   hunksTotal?: number;
-  /** The hunks of its diff the patch carries, each with why (tools/corpus/hunk-select.ts). */
+  /** The hunks of its diff the patch carries, each with why (src/release/hunk-select.ts). */
   hunks?: KeptHunk[];
 }
 
@@ -420,7 +420,7 @@ export interface DerivedCorpus {
 
 /**
  * The header hunks a unit needs, once the whole diffs of `headers` make it compile
- * (tools/corpus/hunk-select.ts): each header with the hunks kept and why, and its part of the
+ * (src/release/hunk-select.ts): each header with the hunks kept and why, and its part of the
  * patch. A header none of whose hunks is needed is dropped; when no smaller set compiles, the
  * whole diffs are kept and the reason says so.
  */

@@ -11,7 +11,7 @@
  * each file's diff once.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { diagnosticsOf } from '../../src/host/errors.js';
+import { diagnosticsOf } from '../host/errors.js';
 import { unionHunks } from './hunks.js';
 
 /** The file a diff section changes, from its `+++ b/PATH` line. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { UserError } from '../../src/host/errors.js';
+import { UserError } from '../host/errors.js';
 import { addedFunctions, combinePatches, diffCalls, fileAddingCalled, patchSections, unitThatMustChange } from './group.js';
 
 const header = `--- a/include/linux/hugetlb.h

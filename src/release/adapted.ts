@@ -1,20 +1,18 @@
 /**
- * The adapted corpus (test/corpus/adapted/): for a corpus fix refused because it needs new code,
- * the patch a maintainer would ship for live application, written with <linux/tsplice.h> (shadow
- * data, hooks, declarations), under the corpus patch's own name; or, where the fix cannot be made
- * safe live, a note `<name>.not-live.md` saying why. The bench creates and applies the adapted
- * patch when the upstream one is refused, and counts the lines of new code it needed.
+ * Adapted patches (the maintainer's folder, e.g. test/corpus/adapted/): for a fix refused because
+ * it needs new code, the patch a maintainer ships for live application, written with
+ * <linux/tsplice.h> (shadow data, hooks, declarations), under the fix's own patch name; or, where
+ * the fix cannot be made safe live, a note `<name>.not-live.md` saying why. A release and the
+ * corpus bench create the adapted patch when the upstream one is refused, and count the lines of
+ * new code it needed.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../../src/host/project.js';
 
-export const ADAPTED_DIR = join(projectRoot(), 'test', 'corpus', 'adapted');
-
-/** What the adapted corpus holds for a corpus patch: an adapted patch, a not-live note, or nothing. */
+/** What the folder of adapted patches holds for a fix's patch: an adapted patch, a not-live note, or nothing. */
 export type Adaptation = { kind: 'patch'; path: string } | { kind: 'not-live'; path: string; why: string } | undefined;
 
-export function adaptationOf(patchName: string, dir = ADAPTED_DIR): Adaptation {
+export function adaptationOf(patchName: string, dir: string): Adaptation {
   const patch = join(dir, patchName);
   if (existsSync(patch)) return { kind: 'patch', path: patch };
   const note = join(dir, patchName.replace(/\.patch$/, '.not-live.md'));
