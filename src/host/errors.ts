@@ -48,6 +48,8 @@ export type DiagnosticKind =
   // The update file and its trust.
   | 'bad-update'
   | 'untrusted'
+  /** An installed updates package's manifest.json that is not what the format says. */
+  | 'bad-manifest'
   | 'no-module'
   | 'module-not-loaded'
   // apply, undo, unload on the target.

@@ -1,6 +1,7 @@
 /** A small well-formed update, for the tests of the file format, its shape and its signatures. */
 import type { UpdatePackage } from './format.js';
 import { moduleNameFor } from './module.js';
+import type { InstalledManifest } from './installed-manifest.js';
 
 export const SAMPLE_ID = 'proc-version-string-3a7ff6ee';
 
@@ -32,5 +33,24 @@ export function sampleUpdate(): UpdatePackage {
     lineNumbersOnly: [],
     postObjects: [{ unit: 'fs/proc/version.c', bytes: Buffer.from('ELF').toString('base64') }],
     module: { name: moduleNameFor(SAMPLE_ID), bytes: Buffer.from('ko').toString('base64'), externals: [{ symbol: 'seq_puts', name: 'seq_puts', unit: 'fs/proc/version.c', local: false }] },
+  };
+}
+
+/** An installed updates package's manifest of two updates and two changed files. */
+export function sampleManifest(): InstalledManifest {
+  return {
+    format: 1,
+    kernel: '6.1.0-47-amd64',
+    from: '6.1.170-3',
+    to: '6.1.176-1',
+    package: { name: 'tsplice-updates-6.1.0-47-amd64', version: '6.1.176-1+tsplice1' },
+    updates: [
+      { id: 'kernel-audit-c-1a2b', file: '0001-kernel-audit-c.tsplice', sha256: 'a'.repeat(64), sources: ['kernel/audit.c'], modules: ['vmlinux'] },
+      { id: 'nft-ct-3c4d', file: '0002-nft-ct.tsplice', sha256: 'b'.repeat(64), sources: ['net/netfilter/nft_ct.c'], modules: ['nft_ct'] },
+    ],
+    files: [
+      { path: 'kernel/audit.c', outcome: 'live', update: 'kernel-audit-c-1a2b' },
+      { path: 'mm/slab.h', outcome: 'needs-reboot', reason: 'a changed structure layout' },
+    ],
   };
 }
