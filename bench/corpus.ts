@@ -3,7 +3,7 @@
  * src/release/derive.ts from the 6.1.170-3 and 6.1.176-1 trees), made into updates and applied
  * to the running lab kernel.
  *
- * 1. Host: `createUpdate` for each corpus patch against the lab kernel's prepared tree, with
+ * 1. Host: an update for each corpus patch (src/release/fix-updates.ts) against the lab kernel's prepared tree, with
  *    the lab headers (so the update carries its module): created, or refused with a class.
  * 2. Guest: one boot runs tools/corpus/guest.ts over every created update (apply, check the
  *    jmp, smoke workload, dmesg, undo, check the bytes). A boot is started again only when an
@@ -24,7 +24,6 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createUpdate } from '../src/create/create.js';
 import { UserError, type DiagnosticKind } from '../src/host/errors.js';
 import { cachePath } from '../src/host/cache.js';
 import { labKernel } from '../src/debian/fetch.js';
@@ -33,10 +32,9 @@ import { projectRoot } from '../src/host/project.js';
 import { chooseRelease } from '../src/debian/kernel-choice.js';
 import { prepareTree, preparedTree } from '../src/kbuild/tree.js';
 import { GuestFailure, runInGuest } from '../tools/lab/qemu.js';
-import { writeUpdate, type UpdatePackage } from '../src/update/format.js';
-import { addedFunctions, diffCalls, fileAddingCalled, unitThatMustChange, writeGroupPatch } from '../src/release/group.js';
+import { writeUpdate } from '../src/update/format.js';
+import { makeFixUpdates, type FixFile, type FixResult } from '../src/release/fix-updates.js';
 import { patchPath, readManifest, type CorpusEntry } from '../src/release/derive.js';
-import { adaptationOf, newLinesBeyond } from '../src/release/adapted.js';
 import { ADAPTED_DIR } from '../tools/corpus/adapted-corpus.js';
 import { APPLIED_WITH_NEW_CODE, NOT_LIVE, CORPUS_GUEST_APPEND, createClasses, formatMarkdown, parseGuestRecords, formatTable, formatTotals, totals, type CorpusRow, type GuestPlan, type GuestResult } from '../tools/corpus/outcome.js';
 
@@ -58,7 +56,6 @@ const { values } = parseArgs({
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
-const quiet = (): void => {};
 const benchStarted = Date.now();
 const elapsed = (): string => `${((Date.now() - benchStarted) / 60000).toFixed(1)} min`;
 
@@ -98,169 +95,86 @@ const work = cachePath('corpus', 'bench-run');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
-/** Each corpus file's patch text, read once. */
-const patches = new Map<string, string>();
-const patchText = (file: string): string => {
-  let text = patches.get(file);
-  if (text === undefined) patches.set(file, (text = readFileSync(patchPath(manifestPath, manifest, byFile.get(file) as CorpusEntry), 'utf8')));
-  return text;
-};
-/** The functions each corpus file's diff adds. */
-const added = new Map<string, Set<string>>();
-const addedBy = (file: string): Set<string> => {
-  let names = added.get(file);
-  if (!names) added.set(file, (names = addedFunctions(patchText(file))));
-  return names;
-};
-
-/**
- * Creates the update for one corpus file; when create says another unit must change too, or
- * the new code calls a function another file's diff adds, and that is a corpus file, its diff
- * joins the patch (src/release/group.ts), up to 8 files.
- */
-async function createGrouped(entry: CorpusEntry): Promise<{ update: UpdatePackage; group: string[]; reasons: string[] }> {
-  const group = [entry.file];
-  const reasons: string[] = [];
-  for (;;) {
-    const patch =
-      group.length === 1 ? patchPath(manifestPath, manifest, entry) : writeGroupPatch(join(work, `group-${entry.file.replace(/\W/g, '-')}.patch`), group, (f) => patchPath(manifestPath, manifest, byFile.get(f) as CorpusEntry));
-    try {
-      const { update } = await createUpdate({ tree, patches: [patch], distributionVersion: kernel.version, headersDir: kernel.headersDir, log: quiet });
-      const calls = (update.module?.externals ?? []).filter((e) => !e.local).map((e) => e.name);
-      const adding = group.length < 8 ? fileAddingCalled(calls, manifest.files.map((e) => e.file), group, addedBy) : undefined;
-      if (!adding) return { update, group, reasons };
-      group.push(adding.file);
-      reasons.push(`${adding.file}: adds ${adding.name}, which the new code calls`);
-    } catch (error) {
-      const unit = unitThatMustChange(error);
-      const other = unit ? manifest.files.find((e) => e.unit === unit || e.file === unit) : undefined;
-      if (!other || group.includes(other.file) || group.length >= 8) throw error;
-      group.push(other.file);
-      reasons.push(`${other.file}: ${(error as UserError).message.split('\n')[0] ?? ''}`);
-    }
-  }
-}
 const byFile = new Map(manifest.files.map((e) => [e.file, e]));
+const fixFile = (e: CorpusEntry): FixFile => ({ file: e.file, unit: e.unit, patch: patchPath(manifestPath, manifest, e) });
 
-// 1. Create. A file already in a created group's update is not made again: that one update
-// carries its diff, and its outcome is the file's.
+// 1. Create (src/release/fix-updates.ts, as a release makes them). A file already in a created
+// group's update is not made again: that one update carries its diff, and its outcome is the file's.
 const rows = new Map<string, CorpusRow>();
 const created: { entry: CorpusEntry; id: string; path: string; group: string[]; module: boolean }[] = [];
 /** Files whose diff is carried by another file's update: file -> the file whose update it is. */
 const carriedBy = new Map<string, string>();
 log(`Creating ${entries.length} updates against ${tree.dir} (${jobs} at once)...`);
-type Made = { ok: true; update: UpdatePackage; group: string[]; reasons: string[]; seconds: number } | { ok: false; error: unknown; seconds: number };
-/** Each entry's create, by index: made by `jobs` workers, then taken in order below. */
-const made: Promise<Made>[] = [];
+const fixes = await makeFixUpdates({
+  tree,
+  headersDir: kernel.headersDir,
+  distributionVersion: kernel.version,
+  files: entries.map(fixFile),
+  pool: manifest.files.map(fixFile),
+  jobs,
+  workDir: work,
+  adaptedDir: ADAPTED_DIR,
+  onResult: (fix, i) => {
+    const entry = entries[i] as CorpusEntry;
+    const row = rowOf(entry, fix);
+    rows.set(entry.file, row);
+    const where = fix.outcome === 'carried' ? `in the update of ${fix.carriedBy}` : `${row.outcome}${row.functions ? ` (${row.functions} functions)` : ''} in ${row.createSeconds?.toFixed(1)} s`;
+    log(`[${i + 1}/${entries.length}] ${entry.file}: ${where}  [${elapsed()}]`);
+  },
+});
+// Rows in the order of the manifest (a file only adding functions is decided last).
 {
-  let next = 0;
-  const settled: ((m: Made) => void)[] = [];
-  for (let i = 0; i < entries.length; i++) made.push(new Promise<Made>((resolve) => settled.push(resolve)));
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < entries.length; i = next++) {
-      const entry = entries[i] as CorpusEntry;
-      const started = Date.now();
-      try {
-        const { update, group, reasons } = await createGrouped(entry);
-        settled[i]?.({ ok: true, update, group, reasons, seconds: (Date.now() - started) / 1000 });
-      } catch (error) {
-        settled[i]?.({ ok: false, error, seconds: (Date.now() - started) / 1000 });
-      }
-    }
-  };
-  for (let w = 0; w < Math.min(jobs, entries.length); w++) void worker();
+  const ordered = new Map(entries.map((e) => [e.file, rows.get(e.file) as CorpusRow]));
+  rows.clear();
+  for (const [file, row] of ordered) rows.set(file, row);
 }
-// In the order of the manifest, whatever order the workers finish in, so that which update
-// carries a grouped file is the same as with one job (a later file's own update is dropped).
-for (const [i, entry] of entries.entries()) {
-  const row: CorpusRow = { file: entry.file, unit: entry.unit, outcome: '', reason: '', changesCode: true, functions: 0, headers: entry.headers.length, part: entry.status === 'module' ? 'module' : 'built-in' };
-  rows.set(entry.file, row);
-  const result = await (made[i] as Promise<Made>);
-  const earlier = created.find((c) => c.group.includes(entry.file));
-  if (earlier) {
-    carriedBy.set(entry.file, earlier.entry.file);
-    row.outcome = row.reason = 'created';
-    log(`[${i + 1}/${entries.length}] ${entry.file}: in the update of ${earlier.entry.file}  [${elapsed()}]`);
-    continue;
-  }
-  row.createSeconds = result.seconds;
-  if (result.ok) {
-    const { update, group, reasons } = result;
-    if (group.length > 1) {
-      row.groupedWith = group.filter((f) => f !== entry.file);
-      row.groupReasons = reasons;
-    }
-    row.functions = update.functions.length;
-    const path = join(work, `${update.id}.tsplice`);
-    writeUpdate(path, update);
-    created.push({ entry, id: update.id, path, group, module: update.functions.some((f) => f.module !== undefined) });
-    row.outcome = 'created';
-    row.reason = 'created';
-  } else {
-    const { error } = result;
-    const message = error instanceof Error ? error.message : String(error);
-    // A refusal has its kinds (a DWARF or ELF error is a UserError too); anything else crashed.
-    const classes = error instanceof UserError ? createClasses(error.diagnostics) : ['tsplice crashed'];
-    row.reason = `refused at create: ${classes[0]}`;
-    row.outcome = row.reason + (classes.length > 1 ? ` (+${classes.slice(1).join(', ')})` : '');
-    row.error = message;
-    row.changesCode = classes[0] !== 'no code change';
-    if (row.changesCode) await tryAdapted(entry, row);
-  }
-  log(`[${i + 1}/${entries.length}] ${entry.file}: ${row.outcome}${row.functions ? ` (${row.functions} functions)` : ''} in ${row.createSeconds?.toFixed(1)} s  [${elapsed()}]`);
-}
-/**
- * A fix refused because it needs new code, made from its adapted patch (test/corpus/adapted/)
- * when the adapted corpus has one: created, it goes to the guest like any other update and counts
- * as applied with new code; a note saying it cannot apply live counts as not applicable live.
- */
-async function tryAdapted(entry: CorpusEntry, row: CorpusRow): Promise<void> {
-  const adaptation = adaptationOf(entry.patch, ADAPTED_DIR);
-  if (!adaptation) return;
-  row.refusedAlone = row.error;
-  if (adaptation.kind === 'not-live') {
-    row.adapted = { notLive: adaptation.why };
-    row.reason = NOT_LIVE;
-    row.outcome = `${NOT_LIVE}: ${adaptation.why}`;
-    return;
-  }
-  const newLines = newLinesBeyond(patchText(entry.file), readFileSync(adaptation.path, 'utf8'));
-  row.adapted = { patch: `adapted/${entry.patch}`, newLines };
-  try {
-    const { update } = await createUpdate({ tree, patches: [adaptation.path], distributionVersion: kernel.version, headersDir: kernel.headersDir, log: quiet });
-    const path = join(work, `${update.id}.tsplice`);
-    writeUpdate(path, update);
-    created.push({ entry, id: update.id, path, group: [entry.file], module: update.functions.some((f) => f.module !== undefined) });
-    row.functions = update.functions.length;
-    delete row.error;
-    row.outcome = row.reason = 'created';
-  } catch (error) {
-    const classes = error instanceof UserError ? createClasses(error.diagnostics) : ['tsplice crashed'];
-    row.error = error instanceof Error ? error.message : String(error);
-    row.outcome = `adapted patch refused at create: ${classes.join(', ')}`;
-  }
+for (const fix of fixes) {
+  if (fix.outcome !== 'created') continue;
+  const entry = byFile.get(fix.file) as CorpusEntry;
+  const path = join(work, `${fix.update.id}.tsplice`);
+  writeUpdate(path, fix.update);
+  created.push({ entry, id: fix.update.id, path, group: fix.group, module: fix.update.functions.some((f) => f.module !== undefined) });
 }
 
-// A file that alone only adds functions nothing calls (fs/notify/fsnotify.c exporting a helper
-// for fs/notify/mark.c) is part of a fix across files: when a later group carries its diff,
-// that update is the file's.
-for (const row of rows.values()) {
-  if (row.reason !== 'refused at create: only adds functions nothing calls') continue;
-  const group = created.find((c) => c.group.includes(row.file));
-  if (!group) continue;
-  carriedBy.set(row.file, group.entry.file);
-  row.refusedAlone = row.error;
-  delete row.error;
-  row.outcome = row.reason = 'created';
-}
-// One that no other corpus file's diff calls adds code nothing in this configuration runs
-// (net/ipv4/udp_tunnel_core.c's udp_tunnel_dst_lookup, for drivers this update does not
-// change): like a diff that changes no code, it is not a fix that could apply or fail.
-for (const row of rows.values()) {
-  if (row.reason !== 'refused at create: only adds functions nothing calls') continue;
-  const names = [...addedBy(row.file)];
-  const calledElsewhere = manifest.files.some((e) => e.file !== row.file && names.some((n) => diffCalls(patchText(e.file), n)));
-  if (!calledElsewhere) row.changesCode = false;
+/** The report's row for a file's fix as create left it. */
+function rowOf(entry: CorpusEntry, fix: FixResult): CorpusRow {
+  const row: CorpusRow = { file: entry.file, unit: entry.unit, outcome: '', reason: '', changesCode: true, functions: 0, headers: entry.headers.length, part: entry.status === 'module' ? 'module' : 'built-in' };
+  if (fix.outcome === 'carried') {
+    carriedBy.set(entry.file, fix.carriedBy);
+    if (fix.refusedAlone !== undefined) row.refusedAlone = fix.refusedAlone;
+    row.outcome = row.reason = 'created';
+    return row;
+  }
+  row.createSeconds = fix.seconds;
+  if (fix.outcome === 'created') {
+    if (fix.group.length > 1) {
+      row.groupedWith = fix.group.filter((f) => f !== entry.file);
+      row.groupReasons = fix.groupReasons;
+    }
+    if (fix.adapted) {
+      row.refusedAlone = fix.refusedAlone;
+      row.adapted = { patch: `adapted/${entry.patch}`, newLines: fix.adapted.newLines };
+    }
+    row.functions = fix.update.functions.length;
+    row.outcome = row.reason = 'created';
+    return row;
+  }
+  row.reason = `refused at create: ${fix.classes[0]}`;
+  row.outcome = row.reason + (fix.classes.length > 1 ? ` (+${fix.classes.slice(1).join(', ')})` : '');
+  row.error = fix.error;
+  row.changesCode = fix.changesCode;
+  if (fix.notLive !== undefined) {
+    row.refusedAlone = fix.error;
+    row.adapted = { notLive: fix.notLive };
+    row.reason = NOT_LIVE;
+    row.outcome = `${NOT_LIVE}: ${fix.notLive}`;
+  } else if (fix.adapted) {
+    row.refusedAlone = fix.error;
+    row.adapted = { patch: `adapted/${entry.patch}`, newLines: fix.adapted.newLines };
+    row.error = fix.adapted.error;
+    row.outcome = `adapted patch refused at create: ${fix.adapted.classes.join(', ')}`;
+  }
+  return row;
 }
 
 // 2. Apply in the guest.

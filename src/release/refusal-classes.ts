@@ -50,3 +50,17 @@ export function createClasses(diagnostics: readonly Diagnostic[]): string[] {
   const ordered = CREATE_CLASSES.map(([name]) => name).filter((name) => found.has(name));
   return ordered.length > 0 ? ordered : ['create error'];
 }
+
+/**
+ * The classes of refusal that new code from the patch author answers (docs/hooks.md): shadow
+ * data for a layout change, a declaration or hooks for a changed initial value, table or __init
+ * code. Any other refusal is a fix that needs a reboot.
+ */
+export const NEEDS_NEW_CODE: ReadonlySet<string> = new Set([
+  'layout change',
+  '__init code or data',
+  'changed initializer: __dyndbg descriptor (line number)',
+  'changed initializer: renumbered __BTF_ID__ name',
+  'changed initializer',
+  'changed table',
+]);

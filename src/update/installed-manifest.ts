@@ -18,9 +18,13 @@ export const MANIFEST_FILE = 'manifest.json';
 /** Where updates packages install their folders, one per kernel release. */
 export const INSTALLED_UPDATES_DIR = '/usr/lib/tsplice/updates';
 
-/** What became of one changed source file between the booted and the fixed Debian version. */
-export type FileOutcome = 'live' | 'needs-new-code' | 'needs-reboot';
-export const FILE_OUTCOMES: readonly FileOutcome[] = ['live', 'needs-new-code', 'needs-reboot'];
+/**
+ * What became of one changed source file between the booted and the fixed Debian version:
+ * fixed live, left because the fix needs new code from its author or a reboot, or a change of
+ * no code that runs (a comment, code this configuration does not build into anything called).
+ */
+export type FileOutcome = 'live' | 'needs-new-code' | 'needs-reboot' | 'no-code-change';
+export const FILE_OUTCOMES: readonly FileOutcome[] = ['live', 'needs-new-code', 'needs-reboot', 'no-code-change'];
 
 export interface ManifestUpdate {
   /** The update's id, as `tsplice inspect` shows it and the kernel holds it. */
@@ -33,6 +37,8 @@ export interface ManifestUpdate {
   sources: string[];
   /** Where its code goes: `vmlinux` or loadable modules' names. */
   modules: string[];
+  /** For a fix made from an adapted patch: the lines of new code it needed beyond upstream. */
+  newLines?: number;
 }
 
 export interface ManifestFile {
@@ -98,13 +104,16 @@ function array(v: unknown, field: string): unknown[] {
 const at = (parent: string, key: string): string => (parent === '' ? key : `${parent}.${key}`);
 
 function readUpdateEntry(v: unknown, field: string): ManifestUpdate {
-  const o = object(v, field, ['id', 'file', 'sha256', 'sources', 'modules']);
+  const o = object(v, field, ['id', 'file', 'sha256', 'sources', 'modules', 'newLines']);
+  const newLines = o['newLines'];
+  if (newLines !== undefined && !(Number.isInteger(newLines) && (newLines as number) >= 0)) throw new FieldError(at(field, 'newLines'), 'a whole number');
   return {
     id: string(o['id'], at(field, 'id'), UPDATE_ID, 'an update id'),
     file: string(o['file'], at(field, 'file'), FILE_NAME, 'a file name in the manifest folder'),
     sha256: string(o['sha256'], at(field, 'sha256'), SHA256, '64 lower-case hex digits'),
     sources: array(o['sources'], at(field, 'sources')).map((s, i) => string(s, `${at(field, 'sources')}[${i}]`, PRINTABLE, 'a source path')),
     modules: array(o['modules'], at(field, 'modules')).map((s, i) => string(s, `${at(field, 'modules')}[${i}]`, /^[A-Za-z0-9_-]{1,55}$/, 'vmlinux or a module name')),
+    ...(newLines !== undefined ? { newLines: newLines as number } : {}),
   };
 }
 
