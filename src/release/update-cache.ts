@@ -17,7 +17,7 @@ import type { PreparedTree } from '../kbuild/tree.js';
 import { parseUpdate, serializeUpdate, type UpdatePackage } from '../update/format.js';
 
 /** The compiled modules `entry` imports, itself included, following relative imports. */
-function modulesReachedFrom(entry: string): string[] {
+export function modulesReachedFrom(entry: string): string[] {
   const seen = new Set<string>();
   const queue = [entry];
   for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
@@ -64,6 +64,8 @@ export interface UpdateCacheOptions {
   tree: PreparedTree;
   headersDir: string;
   distributionVersion: string;
+  /** Makes the update when it is not kept (default createUpdate with the fields above). */
+  make?: (patch: string) => Promise<UpdatePackage>;
 }
 
 /**
@@ -93,7 +95,9 @@ export function cachedCreate(options: UpdateCacheOptions): (patch: string) => Pr
       renameSync(`${path}.tmp`, path);
     };
     try {
-      const { update } = await createUpdate({ tree: options.tree, patches: [patch], distributionVersion: options.distributionVersion, headersDir: options.headersDir, log: () => {} });
+      const update = options.make
+        ? await options.make(patch)
+        : (await createUpdate({ tree: options.tree, patches: [patch], distributionVersion: options.distributionVersion, headersDir: options.headersDir, log: () => {} })).update;
       keep(updatePath, serializeUpdate(update));
       return update;
     } catch (error) {
