@@ -9,6 +9,7 @@ import { addDiffCommand } from './diff.js';
 import { addCreateCommands } from './create.js';
 import { addMatchCommand } from './match.js';
 import { addApplyCommands } from './apply.js';
+import { addUpgradeCommands } from './upgrade.js';
 import { printJson } from './output.js';
 
 /** Adds a group of commands: the product's own, or the lab's from outside src/. */
@@ -28,6 +29,7 @@ export function tspliceProgram(first: readonly AddCommands[] = []): Command {
   addCreateCommands(program);
   addMatchCommand(program);
   addApplyCommands(program);
+  addUpgradeCommands(program);
   return program;
 }
 
