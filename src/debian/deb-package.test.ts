@@ -64,7 +64,7 @@ describe('the .deb writer', () => {
     assert.match(info, /^ Version: 1:2\.3-1\+t1$/m);
     assert.match(info, /^ Depends: nodejs \(>= 18\), kmod$/m);
     assert.match(info, /^ Installed-Size: \d+$/m);
-    assert.match(info, /^ Description: a package the deb writer test builds\n  It installs three things\.\n  \.\n  And has two paragraphs\.$/m);
+    assert.match(info, /^ Description: a package the deb writer test builds\n {2}It installs three things\.\n {2}\.\n {2}And has two paragraphs\.$/m);
     assert.match(info, /\d+ bytes, +\d+ lines +\* +postinst +#!\/bin\/sh/);
     assert.match(info, /\* +prerm +#!\/bin\/sh/);
     assert.equal(dpkgDeb('-f', deb, 'Architecture').trim(), 'all');
