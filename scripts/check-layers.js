@@ -4,7 +4,7 @@
 // - Libraries (host, elf, x86, debian) import only libraries listed before them.
 // - A stage imports the libraries and the stages before it: patch → header-reach → kbuild →
 //   diff → update → match → switch. Data flows one way.
-// - The orchestrators (create, apply, release) and cli/ may import any part of src/.
+// - The orchestrators (create, apply, release, upgrade) and cli/ may import any part of src/.
 // - Nothing in src/ imports the harness (tools/): a target machine runs without it. Tests are the
 //   one exception: a test beside the code may boot the lab (tools/lab) to test a kernel claim.
 //
@@ -16,7 +16,7 @@ import { filesUnder } from './files.js';
 
 const ORDER = ['host', 'elf', 'x86', 'debian', 'patch', 'header-reach', 'kbuild', 'diff', 'update', 'match', 'switch'];
 const LIBRARIES = new Set(['host', 'elf', 'x86', 'debian']);
-const ANYTHING_IN_SRC = new Set(['create', 'apply', 'release', 'cli']);
+const ANYTHING_IN_SRC = new Set(['create', 'apply', 'release', 'upgrade', 'cli']);
 
 /** The folder of src/ or tools/ a file belongs to: 'elf', 'switch', 'tools', or undefined. */
 function partOf(path) {

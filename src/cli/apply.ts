@@ -57,7 +57,7 @@ function describe(u: CoreUpdate): string {
  * The kernel's state is root's to read (/proc/tsplice is 0700): without root, "no updates"
  * would be a wrong answer, not a refusal.
  */
-function requireRoot(what: string): void {
+export function requireRoot(what: string): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new UserError(`tsplice ${what} needs root: the kernel's updates are visible and changeable only to root.`, { kind: 'not-root' });
   }

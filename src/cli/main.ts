@@ -10,6 +10,7 @@ import { addCreateCommands } from './create.js';
 import { addMatchCommand } from './match.js';
 import { addApplyCommands } from './apply.js';
 import { addReleaseCommand } from './release.js';
+import { addUpgradeCommands } from './upgrade.js';
 import { printJson } from './output.js';
 
 /** Adds a group of commands: the product's own, or the lab's from outside src/. */
@@ -30,6 +31,7 @@ export function tspliceProgram(first: readonly AddCommands[] = []): Command {
   addMatchCommand(program);
   addApplyCommands(program);
   addReleaseCommand(program);
+  addUpgradeCommands(program);
   return program;
 }
 
