@@ -79,7 +79,7 @@ export function addReleaseCommand(program: Command): void {
           `${manifest.package.name} ${manifest.package.version}: ${manifest.updates.length} updates for ${manifest.files.length} changed files ` +
             `(${count('live')} live, ${count('needs-new-code')} need new code, ${count('needs-reboot')} need a reboot, ${count('no-code-change')} change no code)\n`,
         );
-        if (published.deb) process.stdout.write(`package ${published.deb}\n`);
+        process.stdout.write(`package ${published.deb}\n`);
         if (published.repository) process.stdout.write(`repository ${published.repository}\n`);
       }
     });

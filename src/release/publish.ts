@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Log } from '../host/log.js';
 import { MANIFEST_FILE } from '../update/installed-manifest.js';
 import type { ReleaseResult } from './release.js';
+import { writeUpdatesPackage } from './updates-package.js';
 
 export interface PublishOptions {
   outDir: string;
@@ -23,7 +24,7 @@ export interface PublishOptions {
 export interface Published {
   /** The manifest.json written beside the updates. */
   manifestPath: string;
-  deb?: string;
+  deb: string;
   repository?: string;
 }
 
@@ -37,5 +38,7 @@ export async function publishRelease(release: ReleaseResult, options: PublishOpt
   const manifest = join(release.updatesDir, MANIFEST_FILE);
   writeFileSync(manifest, `${JSON.stringify(release.manifest, null, 2)}\n`);
   options.log(`Wrote ${manifest}.`);
-  return { manifestPath: manifest };
+  const deb = await writeUpdatesPackage(release.manifest, release.updatesDir, options.outDir);
+  options.log(`Wrote ${deb}.`);
+  return { manifestPath: manifest, deb };
 }
