@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../host/errors.js';
 import { run } from '../host/exec.js';
+import { debFileName } from './deb-package.js';
 
 /** The control fields of a .deb that place it in the pool. */
 export interface DebIdentity {
@@ -41,11 +42,6 @@ export function poolFolder(component: string, source: string): string {
   return join('pool', component, prefix, source);
 }
 
-/** The file name Debian gives a package: no epoch, since `:` is not for file names. */
-export function debFileName(deb: DebIdentity): string {
-  return `${deb.package}_${deb.version.replace(/^\d+:/, '')}_${deb.architecture}.deb`;
-}
-
 /**
  * Copies a .deb into the pool of the repository at `dir` and returns its path there, relative
  * to `dir`. The same file twice is fine (each release passes every package it publishes); a
@@ -54,7 +50,7 @@ export function debFileName(deb: DebIdentity): string {
  */
 export async function addToPool(dir: string, component: string, deb: string): Promise<string> {
   const identity = await readDebIdentity(deb);
-  const relative = join(poolFolder(component, identity.source), debFileName(identity));
+  const relative = join(poolFolder(component, identity.source), debFileName({ name: identity.package, version: identity.version, architecture: identity.architecture }));
   const target = join(dir, relative);
   if (existsSync(target)) {
     if (readFileSync(target).equals(readFileSync(deb))) return relative;
