@@ -8,6 +8,7 @@ import { prepareTree, preparedTree, preparedTreeAt } from '../kbuild/tree.js';
 import { readUpdate, readUpdateFile, writeUpdate, type UpdateFunction, type UpdatePackage } from '../update/format.js';
 import { newKeyPair, readPrivateKey } from '../update/signature.js';
 import { printJson, progress } from './output.js';
+import { addRepositoryKeyCommand } from './release.js';
 
 /** Where a function is, as the CLI prints it: its unit, and its module when it is not vmlinux's. */
 function placeOf(f: UpdateFunction): string {
@@ -116,7 +117,7 @@ export function addCreateCommands(program: Command): void {
       if (update.functions.length === 0 && !authored) throw new UserError(`${file} carries no function.`, { kind: 'nothing-to-carry', object: file });
     });
 
-  const key = program.command('key').description('signing keys for updates');
+  const key = program.command('key').description('signing keys for updates and for their apt repositories');
   key
     .command('new')
     .description('make an Ed25519 key pair: FILE (private, mode 0600) and FILE.pub (put it in /etc/tsplice/keys on targets)')
@@ -125,4 +126,5 @@ export function addCreateCommands(program: Command): void {
       const id = newKeyPair(file);
       process.stdout.write(`key ${id}: private ${file}, public ${file}.pub\n`);
     });
+  addRepositoryKeyCommand(key);
 }

@@ -11,7 +11,7 @@ import { UserError } from '../host/errors.js';
 import { probe, runSync, type ProbeResult } from '../host/exec.js';
 import { writeAptRepository, type AptRepositoryOptions } from './apt-repository.js';
 import { aptSourcesFile, aptSourcesLine } from './apt-sources.js';
-import { exportPublicKey, newSigningKey, stopGpgAgent, type SigningKey } from './openpgp.js';
+import { exportPublicKey, newSigningKey, secretKeyIn, stopGpgAgent, type SigningKey } from './openpgp.js';
 
 const PKG = 'tsplice-test-pkg';
 const quiet = (): void => {};
@@ -93,6 +93,15 @@ describe('a signed apt repository of tsplice packages', () => {
   after(async () => {
     for (const home of [key.homeDir, otherKey.homeDir]) await stopGpgAgent(home).catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('finds the one secret key of a folder, and refuses to choose between two', async () => {
+    assert.equal(await secretKeyIn(key.homeDir), key.fingerprint);
+    const two = join(tmp, 'gnupg-two');
+    await newSigningKey(two, 'first', 'first@tsplice.example', quiet);
+    await newSigningKey(two, 'second', 'second@tsplice.example', quiet);
+    await assert.rejects(secretKeyIn(two), /holds 2 secret keys/);
+    await stopGpgAgent(two);
   });
 
   it('makes an Ed25519 key and exports it as apt reads it', () => {

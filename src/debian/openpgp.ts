@@ -67,3 +67,23 @@ export async function signFile(key: SigningKey, input: string, output: string, f
 export async function stopGpgAgent(homeDir: string): Promise<void> {
   await run(['gpgconf', '--homedir', homeDir, '--kill', 'gpg-agent'], { purpose: `stopping the gpg-agent of ${homeDir}` });
 }
+
+/**
+ * The fingerprint of the one secret key in `homeDir`: a release signs with the key of the
+ * folder it is given, and refuses to guess between several.
+ */
+export async function secretKeyIn(homeDir: string): Promise<string> {
+  const { stdout } = await run([...gpg(homeDir), '--with-colons', '--list-secret-keys'], { purpose: `listing the secret keys in ${homeDir}` });
+  // Each key is a `sec` record followed by its `fpr` record; subkeys (`ssb`) have their own.
+  const fingerprints: string[] = [];
+  let afterSec = false;
+  for (const line of stdout.split('\n')) {
+    const fields = line.split(':');
+    if (fields[0] === 'fpr' && afterSec && fields[9]) fingerprints.push(fields[9]);
+    afterSec = fields[0] === 'sec';
+  }
+  if (fingerprints.length !== 1) {
+    throw new UserError(`${homeDir} holds ${fingerprints.length} secret keys; a repository is signed with the one key of its folder.`, { kind: 'bad-argument', object: homeDir });
+  }
+  return fingerprints[0] as string;
+}
