@@ -15,7 +15,7 @@ import { UserError } from '../host/errors.js';
 /** Where the lock lives: /run is a tmpfs, so a reboot clears a stale lock. */
 export const LOCK_PATH = '/run/tsplice/lock';
 
-export type LockVerb = 'apply' | 'undo' | 'unload' | 'recover';
+export type LockVerb = 'apply' | 'undo' | 'unload' | 'recover' | 'upgrade' | 'withdraw';
 
 interface Holder {
   pid: number;

@@ -13,7 +13,8 @@ import { effectiveVersionLine } from '../upgrade/effective-version.js';
 import { kernelStatus, runningKernel } from '../upgrade/kernel-updates.js';
 import { currentBootId, stateDir } from '../upgrade/state-files.js';
 import { statusText, tspliceStatus, type TspliceStatus } from '../upgrade/status.js';
-import { upgrade, type UpgradeSummary } from '../upgrade/upgrade.js';
+import { UPGRADE_LOCK_PATH, upgrade, type UpgradeSummary } from '../upgrade/upgrade.js';
+import { withLock } from '../apply/lock.js';
 import type { CoreStatus } from '../switch/core-status.js';
 import { requireRoot } from './apply.js';
 import { printJson, progress } from './output.js';
@@ -75,7 +76,8 @@ export function addUpgradeCommands(program: Command): void {
     .option('--json', 'print a summary as JSON')
     .action(async (opts: UpgradeFlags) => {
       requireRoot('upgrade');
-      const summary = await upgrade({ dir: opts.dir, release: release(), bootId: currentBootId(), stateDir: stateDir(), kernel: runningKernel, boot: opts.boot === true, log: progress });
+      const run = () => upgrade({ dir: opts.dir, release: release(), bootId: currentBootId(), stateDir: stateDir(), kernel: runningKernel, boot: opts.boot === true, log: progress });
+      const summary = await withLock('upgrade', run, UPGRADE_LOCK_PATH);
       finish(summary, opts.json);
     });
 
@@ -94,7 +96,8 @@ export function addUpgradeCommands(program: Command): void {
         finish(summary, opts.json);
         return;
       }
-      const summary = await upgrade({ dir: INSTALLED_UPDATES_DIR, release: running, bootId: currentBootId(), stateDir: stateDir(), kernel: runningKernel, withdraw: true, log: progress });
+      const run = () => upgrade({ dir: INSTALLED_UPDATES_DIR, release: running, bootId: currentBootId(), stateDir: stateDir(), kernel: runningKernel, withdraw: true, log: progress });
+      const summary = await withLock('withdraw', run, UPGRADE_LOCK_PATH);
       finish(summary, opts.json);
     });
 

@@ -24,6 +24,13 @@ import type { UpdateState } from '../switch/core-status.js';
 import { readAppliedRecord, writeAppliedRecord, type AppliedRecord } from './applied-record.js';
 import { clearMarker, guardSentence, trippedGuard, writeBootRun, writeMarker, type ApplyingMarker } from './crash-guard.js';
 
+/**
+ * One upgrade or withdraw at a time (the boot-time run, apt's postinst, an operator): each
+ * reads and rewrites the record. A lock of its own, beside apply's: every apply, undo and
+ * unload inside the run takes apply's lock (/run/tsplice/lock) in turn.
+ */
+export const UPGRADE_LOCK_PATH = '/run/tsplice/upgrade.lock';
+
 /** The kernel side of an upgrade: what it holds, and apply, undo, unload (each under the lock). */
 export interface KernelUpdates {
   /** The state of each update the kernel holds, by id. */

@@ -137,7 +137,7 @@ export function baseArchive(kernel: LabKernel): string {
 }
 
 /** Production dependencies of a package folder, recursively (folders under node_modules). */
-function productionPackages(root: string): string[] {
+export function productionPackages(root: string): string[] {
   const found = new Set<string>();
   const visit = (packageDir: string): void => {
     const manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {
