@@ -53,6 +53,8 @@ export interface DebianRunOptions extends DebianGuestOptions {
   env?: Record<string, string>;
   /** Receives each line a script prints, with its boot number; default: stdout. */
   onLine?: (line: string, boot: number) => void;
+  /** Receives every console line (the kernel's and systemd's too, markers included), to debug a boot. */
+  onConsole?: (line: string) => void;
 }
 
 /** How a boot ended. */
@@ -174,6 +176,7 @@ export async function runDebianGuest(options: DebianRunOptions): Promise<DebianR
     current = undefined;
   };
   const onConsole = (line: string): void => {
+    options.onConsole?.(line);
     const at = line.indexOf(marker);
     if (at < 0) {
       crashLine ??= crashReport(line);
