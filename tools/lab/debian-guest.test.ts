@@ -28,6 +28,7 @@ echo "release=$(uname -r)"
 echo "share=$(cat greeting.txt)"
 echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 echo "lab_boot=$TSPLICE_BOOT"
+echo "initrd=$(lsinitramfs /boot/initrd.img-$(uname -r) | grep -oE '/(virtio_pci|virtio_blk|ext4|9pnet_virtio|9p)\.ko' | sort -u | tr -d / | tr '\n' ' ')"
 echo written-in-boot-1 > ${MARK}
 `;
 
@@ -89,6 +90,11 @@ describe('the Debian guest (three boots of one disk)', () => {
     const first = values(result.boots[0]);
     assert.equal(first.get('release'), release);
     assert.match(first.get('dpkg') ?? '', new RegExp(`^ii +linux-image-${release} `));
+  });
+
+  it('made the initrd with the disk and share drivers in it (the lab\'s initramfs hook)', () => {
+    const modules = (values(result.boots[0]).get('initrd') ?? '').trim().split(' ').sort();
+    assert.deepEqual(modules, ['9p.ko', '9pnet_virtio.ko', 'ext4.ko', 'virtio_blk.ko', 'virtio_pci.ko']);
   });
 
   it('mounts the host\'s folder at its own path, as the working folder', () => {
