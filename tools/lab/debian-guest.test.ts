@@ -5,10 +5,10 @@
  * sysrq-b; boot 3 still runs its script. Each script prints `key=value` lines the checks read.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { chooseRelease } from '../../src/debian/kernel-choice.js';
 import { debianRoot } from './debian-root.js';
 import { runDebianGuest, type BootResult, type DebianRunResult } from './debian-guest.js';
@@ -63,11 +63,12 @@ function values(boot: BootResult | undefined): Map<string, string> {
 describe('the Debian guest (three boots of one disk)', () => {
   let release = '';
   let result: DebianRunResult;
+  const share = mkdtempSync(join(tmpdir(), 'tsplice-debian-test-'));
+  after(() => rmSync(share, { recursive: true, force: true }));
 
   before(async () => {
     release = await chooseRelease(undefined, quiet);
     const root = await debianRoot(release, quiet);
-    const share = mkdtempSync(join(tmpdir(), 'tsplice-debian-test-'));
     writeFileSync(join(share, 'greeting.txt'), 'hello from the host\n');
     result = await runDebianGuest({
       root,
