@@ -16,8 +16,9 @@ import { filesUnder } from './files.js';
 
 // A test needs the lab when it boots the guest, uses a prepared kernel tree, or fetches from
 // Debian's archive: it imports one of these (compiled) modules, directly or through others
-// (a test may boot the guest through tools/lab/guest-script.js).
-const LAB_MODULES = ['dist/tools/lab/qemu.js', 'dist/src/kbuild/tree.js', 'dist/src/debian/fetch.js', 'dist/src/debian/kernel-choice.js'];
+// (a test may boot the guest through tools/lab/guest-script.js). qemu-process.js starts QEMU for
+// both guests, the initramfs one (qemu.js) and the Debian disk (debian-guest.js).
+const LAB_MODULES = ['dist/tools/lab/qemu.js', 'dist/tools/lab/qemu-process.js', 'dist/src/kbuild/tree.js', 'dist/src/debian/fetch.js', 'dist/src/debian/kernel-choice.js'];
 const labImports = new Map();
 function needsLab(file) {
   if (LAB_MODULES.includes(file)) return true;

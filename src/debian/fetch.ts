@@ -157,9 +157,15 @@ function relocateUnpackedKernel(kernel: LabKernel, packages: KernelPackages): vo
  * re-checks the archive and the cached packages.
  */
 export function fetchedKernel(release: string): LabKernel | undefined {
+  const packages = fetchedKernelPackages(release);
+  return packages && labKernelPaths(packages);
+}
+
+/** The packages an earlier fetch resolved for a release (the image's .deb among them), from the cache. */
+export function fetchedKernelPackages(release: string): KernelPackages | undefined {
   const record = cachePath('kernels', release, 'packages.json');
   if (!existsSync(cachePath('kernels', release, '.done')) || !existsSync(record)) return undefined;
-  return labKernelPaths(JSON.parse(readFileSync(record, 'utf8')) as KernelPackages);
+  return JSON.parse(readFileSync(record, 'utf8')) as KernelPackages;
 }
 
 /** The fetched kernel, fetching it first when the cache lacks it. */

@@ -8,6 +8,7 @@
  *     kernels/<release>/root/         dpkg -x of image, headers, headers-common, kbuild
  *     trees/<release>/<source>/       prepared source trees (olddefconfig + prepare done)
  *     guest/                          the guest's base initramfs
+ *     debian-root/<key>/              the Debian guest's disk image, kernel and initrd
  */
 import { mkdirSync, rmSync, existsSync, writeFileSync, readFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';

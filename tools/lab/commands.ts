@@ -7,11 +7,22 @@ import { prepareTree } from '../../src/kbuild/tree.js';
 import { ensureLabPackages, runInGuest } from './qemu.js';
 import { shellQuote } from './guest-image.js';
 import { printJson, progress } from '../../src/cli/output.js';
+import { debianRoot } from './debian-root.js';
+import { debianShell, runOnceInDebianGuest } from './debian-guest.js';
 
 interface KernelOption {
   kernel?: string;
   json?: boolean;
 }
+
+interface GuestOption {
+  share?: string;
+  memory: string;
+  /** Boot the Debian 12 disk guest (systemd, apt, Debian's node) instead of the initramfs. */
+  debian?: boolean;
+}
+
+const DEBIAN_OPTION = 'boot a Debian 12 system (systemd, apt, Debian\'s node 18) from a cached disk instead of the initramfs guest';
 
 export function addLabCommands(program: Command): void {
   const lab = program.command('lab').description('the kernel lab: Debian kernels, prepared source trees, a QEMU guest');
@@ -58,18 +69,18 @@ export function addLabCommands(program: Command): void {
     .option('--share <dir>', 'host folder visible in the guest at the same path (default: the current folder)')
     .option('--timeout <seconds>', 'kill the guest if the command has not finished by then', '900')
     .option('--memory <MiB>', 'guest memory', '2048')
+    .option('--debian', DEBIAN_OPTION)
     .argument('<command...>', 'the command and its arguments (after --)')
-    .action(async (command: string[], opts: KernelOption & { share?: string; timeout: string; memory: string }) => {
-      const kernel = await labKernel(await chooseRelease(opts.kernel, progress), progress);
+    .action(async (command: string[], opts: KernelOption & GuestOption & { timeout: string }) => {
+      const release = await chooseRelease(opts.kernel, progress);
       const cwd = process.cwd();
-      const result = await runInGuest({
-        kernel,
-        command: command.map(shellQuote).join(' '),
-        cwd,
-        shares: [opts.share ?? cwd],
-        timeoutSeconds: Number(opts.timeout),
-        memoryMiB: Number(opts.memory),
-      });
+      const shared = { command: command.map(shellQuote).join(' '), cwd, shares: [opts.share ?? cwd], timeoutSeconds: Number(opts.timeout), memoryMiB: Number(opts.memory) };
+      if (opts.debian) {
+        const boot = await runOnceInDebianGuest({ ...shared, root: await debianRoot(release, progress), onLine: (line) => process.stdout.write(`${line}\n`) });
+        process.exitCode = boot.status;
+        return;
+      }
+      const result = await runInGuest({ ...shared, kernel: await labKernel(release, progress) });
       process.exitCode = result.status;
     });
 
@@ -79,9 +90,26 @@ export function addLabCommands(program: Command): void {
     .option('--kernel <release>', 'kernel release (default: oldest complete 6.1)')
     .option('--share <dir>', 'host folder visible in the guest at the same path (default: the current folder)')
     .option('--memory <MiB>', 'guest memory', '2048')
-    .action(async (opts: KernelOption & { share?: string; memory: string }) => {
-      const kernel = await labKernel(await chooseRelease(opts.kernel, progress), progress);
+    .option('--debian', DEBIAN_OPTION)
+    .action(async (opts: KernelOption & GuestOption) => {
+      const release = await chooseRelease(opts.kernel, progress);
       const cwd = process.cwd();
-      await runInGuest({ kernel, cwd, shares: [opts.share ?? cwd], timeoutSeconds: 24 * 3600, memoryMiB: Number(opts.memory) });
+      const shares = [opts.share ?? cwd];
+      if (opts.debian) {
+        await debianShell({ root: await debianRoot(release, progress), shares, memoryMiB: Number(opts.memory) });
+        return;
+      }
+      await runInGuest({ kernel: await labKernel(release, progress), cwd, shares, timeoutSeconds: 24 * 3600, memoryMiB: Number(opts.memory) });
+    });
+
+  lab
+    .command('debian-image')
+    .description('build (once, minutes) or find the Debian 12 guest disk for a kernel and print where it is')
+    .option('--kernel <release>', 'kernel release (default: oldest complete 6.1)')
+    .option('--json', 'print the image, kernel and initrd paths as JSON')
+    .action(async (opts: KernelOption) => {
+      const root = await debianRoot(await chooseRelease(opts.kernel, progress), progress);
+      if (opts.json) printJson(root);
+      else process.stdout.write(`${root.image}\n`);
     });
 }
