@@ -28,7 +28,7 @@ echo "release=$(uname -r)"
 echo "share=$(cat greeting.txt)"
 echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 echo "lab_boot=$TSPLICE_BOOT"
-echo "initrd=$(lsinitramfs /boot/initrd.img-$(uname -r) | grep -oE '/(virtio_pci|virtio_blk|ext4|9pnet_virtio|9p)\.ko' | sort -u | tr -d / | tr '\n' ' ')"
+echo "initrd=$(lsinitramfs /boot/initrd.img-$(uname -r) | grep -oE '/(virtio_pci|virtio_blk|ext4|9pnet_virtio|9p)[.]ko' | sort -u | tr -d / | tr '\n' ' ')"
 echo written-in-boot-1 > ${MARK}
 `;
 
