@@ -36,7 +36,7 @@ export function sampleUpdate(): UpdatePackage {
   };
 }
 
-/** An installed updates package's manifest of two updates and two changed files. */
+/** An installed updates package's manifest of two updates and three changed files. */
 export function sampleManifest(): InstalledManifest {
   return {
     format: 1,
@@ -51,6 +51,7 @@ export function sampleManifest(): InstalledManifest {
     files: [
       { path: 'kernel/audit.c', outcome: 'live', update: 'kernel-audit-c-1a2b' },
       { path: 'mm/slab.h', outcome: 'needs-reboot', reason: 'a changed structure layout' },
+      { path: 'net/ipv4/udp_tunnel_core.c', outcome: 'no-code-change', reason: 'only adds functions nothing calls' },
     ],
   };
 }

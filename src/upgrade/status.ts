@@ -30,7 +30,7 @@ export interface TspliceStatus {
   package?: { name: string; version: string; from: string; to: string };
   updates: PackagedUpdate[];
   /** Files of the package's version step not fixed live, with the release's reasons. */
-  notApplicable: { path: string; outcome: Exclude<FileOutcome, 'live'>; reason?: string }[];
+  notApplicable: { path: string; outcome: Exclude<FileOutcome, 'live' | 'no-code-change'>; reason?: string }[];
   /** Updates the kernel holds that the package does not ship (applied by hand). */
   others: { id: string; state: string }[];
   lastBootRun?: BootRun;
@@ -85,7 +85,8 @@ export function tspliceStatus(inputs: StatusInputs): TspliceStatus {
       const h = held.get(u.id);
       return { id: u.id, file: u.file, sources: u.sources, state: stateOf(h), waiting: h?.waiting ?? [], refused: h?.refused ?? [], byUpgrade: byUpgrade.has(u.id) && h?.state === 'applied' };
     }),
-    notApplicable: (manifest?.files ?? []).flatMap((f) => (f.outcome === 'live' ? [] : [{ path: f.path, outcome: f.outcome, ...(f.reason !== undefined ? { reason: f.reason } : {}) }])),
+    // A change of no code that runs (a comment, code nothing calls) needs neither an update nor a reboot.
+    notApplicable: (manifest?.files ?? []).flatMap((f) => (f.outcome === 'live' || f.outcome === 'no-code-change' ? [] : [{ path: f.path, outcome: f.outcome, ...(f.reason !== undefined ? { reason: f.reason } : {}) }])),
     others: (inputs.core?.updates ?? []).filter((u) => !listed.has(u.id)).map((u) => ({ id: u.id, state: u.state })),
     ...(inputs.lastBootRun ? { lastBootRun: inputs.lastBootRun } : {}),
     ...(marker ? { crashGuard: { ...marker, message: guardSentence(marker) } } : {}),
