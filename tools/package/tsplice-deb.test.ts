@@ -42,7 +42,7 @@ describe("tsplice's Debian package", async () => {
 
   it('installs a unit systemd accepts: oneshot upgrade --boot, early, before the network', () => {
     const unit = readFileSync(join(root, 'lib/systemd/system/tsplice.service'), 'utf8');
-    for (const line of ['Type=oneshot', 'RemainAfterExit=yes', 'ExecStart=/usr/bin/tsplice upgrade --boot', 'DefaultDependencies=no', 'After=local-fs.target systemd-modules-load.service', 'Before=network-pre.target', 'Wants=network-pre.target', 'WantedBy=sysinit.target']) {
+    for (const line of ['Type=oneshot', 'RemainAfterExit=yes', 'ExecStart=/usr/bin/tsplice upgrade --boot', 'DefaultDependencies=no', 'After=local-fs.target systemd-modules-load.service', 'Before=network-pre.target sysinit.target', 'Wants=network-pre.target', 'WantedBy=sysinit.target']) {
       assert.match(unit, new RegExp(`^${line.replace(/[.+]/g, '\\$&')}$`, 'm'), line);
     }
     if (!existsSync('/usr/bin/systemd-analyze')) return;
