@@ -27,7 +27,7 @@ import { exportPublicKey, newSigningKey, stopGpgAgent } from '../debian/openpgp.
 import { run } from '../host/exec.js';
 import { projectRoot } from '../host/project.js';
 import { debianRoot } from '../../tools/lab/debian-root.js';
-import { runDebianGuest, type BootResult, type DebianRunResult } from '../../tools/lab/debian-guest.js';
+import { bootValues, runDebianGuest, type DebianRunResult } from '../../tools/lab/debian-guest.js';
 import { buildTsplicePackage } from '../../tools/package/tsplice-deb.js';
 import { makeRelease, updatesPackageName } from './release.js';
 import { publishRelease, REPOSITORY_SUITE } from './publish.js';
@@ -37,16 +37,6 @@ const TO = '6.1.176-1';
 const FIRST_FIX = 'kernel/audit.c';
 const SECOND_FIX = 'fs/binfmt_elf.c';
 const PROBE_RECORD = '/var/lib/fleet-probe.json';
-
-/** The `key=value` lines a boot printed. */
-function values(boot: BootResult | undefined): Map<string, string> {
-  const found = new Map<string, string>();
-  for (const line of boot?.lines ?? []) {
-    const m = /^([a-z0-9_]+)=(.*)$/.exec(line);
-    if (m?.[1] !== undefined && m[2] !== undefined) found.set(m[1], m[2]);
-  }
-  return found;
-}
 
 interface ListedUpdate {
   id: string;
@@ -184,7 +174,7 @@ echo "uname_r=$(tsplice uname -r)"
   });
 
   it('installs tsplice and the first updates package through apt, and the fix shows live', () => {
-    const v = values(result.boots[0]);
+    const v = bootValues(result.boots[0]);
     assert.equal(v.get('apt_update'), '0');
     assert.equal(v.get('install_tool'), '0');
     assert.equal(v.get('service_enabled'), 'enabled');
@@ -196,7 +186,7 @@ echo "uname_r=$(tsplice uname -r)"
   });
 
   it('applies the fixes again at boot, before the chosen service starts', () => {
-    const v = values(result.boots[1]);
+    const v = bootValues(result.boots[1]);
     assert.equal(v.get('tsplice_result'), 'success');
     assert.deepEqual(appliedIds('probe-2.json'), firstIds);
     assert.ok(Number(v.get('tsplice_exited')) > 0 && Number(v.get('tsplice_exited')) < Number(v.get('probe_started')), `tsplice.service ended at ${v.get('tsplice_exited')} µs, fleet-probe started at ${v.get('probe_started')} µs`);
@@ -204,7 +194,7 @@ echo "uname_r=$(tsplice uname -r)"
   });
 
   it('applies what is new when apt installs the newer package', () => {
-    const v = values(result.boots[1]);
+    const v = bootValues(result.boots[1]);
     assert.equal(v.get('install_second'), '0');
     assert.equal(v.get('installed_version'), secondVersion);
     assert.ok(secondIds.length > firstIds.length);
@@ -212,7 +202,7 @@ echo "uname_r=$(tsplice uname -r)"
   });
 
   it('does not apply again in a loop after the machine died applying at boot', () => {
-    const v = values(result.boots[2]);
+    const v = bootValues(result.boots[2]);
     assert.equal(v.get('crash_unit_left'), '0');
     const crashLog = (result.boots[2]?.lines ?? []).filter((l) => l.startsWith('crash-log: '));
     assert.ok(crashLog.some((l) => /resetting after \d+ polls: .*"action":"apply"/.test(l)), `the machine was reset while applying:\n${crashLog.join('\n')}`);
@@ -232,7 +222,7 @@ echo "uname_r=$(tsplice uname -r)"
   });
 
   it('undoes every fix when apt removes the updates package', () => {
-    const v = values(result.boots[2]);
+    const v = bootValues(result.boots[2]);
     assert.equal(v.get('trim_before_remove'), 'AUDIT_TRIM with audit locked: Operation not permitted');
     assert.equal(v.get('remove'), '0');
     assert.deepEqual(appliedIds('list-3c.json'), []);

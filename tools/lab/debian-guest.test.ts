@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chooseRelease } from '../../src/debian/kernel-choice.js';
 import { debianRoot } from './debian-root.js';
-import { runDebianGuest, type BootResult, type DebianRunResult } from './debian-guest.js';
+import { bootValues, runDebianGuest, type DebianRunResult } from './debian-guest.js';
 
 const quiet = (): void => {};
 
@@ -50,16 +50,6 @@ echo "mark=$(cat ${MARK})"
 echo "lab_boot=$TSPLICE_BOOT"
 `;
 
-/** The `key=value` lines a boot printed. */
-function values(boot: BootResult | undefined): Map<string, string> {
-  const found = new Map<string, string>();
-  for (const line of boot?.lines ?? []) {
-    const m = /^([a-z0-9_-]+)=(.*)$/.exec(line);
-    if (m?.[1] !== undefined && m[2] !== undefined) found.set(m[1], m[2]);
-  }
-  return found;
-}
-
 describe('the Debian guest (three boots of one disk)', () => {
   let release = '';
   let result: DebianRunResult;
@@ -80,7 +70,7 @@ describe('the Debian guest (three boots of one disk)', () => {
   });
 
   it('runs systemd as PID 1, with apt, dpkg and Debian\'s node 18', () => {
-    const first = values(result.boots[0]);
+    const first = bootValues(result.boots[0]);
     assert.equal(result.boots[0]?.status, 0);
     assert.equal(first.get('pid1'), 'systemd');
     assert.match(first.get('node') ?? '', /^v18\./);
@@ -88,22 +78,22 @@ describe('the Debian guest (three boots of one disk)', () => {
   });
 
   it('boots the stock kernel package installed on the disk', () => {
-    const first = values(result.boots[0]);
+    const first = bootValues(result.boots[0]);
     assert.equal(first.get('release'), release);
     assert.match(first.get('dpkg') ?? '', new RegExp(`^ii +linux-image-${release} `));
   });
 
   it('made the initrd with the disk and share drivers in it (the lab\'s initramfs hook)', () => {
-    const modules = (values(result.boots[0]).get('initrd') ?? '').trim().split(' ').sort();
+    const modules = (bootValues(result.boots[0]).get('initrd') ?? '').trim().split(' ').sort();
     assert.deepEqual(modules, ['9p.ko', '9pnet_virtio.ko', 'ext4.ko', 'virtio_blk.ko', 'virtio_pci.ko']);
   });
 
   it('mounts the host\'s folder at its own path, as the working folder', () => {
-    assert.equal(values(result.boots[0]).get('share'), 'hello from the host');
+    assert.equal(bootValues(result.boots[0]).get('share'), 'hello from the host');
   });
 
   it('reboots the same disk for real: the file is there, the boot id is new', () => {
-    const [first, second] = [values(result.boots[0]), values(result.boots[1])];
+    const [first, second] = [bootValues(result.boots[0]), bootValues(result.boots[1])];
     assert.equal(second.get('mark'), 'written-in-boot-1');
     assert.notEqual(second.get('boot_id'), undefined);
     assert.notEqual(second.get('boot_id'), first.get('boot_id'));
@@ -113,11 +103,11 @@ describe('the Debian guest (three boots of one disk)', () => {
     const second = result.boots[1];
     assert.equal(second?.end, 'reset');
     assert.equal(second.status, undefined);
-    assert.equal(values(second).get('after-reset'), undefined);
-    const third = values(result.boots[2]);
+    assert.equal(bootValues(second).get('after-reset'), undefined);
+    const third = bootValues(result.boots[2]);
     assert.equal(result.boots[2]?.status, 0);
     assert.equal(third.get('mark'), 'written-in-boot-1');
     assert.equal(third.get('lab_boot'), '3');
-    assert.notEqual(third.get('boot_id'), values(second).get('boot_id'));
+    assert.notEqual(third.get('boot_id'), bootValues(second).get('boot_id'));
   });
 });

@@ -81,6 +81,16 @@ export interface BootResult {
   elapsedMs: number;
 }
 
+/** The `key=value` lines a boot's script printed: how lab scripts report what they found. */
+export function bootValues(boot: BootResult | undefined): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const line of boot?.lines ?? []) {
+    const m = /^([a-z0-9_-]+)=(.*)$/.exec(line);
+    if (m?.[1] !== undefined && m[2] !== undefined) found.set(m[1], m[2]);
+  }
+  return found;
+}
+
 export interface DebianRunResult {
   boots: BootResult[];
   /** Milliseconds from starting QEMU to its exit. */
