@@ -88,16 +88,16 @@ describe('makeFixUpdates', () => {
     assert.equal(fromAdapted?.outcome, 'created');
     assert.deepEqual(fromAdapted?.outcome === 'created' && fromAdapted.adapted, { patch: join(adapted, 'kernel-exit-c.patch'), newLines: 1 });
     assert.equal(fromAdapted?.outcome === 'created' && fromAdapted.refusedAlone, 'task_struct grew');
-    assert.deepEqual(noAdapted && fileOutcome(noAdapted), { path: 'kernel/fork.c', outcome: 'needs-new-code', reason: 'layout change: task_struct grew' });
+    assert.deepEqual(noAdapted && fileOutcome(noAdapted), { path: 'kernel/fork.c', outcome: 'needs-new-code', reason: 'layout change: kernel/fork.c: task_struct grew' });
     assert.deepEqual(notLive && fileOutcome(notLive), { path: 'kernel/audit.c', outcome: 'needs-reboot', reason: 'cannot be made safe live: the table is sized at boot' });
   });
 
   it('says a fix needs a reboot when no new code answers its refusal', async () => {
     const files = [fix('include/linux/fwnode.h', '+\tint y;')];
     const create = async (): Promise<UpdatePackage> => {
-      throw new UserError('include/linux/fwnode.h is included by 1500 units.\nmore', { kind: 'too-many-units', unit: 'include/linux/fwnode.h' });
+      throw new UserError('The patch cannot be made into a safe update:\n  include/linux/fwnode.h: included by 1500 units', { kind: 'too-many-units', unit: 'include/linux/fwnode.h', reason: 'included by 1500 built-in units, more than 40' });
     };
     const [result] = await makeFixUpdates({ ...base, files, create });
-    assert.deepEqual(result && fileOutcome(result), { path: 'include/linux/fwnode.h', outcome: 'needs-reboot', reason: 'header change: too many units include it: include/linux/fwnode.h is included by 1500 units.' });
+    assert.deepEqual(result && fileOutcome(result), { path: 'include/linux/fwnode.h', outcome: 'needs-reboot', reason: 'header change: too many units include it: include/linux/fwnode.h: included by 1500 built-in units, more than 40' });
   });
 });

@@ -5,10 +5,22 @@
  */
 import type { InstalledManifest, ManifestFile } from '../update/installed-manifest.js';
 import type { FixResult } from './fix-updates.js';
-import { NEEDS_NEW_CODE } from './refusal-classes.js';
+import type { Diagnostic } from '../host/errors.js';
+import { NEEDS_NEW_CODE, createClasses } from './refusal-classes.js';
 
 /** The first line of a refusal, which names the file, function or symbol. */
 const firstLine = (message: string): string => (message.split('\n').find((l) => l.trim() !== '') ?? message).trim();
+
+/**
+ * The refusal behind a file's class, as its fields say it (the unit, the function or object,
+ * the reason), rather than the message's first line, which may only announce a list.
+ */
+function refusalOf(diagnostics: readonly Diagnostic[], cls: string): string | undefined {
+  const d = diagnostics.find((one) => createClasses([one])[0] === cls);
+  if (d === undefined) return undefined;
+  const where = [d.unit, d.function ?? d.object].filter((w) => w !== undefined && w !== '').join(' ');
+  return where === '' ? d.reason : `${where}: ${d.reason}`;
+}
 
 /** A file's outcome from its fix's result; `carrier` is the id of the update that carries it. */
 export function fileOutcome(result: FixResult, carrier?: string): ManifestFile {
@@ -19,7 +31,7 @@ export function fileOutcome(result: FixResult, carrier?: string): ManifestFile {
   if (!result.changesCode) return { path, outcome: 'no-code-change', reason: cls };
   if (result.notLive !== undefined) return { path, outcome: 'needs-reboot', reason: `cannot be made safe live: ${result.notLive}` };
   if (result.adapted) return { path, outcome: 'needs-new-code', reason: `the adapted patch was refused: ${firstLine(result.adapted.error)}` };
-  return { path, outcome: NEEDS_NEW_CODE.has(cls) ? 'needs-new-code' : 'needs-reboot', reason: `${cls}: ${firstLine(result.error)}` };
+  return { path, outcome: NEEDS_NEW_CODE.has(cls) ? 'needs-new-code' : 'needs-reboot', reason: `${cls}: ${refusalOf(result.diagnostics, cls) ?? firstLine(result.error)}` };
 }
 
 /** The manifest of a release, as the updates package installs it (src/update/installed-manifest.ts). */
