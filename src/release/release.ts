@@ -13,7 +13,7 @@
  * Every step keeps its result in the cache, so a re-run costs only what changed.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { fetchKernel, type LabKernel } from '../debian/fetch.js';
@@ -21,7 +21,7 @@ import { UserError } from '../host/errors.js';
 import { cachePath, isStepDone, markStepDone, resetDir } from '../host/cache.js';
 import type { Log } from '../host/log.js';
 import { prepareTree, type PreparedTree } from '../kbuild/tree.js';
-import { writeUpdate } from '../update/format.js';
+import { serializeUpdate } from '../update/format.js';
 import { deriveCorpus, patchPath, readManifest, writeCorpus, type CorpusManifest, type StatusChoice } from './derive.js';
 import { makeFixUpdates, type FixFile, type FixResult } from './fix-updates.js';
 import type { ManifestUpdate } from '../update/installed-manifest.js';
@@ -92,17 +92,17 @@ function shipUpdates(options: ReleaseOptions, kernel: LabKernel, derived: Corpus
     if (result.outcome !== 'created') continue;
     const { update } = result;
     const file = `${String(shipped.length + 1).padStart(4, '0')}-${update.id}.tsplice`;
-    writeUpdate(join(updatesDir, file), update, options.signingKey);
+    const bytes = serializeUpdate(update, options.signingKey);
+    writeFileSync(join(updatesDir, file), bytes);
     shipped.push({
       id: update.id,
       file,
-      sha256: '',
+      sha256: createHash('sha256').update(bytes).digest('hex'),
       sources: result.group,
       modules: [...new Set(update.functions.map((f) => f.module ?? 'vmlinux'))].sort(),
       ...(result.adapted ? { newLines: result.adapted.newLines } : {}),
     });
   }
-  for (const s of shipped) s.sha256 = sha256Of(join(updatesDir, s.file));
   const idOf = new Map(results.flatMap((r) => (r.outcome === 'created' ? [[r.file, r.update.id] as const] : [])));
   const files = [
     ...results.map((r) => fileOutcome(r, r.outcome === 'carried' ? idOf.get(r.carriedBy) : undefined)),
@@ -118,10 +118,6 @@ function shipUpdates(options: ReleaseOptions, kernel: LabKernel, derived: Corpus
     files,
   };
   return { manifest, updatesDir };
-}
-
-function sha256Of(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 /** The package that carries a kernel's updates: one per kernel release, newer versions replacing older. */
