@@ -26,6 +26,9 @@ import {
   treeChanges,
   whyCandidate,
   type Candidate,
+  type CorpusEntry,
+  type DerivationStore,
+  type DerivedFile,
   type DeriveOptions,
 } from './derive.js';
 import { applyToCopies } from './hunk-apply.js';
@@ -472,9 +475,14 @@ describe('deriving module units', () => {
   it('records a file whose patch does not apply with patch\'s words, and goes on', async () => {
     // The old tree changes under the derivation (as a copy written into it once did): the header
     // hunk is already there when the patch is checked.
-    const { derived, lines } = await derive({ status: 'module' }, (line, top) => {
+    const kept = new Map<string, DerivedFile>();
+    const store: DerivationStore = { kept: () => undefined, keep: (c, derived) => void kept.set(c.file, derived) };
+    const { derived, lines } = await derive({ status: 'module', store }, (line, top) => {
       if (line.startsWith('  hunks (')) writeFileSync(join(top, 'old', 'net/nf_internals.h'), readFileSync(join(top, 'new', 'net/nf_internals.h')));
     });
+    // The same inputs would fail the same way: the failure is kept, with its kind.
+    const keptFailure = kept.get('net/xt_cpu.c');
+    assert.ok(keptFailure !== undefined && 'deriveError' in keptFailure && keptFailure.kind === 'patch-does-not-apply', JSON.stringify(keptFailure));
     assert.deepEqual(derived.manifest.files.map((f) => f.file), ['net/common.c', 'net/nft_ct.c', 'net/sched/act_csum.c']);
     const failed = derived.manifest.deriveErrors ?? [];
     assert.deepEqual(failed.map((f) => [f.file, f.status, f.module]), [['net/xt_cpu.c', 'module', 'xt_cpu']]);
@@ -494,6 +502,26 @@ describe('deriving module units', () => {
     );
     assert.equal(three.manifest.files.length, 6);
     assert.deepEqual([...three.patches.keys()].sort(), [...one.patches.keys()].sort());
+  });
+
+  it('resumes from a store: a file kept by an earlier run is taken as it is, the rest derived', async () => {
+    const kept = new Map<string, DerivedFile>();
+    const store: DerivationStore = { kept: (c) => kept.get(c.file), keep: (c, derived) => void kept.set(c.file, derived) };
+    const first = (await derive({ status: 'module', store })).derived;
+    assert.deepEqual([...kept.keys()].sort(), ['net/common.c', 'net/nft_ct.c', 'net/sched/act_csum.c', 'net/xt_cpu.c']);
+    // As if the first run had been killed after two files.
+    kept.delete('net/sched/act_csum.c');
+    kept.delete('net/xt_cpu.c');
+    // A mark in a kept patch shows that the run took it rather than deriving the file again.
+    const nftCt = kept.get('net/nft_ct.c') as { entry: CorpusEntry; text: string };
+    kept.set('net/nft_ct.c', { ...nftCt, text: `${nftCt.text}# kept\n` });
+    const { derived, lines } = await derive({ status: 'module', store });
+    assert.ok(lines.includes('2 of 4 files were derived before (kept in the cache).'), lines.join('\n'));
+    assert.ok(!lines.some((l) => l.startsWith('[1/4]') || l.startsWith('[2/4]')), lines.join('\n'));
+    assert.ok(lines.includes('[3/4] net/sched/act_csum.c (module unit)...'), lines.join('\n'));
+    assert.match(derived.patches.get('net-nft_ct.patch') ?? '', /# kept\n$/);
+    assert.deepEqual(derived.manifest.files.map((f) => [f.file, f.sha256]), first.manifest.files.map((f) => [f.file, f.sha256]));
+    assert.deepEqual([...kept.keys()].sort(), ['net/common.c', 'net/nft_ct.c', 'net/sched/act_csum.c', 'net/xt_cpu.c']);
   });
 
   it('says why a file is or is not a candidate', () => {

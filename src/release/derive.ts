@@ -402,6 +402,21 @@ export interface CandidateChoice {
   limit?: number;
 }
 
+/** One file's derivation: its entry and patch text, or why it failed. */
+export type DerivedFile = { entry: CorpusEntry; text: string } | DeriveFailure;
+
+/**
+ * Where each file's derivation is kept between runs (src/release/derivation-store.ts). Deriving
+ * a whole stable release takes the better part of an hour; with a store, a run killed half-way
+ * resumes at the first file it had not finished. `keep` is called only with what the same inputs
+ * would give again: an entry, or a failure tsplice refused (`kind` set). A failure of another
+ * cause (a killed compiler, a full disk) is tried again next run.
+ */
+export interface DerivationStore {
+  kept(c: Candidate): DerivedFile | undefined;
+  keep(c: Candidate, derived: DerivedFile): void;
+}
+
 export interface DeriveOptions extends CandidateChoice {
   oldTree: PreparedTree;
   newTree: PreparedTree;
@@ -410,6 +425,8 @@ export interface DeriveOptions extends CandidateChoice {
   command?: string;
   /** How many files to derive at once (default 1). */
   jobs?: number;
+  /** Each file's derivation kept from an earlier run, and kept for the next. */
+  store?: DerivationStore;
 }
 
 export interface DerivedCorpus {
@@ -714,7 +731,12 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
     const text = first + [own, ...headerParts].join('');
     // What create will do with it: every hunk must apply at its stated line, without fuzz.
     const check = applyToCopies(oldDir, text, true);
-    if (!check.clean) throw new Error(`${c.file}: its derived patch does not apply to the ${oldTree.sourceVersion} files (GNU patch, fuzz 0, no offset): ${check.problems.map((p) => p.trim()).join('; ')}`);
+    if (!check.clean) {
+      throw new UserError(`${c.file}: its derived patch does not apply to the ${oldTree.sourceVersion} files (GNU patch, fuzz 0, no offset): ${check.problems.map((p) => p.trim()).join('; ')}`, {
+        kind: 'patch-does-not-apply',
+        object: c.file,
+      });
+    }
     const entry: CorpusEntry = {
       file: c.file,
       unit: c.unit,
@@ -734,22 +756,33 @@ export async function deriveCorpus(options: DeriveOptions): Promise<DerivedCorpu
   // Several files at once: each compile test works on its own copies, and the pre objects are
   // built first in one kbuild run, so that no two `make` runs share the tree.
   const jobs = Math.max(1, options.jobs ?? 1);
+  const results: DerivedFile[] = new Array(selected.length);
+  // What an earlier run kept is taken as it is: no pre object is built for it.
+  const kept = selected.map((c) => options.store?.kept(c));
+  const keptCount = kept.filter((k) => k !== undefined).length;
+  if (keptCount > 0) log(`${keptCount} of ${selected.length} files were derived before (kept in the cache).`);
   if (jobs > 1) {
-    const built = await buildPreObjects(oldTree, selected.map((c) => c.unit), jobs);
+    const built = await buildPreObjects(oldTree, selected.filter((_, i) => kept[i] === undefined).map((c) => c.unit), jobs);
     if (built > 0) log(`Built ${built} pre objects (make -j${jobs}).`);
   }
-  const results: ({ entry: CorpusEntry; text: string } | DeriveFailure)[] = new Array(selected.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < selected.length; i = next++) {
       const c = selected[i]!;
+      const earlier = kept[i];
+      if (earlier !== undefined) {
+        results[i] = earlier;
+        continue;
+      }
       const place: ModulePlace = {};
       log(`[${i + 1}/${selected.length}] ${c.file}${c.status === 'module' ? ' (module unit)' : ''}...`);
       try {
         results[i] = await deriveOne(c, place);
+        options.store?.keep(c, results[i]!);
       } catch (error) {
         const failure: DeriveFailure = { ...c, ...place, deriveError: deriveErrorOf(c.file, error), ...(error instanceof UserError ? { kind: error.kind } : {}) };
         results[i] = failure;
+        if (failure.kind !== undefined) options.store?.keep(c, failure);
         log(`  derive error: ${failure.deriveError}`);
       }
     }

@@ -22,6 +22,7 @@ import { cachePath, isStepDone, markStepDone, resetDir } from '../host/cache.js'
 import type { Log } from '../host/log.js';
 import { prepareTree, type PreparedTree } from '../kbuild/tree.js';
 import { serializeUpdate } from '../update/format.js';
+import { derivationStore } from './derivation-store.js';
 import { deriveCorpus, patchPath, readManifest, writeCorpus, type CorpusManifest, type StatusChoice } from './derive.js';
 import { makeFixUpdates, type FixFile, type FixResult } from './fix-updates.js';
 import type { ManifestUpdate } from '../update/installed-manifest.js';
@@ -63,8 +64,10 @@ async function kernelAndTrees(options: ReleaseOptions): Promise<{ kernel: LabKer
 }
 
 /**
- * Step 2: each changed file's patch, derived once per choice of files and kept in the cache
- * (deriving the whole of a stable release compiles hundreds of units against both trees).
+ * Step 2: each changed file's patch, kept in the cache twice over: the whole result per choice
+ * of files (a re-run reads it and derives nothing), and each file's as it is derived
+ * (derivation-store.ts: a killed run resumes; deriving a whole stable release compiles
+ * hundreds of units against both trees).
  */
 async function deriveFixes(options: ReleaseOptions, oldTree: PreparedTree, newTree: PreparedTree): Promise<{ manifestPath: string; derived: CorpusManifest }> {
   const choice = { status: options.status ?? 'all', ...(options.only ? { only: [...options.only].sort() } : {}) };
@@ -76,7 +79,10 @@ async function deriveFixes(options: ReleaseOptions, oldTree: PreparedTree, newTr
     return { manifestPath, derived: readManifest(manifestPath) };
   }
   resetDir(dir);
-  const derived = await deriveCorpus({ oldTree, newTree, log: options.log, ...choice, jobs: options.jobs, command: 'tsplice release' });
+  // Each file's derivation is kept as it is made, whatever the choice: a killed run, or a run
+  // with another --only or --status, takes the files derived before as they are.
+  const store = derivationStore(cachePath('release', options.kernel, `${oldTree.sourceVersion}..${newTree.sourceVersion}`, 'derived-files'), oldTree, newTree);
+  const derived = await deriveCorpus({ oldTree, newTree, log: options.log, ...choice, jobs: options.jobs, command: 'tsplice release', store });
   const manifest = writeCorpus(derived, manifestPath, join(dir, 'patches'), join(dir, 'patches'));
   markStepDone(dir, key);
   return { manifestPath, derived: manifest };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -7,7 +7,7 @@ import { UserError, diagnosticsOf } from '../host/errors.js';
 import type { PreparedTree } from '../kbuild/tree.js';
 import type { UpdatePackage } from '../update/format.js';
 import { sampleUpdate } from '../update/fixtures.js';
-import { cachedCreate, modulesReachedFrom } from './update-cache.js';
+import { cachedCreate } from './update-cache.js';
 
 const work = mkdtempSync(join(tmpdir(), 'tsplice-update-cache-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -59,18 +59,5 @@ describe('cachedCreate', () => {
     };
     for (let i = 0; i < 2; i++) await assert.rejects(cachedCreate({ ...options, make: crash })(crashPatch), /bug/);
     assert.equal(asked, 3);
-  });
-});
-
-describe('modulesReachedFrom', () => {
-  it('follows relative imports, static and dynamic, in either quotes, once each', () => {
-    const dir = join(work, 'mods');
-    mkdirSync(join(dir, 'sub'), { recursive: true });
-    // Double quotes here: scripts/run-tests.js reads single-quoted imports of test files as their own.
-    writeFileSync(join(dir, 'a.js'), 'import { b } from "./sub/b.js";\nimport { x } from "node:fs";\nconst c = await import("./c.js");\n');
-    writeFileSync(join(dir, 'sub', 'b.js'), 'export { a } from "../a.js";\n');
-    writeFileSync(join(dir, 'c.js'), '');
-    writeFileSync(join(dir, 'unused.js'), '');
-    assert.deepEqual(modulesReachedFrom(join(dir, 'a.js')), [join(dir, 'a.js'), join(dir, 'c.js'), join(dir, 'sub', 'b.js')]);
   });
 });

@@ -9,24 +9,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { createUpdate } from '../create/create.js';
 import { UserError, type Diagnostic } from '../host/errors.js';
 import { AUTHOR_HEADER, projectRoot } from '../host/project.js';
 import type { PreparedTree } from '../kbuild/tree.js';
+import { filesFingerprint, modulesReachedFrom } from './code-fingerprint.js';
 import { parseUpdate, serializeUpdate, type UpdatePackage } from '../update/format.js';
-
-/** The compiled modules `entry` imports, itself included, following relative imports. */
-export function modulesReachedFrom(entry: string): string[] {
-  const seen = new Set<string>();
-  const queue = [entry];
-  for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
-    if (seen.has(file)) continue;
-    seen.add(file);
-    for (const m of readFileSync(file, 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(?\s*)(['"])(\.{1,2}\/[^'"]+\.js)\1/g)) queue.push(resolve(dirname(file), m[2] as string));
-  }
-  return [...seen].sort();
-}
 
 let fingerprint: string | undefined;
 
@@ -39,17 +28,11 @@ export function toolFingerprint(): string {
   if (fingerprint !== undefined) return fingerprint;
   const root = projectRoot();
   const kmod = join(root, 'kmod');
-  const files = [
+  return (fingerprint = filesFingerprint([
     ...modulesReachedFrom(join(root, 'dist', 'src', 'create', 'create.js')),
     ...readdirSync(kmod).filter((n) => n === 'Kbuild' || n.endsWith('.c') || n.endsWith('.h')).sort().map((n) => join(kmod, n)),
     join(kmod, AUTHOR_HEADER),
-  ];
-  const hash = createHash('sha256');
-  for (const file of files) {
-    const bytes = readFileSync(file);
-    hash.update(`${relative(root, file)}\0${bytes.length}\0`).update(bytes);
-  }
-  return (fingerprint = hash.digest('hex').slice(0, 16));
+  ]));
 }
 
 /** What a kept refusal holds: enough to throw the same UserError again. */
