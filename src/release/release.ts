@@ -21,7 +21,7 @@ import { UserError } from '../host/errors.js';
 import { cachePath, isStepDone, markStepDone, resetDir } from '../host/cache.js';
 import type { Log } from '../host/log.js';
 import { prepareTree, type PreparedTree } from '../kbuild/tree.js';
-import { serializeUpdate } from '../update/format.js';
+import { serializeUpdate, type UpdatePackage } from '../update/format.js';
 import { derivationStore } from './derivation-store.js';
 import { deriveCorpus, patchPath, readManifest, writeCorpus, type CorpusManifest, type StatusChoice } from './derive.js';
 import { makeFixUpdates, type FixFile, type FixResult } from './fix-updates.js';
@@ -88,15 +88,31 @@ async function deriveFixes(options: ReleaseOptions, oldTree: PreparedTree, newTr
   return { manifestPath, derived: manifest };
 }
 
+/**
+ * An update as the package ships it. Each update create makes carries the core module built
+ * for the kernel (2.7 MB) and its units' whole post objects (for inspection; nothing on the
+ * target reads them): 3.6 MB a piece, 2.3 GB for the 620 updates of 6.1.170 -> 6.1.176, which
+ * dpkg-deb then takes half an hour to compress. The package carries the core module once, in
+ * its first update (`coreModule`, given for that one only): `tsplice upgrade` loads it from
+ * there (upgrade.ts), as `tsplice apply` of that file does. The maintainer's cache keeps the
+ * whole updates.
+ */
+export function shippedForm(update: UpdatePackage, coreModule: string | undefined): UpdatePackage {
+  const shipped: UpdatePackage = { ...update, postObjects: [] };
+  delete shipped.coreModule;
+  return coreModule === undefined ? shipped : { ...shipped, coreModule };
+}
+
 /** Step 4: the updates in apply order, signed, with the manifest; the folder is made anew. */
 function shipUpdates(options: ReleaseOptions, kernel: LabKernel, derived: CorpusManifest, results: readonly FixResult[]): ReleaseResult {
   const updatesDir = join(options.outDir, 'updates', options.kernel);
   rmSync(updatesDir, { recursive: true, force: true });
   mkdirSync(updatesDir, { recursive: true });
   const shipped: ManifestUpdate[] = [];
+  const core = results.flatMap((r) => (r.outcome === 'created' && r.update.coreModule !== undefined ? [r.update.coreModule] : []))[0];
   for (const result of results) {
     if (result.outcome !== 'created') continue;
-    const { update } = result;
+    const update = shippedForm(result.update, shipped.length === 0 ? core : undefined);
     const file = `${String(shipped.length + 1).padStart(4, '0')}-${update.id}.tsplice`;
     const bytes = serializeUpdate(update, options.signingKey);
     writeFileSync(join(updatesDir, file), bytes);

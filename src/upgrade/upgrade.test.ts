@@ -52,8 +52,8 @@ interface Installed {
   dir: string;
   state: string;
   keys: string;
-  /** Installs a manifest of these updates (id and the id it is made on top of). */
-  install(updates: { id: string; onTopOf?: string }[]): InstalledManifest;
+  /** Installs a manifest of these updates (id, the id it is made on top of, the core module it carries). */
+  install(updates: { id: string; onTopOf?: string; coreModule?: string }[]): InstalledManifest;
 }
 
 function installedRoot(): Installed {
@@ -70,7 +70,7 @@ function installedRoot(): Installed {
         ...sampleManifest(),
         files: [],
         updates: updates.map((u, i) => {
-          const bytes = serializeUpdate(updateWithId(u.id, u.onTopOf));
+          const bytes = serializeUpdate({ ...updateWithId(u.id, u.onTopOf), ...(u.coreModule ? { coreModule: u.coreModule } : {}) });
           const file = `000${i + 1}-${u.id}.tsplice`;
           writeFileSync(join(folder, file), bytes);
           return { id: u.id, file, sha256: createHash('sha256').update(bytes).digest('hex'), sources: ['fs/proc/version.c'], modules: ['vmlinux'] };
@@ -123,6 +123,43 @@ describe('tsplice upgrade', () => {
     assert.match(summary.failed[0]?.reason ?? '', /busy/);
     assert.deepEqual(summary.skipped, [{ id: 'fix-a2', reason: 'it is made on top of fix-a, which was not applied' }]);
     assert.deepEqual(kernel.calls, ['apply fix-a', 'apply fix-b']);
+  });
+
+  it('gives an update without a core module the one the package\'s first update carries', async () => {
+    const core = Buffer.from('the core module').toString('base64');
+    const installed = installedRoot();
+    installed.install([{ id: 'fix-a', coreModule: core }, { id: 'fix-b' }, { id: 'fix-c' }]);
+    const carried = new Map<string, string | undefined>();
+    const kernel = new (class extends FakeKernel {
+      override apply(file: { update: { id: string; coreModule?: string } }): Promise<void> {
+        carried.set(file.update.id, file.update.coreModule);
+        return super.apply(file);
+      }
+    })(new Set(['fix-b']));
+    // The first is applied already (this boot's earlier run): it is not applied again, and its
+    // core module still reaches the others.
+    kernel.states.set('fix-a', 'applied');
+    const { summary } = await run(installed, kernel);
+    assert.deepEqual(summary.applied, ['fix-c']);
+    assert.deepEqual([...carried], [['fix-b', core], ['fix-c', core]]);
+  });
+
+  it('applies an update without a core module as it is when the first update has none to give', async () => {
+    const installed = installedRoot();
+    const manifest = installed.install([{ id: 'fix-a', coreModule: Buffer.from('core').toString('base64') }, { id: 'fix-b' }]);
+    // The first file is damaged: it gives nothing, and is refused itself.
+    writeFileSync(join(installed.dir, RELEASE, manifest.updates[0]?.file ?? ''), 'damaged');
+    const carried: (string | undefined)[] = [];
+    const kernel = new (class extends FakeKernel {
+      override apply(file: { update: { id: string; coreModule?: string } }): Promise<void> {
+        carried.push(file.update.coreModule);
+        return super.apply(file);
+      }
+    })();
+    const { summary } = await run(installed, kernel);
+    assert.deepEqual(summary.failed.map((f) => f.id), ['fix-a']);
+    assert.deepEqual(summary.applied, ['fix-b']);
+    assert.deepEqual(carried, [undefined]);
   });
 
   it('refuses a file whose sha256 is not the manifest’s, and applies the others', async () => {

@@ -139,6 +139,24 @@ async function applyListed(options: UpgradeOptions, manifest: InstalledManifest,
   const now = options.now ?? ((): Date => new Date());
   const folder = manifestFolder(options.dir, manifest.kernel);
   const notApplied = new Set<string>();
+  // A release ships the core module once, in its first update (release.ts, shippedForm); an
+  // update applied while the core module is not loaded takes it from there. Read when first
+  // needed, verified like any update: a first update that cannot be read gives none, and each
+  // update then says that it carries none.
+  let packageCore: string | null | undefined; // undefined: not read yet; null: the package has none
+  const firstCore = (): string | undefined => {
+    const first = manifest.updates[0];
+    try {
+      return first === undefined ? undefined : verifiedFile(manifest, folder, first.id, options.trustDir, () => {}).update.coreModule;
+    } catch {
+      return undefined;
+    }
+  };
+  const withPackageCore = (file: UpdateFile): UpdateFile => {
+    if (file.update.coreModule !== undefined) return file;
+    if (packageCore === undefined) packageCore = firstCore() ?? null;
+    return packageCore === null ? file : { ...file, update: { ...file.update, coreModule: packageCore } };
+  };
   for (const { id } of manifest.updates) {
     const state = held.get(id);
     const recorded = record.applied.find((e) => e.id === id);
@@ -165,7 +183,7 @@ async function applyListed(options: UpgradeOptions, manifest: InstalledManifest,
         continue;
       }
       writeMarker(stateDir, { bootId, update: id, action: 'apply', since: now().toISOString() });
-      await kernel.apply(file);
+      await kernel.apply(withPackageCore(file));
     } catch (e) {
       notApplied.add(id);
       summary.failed.push({ id, reason: messageOf(e) });
