@@ -115,7 +115,14 @@ export function recover(): Promise<Recovered> {
 /** The core module: loaded already, or loaded from the copy the update carries. */
 export async function coreModuleFrom(update: UpdatePackage): Promise<CoreModule> {
   if (CoreModule.isLoaded()) return new CoreModule();
-  if (!update.coreModule) throw new UserError(`The core module is not loaded and the update ${update.id} does not carry one.`, { kind: 'no-module' });
+  if (!update.coreModule) {
+    // A release's package carries the core module in its first update only (release.ts).
+    throw new UserError(`The core module is not loaded and the update ${update.id} does not carry one: apply the first update of its package first, or run 'tsplice upgrade'.`, {
+      kind: 'no-module',
+      object: update.id,
+      reason: 'the core module is not loaded and the update does not carry one',
+    });
+  }
   const dir = mkdtempSync(join(tmpdir(), 'tsplice-core-'));
   try {
     const path = join(dir, 'tsplice_core.ko');
