@@ -116,7 +116,7 @@ export function recover(): Promise<Recovered> {
 export async function coreModuleFrom(update: UpdatePackage): Promise<CoreModule> {
   if (CoreModule.isLoaded()) return new CoreModule();
   if (!update.coreModule) {
-    // A release's package carries the core module in its first update only (release.ts).
+    // A release's package carries the core module in its first update only (src/release/shipped-form.ts).
     throw new UserError(`The core module is not loaded and the update ${update.id} does not carry one: apply the first update of its package first, or run 'tsplice upgrade'.`, {
       kind: 'no-module',
       object: update.id,

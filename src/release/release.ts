@@ -21,12 +21,13 @@ import { UserError } from '../host/errors.js';
 import { cachePath, isStepDone, markStepDone, resetDir } from '../host/cache.js';
 import type { Log } from '../host/log.js';
 import { prepareTree, type PreparedTree } from '../kbuild/tree.js';
-import { serializeUpdate, type UpdatePackage } from '../update/format.js';
+import { serializeUpdate } from '../update/format.js';
 import { derivationStore } from './derivation-store.js';
 import { deriveCorpus, patchPath, readManifest, writeCorpus, type CorpusManifest, type StatusChoice } from './derive.js';
 import { makeFixUpdates, type FixFile, type FixResult } from './fix-updates.js';
 import type { ManifestUpdate } from '../update/installed-manifest.js';
 import { fileOutcome, type ReleaseManifest } from './release-manifest.js';
+import { shippedForm } from './shipped-form.js';
 import { cachedCreate } from './update-cache.js';
 
 export interface ReleaseOptions {
@@ -86,21 +87,6 @@ async function deriveFixes(options: ReleaseOptions, oldTree: PreparedTree, newTr
   const manifest = writeCorpus(derived, manifestPath, join(dir, 'patches'), join(dir, 'patches'));
   markStepDone(dir, key);
   return { manifestPath, derived: manifest };
-}
-
-/**
- * An update as the package ships it. Each update create makes carries the core module built
- * for the kernel (2.7 MB) and its units' whole post objects (for inspection; nothing on the
- * target reads them): 3.6 MB a piece, 2.3 GB for the 620 updates of 6.1.170 -> 6.1.176, which
- * dpkg-deb then takes half an hour to compress. The package carries the core module once, in
- * its first update (`coreModule`, given for that one only): `tsplice upgrade` loads it from
- * there (upgrade.ts), as `tsplice apply` of that file does. The maintainer's cache keeps the
- * whole updates.
- */
-export function shippedForm(update: UpdatePackage, coreModule: string | undefined): UpdatePackage {
-  const shipped: UpdatePackage = { ...update, postObjects: [] };
-  delete shipped.coreModule;
-  return coreModule === undefined ? shipped : { ...shipped, coreModule };
 }
 
 /** Step 4: the updates in apply order, signed, with the manifest; the folder is made anew. */

@@ -139,7 +139,7 @@ async function applyListed(options: UpgradeOptions, manifest: InstalledManifest,
   const now = options.now ?? ((): Date => new Date());
   const folder = manifestFolder(options.dir, manifest.kernel);
   const notApplied = new Set<string>();
-  // A release ships the core module once, in its first update (release.ts, shippedForm); an
+  // A release ships the core module once, in its first update (src/release/shipped-form.ts); an
   // update applied while the core module is not loaded takes it from there. Read when first
   // needed, verified like any update: a first update that cannot be read gives none, and each
   // update then says that it carries none.

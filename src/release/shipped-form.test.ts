@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sampleUpdate } from '../update/fixtures.js';
 import { parseUpdate, serializeUpdate } from '../update/format.js';
-import { shippedForm } from './release.js';
+import { shippedForm } from './shipped-form.js';
 
 describe('shippedForm', () => {
   const made = { ...sampleUpdate(), coreModule: Buffer.from('the core module').toString('base64') };
