@@ -13,7 +13,7 @@
  * Every step keeps its result in the cache, so a re-run costs only what changed.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { fetchKernel, type LabKernel } from '../debian/fetch.js';
@@ -21,7 +21,7 @@ import { UserError } from '../host/errors.js';
 import { cachePath, isStepDone, markStepDone, resetDir } from '../host/cache.js';
 import type { Log } from '../host/log.js';
 import { prepareTree, type PreparedTree } from '../kbuild/tree.js';
-import { serializeUpdate } from '../update/format.js';
+import { writeUpdate } from '../update/format.js';
 import { derivationStore } from './derivation-store.js';
 import { deriveCorpus, patchPath, readManifest, writeCorpus, type CorpusManifest, type StatusChoice } from './derive.js';
 import { makeFixUpdates, type FixFile, type FixResult } from './fix-updates.js';
@@ -100,8 +100,7 @@ function shipUpdates(options: ReleaseOptions, kernel: LabKernel, derived: Corpus
     if (result.outcome !== 'created') continue;
     const update = shippedForm(result.update, shipped.length === 0 ? core : undefined);
     const file = `${String(shipped.length + 1).padStart(4, '0')}-${update.id}.tsplice`;
-    const bytes = serializeUpdate(update, options.signingKey);
-    writeFileSync(join(updatesDir, file), bytes);
+    const bytes = writeUpdate(join(updatesDir, file), update, options.signingKey);
     shipped.push({
       id: update.id,
       file,

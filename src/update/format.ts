@@ -142,9 +142,12 @@ export function serializeUpdate(update: UpdatePackage, signingKey?: KeyObject): 
   return Buffer.concat([Buffer.from(`${MAGIC} ${UPDATE_FORMAT_VERSION}\nsha256 ${digest}\n${signature}`), body]);
 }
 
-export function writeUpdate(path: string, update: UpdatePackage, signingKey?: KeyObject): void {
-  writeFileSync(`${path}.tmp`, serializeUpdate(update, signingKey));
+/** Writes an update file, renamed into place, and gives the bytes written (a manifest hashes them). */
+export function writeUpdate(path: string, update: UpdatePackage, signingKey?: KeyObject): Buffer {
+  const bytes = serializeUpdate(update, signingKey);
+  writeFileSync(`${path}.tmp`, bytes);
   renameSync(`${path}.tmp`, path);
+  return bytes;
 }
 
 /** A verified update file: the body, its digest, and the signature if it has one. */
